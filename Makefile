@@ -1,0 +1,55 @@
+# DCVaaS developer commands. `make run` and `make test` work on a fresh machine with only
+# Python 3.11 and make: they create .venv and install the locked dependencies first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format typecheck install migrate sandbox bench-web bench-sync clean lock
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Everything locally, on embedded defaults: SQLite, the filesystem broker, and the simulators of
+# GitHub, Cloudflare, Stripe and DNS. Ctrl-C stops every process.
+run: export DEBUG ?= true
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py createcachetable
+	@echo
+	@echo "  DCVaaS is starting: open http://127.0.0.1:8000/ and choose 'Sign in with GitHub'."
+	@echo "  Sandbox control page (Cloudflare, DNS, Stripe): http://127.0.0.1:8787/sandbox/"
+	@echo
+	$(BIN)/honcho start -f Procfile.dev
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy dcvaas accounts domains billing
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+
+# Re-resolve the pinned versions after changing pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .sandbox .celery db.sqlite3* staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,68 @@
+"""Who may see what. One access helper per object type: other tenants' objects are a 404."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+
+from accounts.models import Membership, User
+from accounts.services import organization_ensure_personal
+
+P = ParamSpec("P")
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    """The signed-in user's membership in their current organization (or their first one).
+
+    Cached on the request: the header, the view and the template all ask.
+    """
+    if hasattr(request, "_dcvaas_membership"):
+        return request._dcvaas_membership  # type: ignore[no-any-return]
+    membership: Membership | None = None
+    user = request.user
+    if user.is_authenticated:
+        memberships = Membership.objects.select_related("organization").filter(user=user)
+        current_id = user.current_organization_id  # type: ignore[union-attr]
+        if current_id is not None:
+            membership = memberships.filter(organization_id=current_id).first()
+        if membership is None:
+            membership = memberships.order_by("created_at").first()
+    request._dcvaas_membership = membership  # type: ignore[attr-defined]
+    return membership
+
+
+def organization_required(
+    view: Callable[Concatenate[HttpRequest, Membership, P], HttpResponse],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    """Sign-in required; the view receives the current membership as its second argument.
+
+    A user with no organization at all (staff made with `createsuperuser`, never signed up
+    through GitHub) is given their personal one here.
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        membership = current_membership(request)
+        if membership is None:
+            organization_ensure_personal(user=request.user)  # type: ignore[arg-type]
+            del request._dcvaas_membership  # type: ignore[attr-defined]
+            membership = current_membership(request)
+            assert membership is not None
+        return view(request, membership, *args, **kwargs)
+
+    return login_required(wrapper)  # type: ignore[return-value]
+
+
+def get_membership_or_404(user: User | Any, organization_id: int) -> Membership:
+    membership = (
+        Membership.objects.select_related("organization")
+        .filter(user=user, organization_id=organization_id)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such organization")
+    return membership

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from accounts.models import Membership, Organization, User
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user", "organization"]
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "email", "is_staff", "is_active", "date_joined", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "date_joined"]
+    search_fields = ["username", "email", "first_name", "last_name"]
+    inlines = [MembershipInline]
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets,
+        ("Organization", {"fields": ["current_organization"]}),
+    )
+    raw_id_fields = ["current_organization"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "plan", "stripe_customer_id", "created_at"]
+    list_filter = ["plan", "created_at"]
+    search_fields = ["name", "slug", "stripe_customer_id", "memberships__user__username"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role", "created_at"]
+    search_fields = ["user__username", "user__email", "organization__name", "organization__slug"]
+    autocomplete_fields = ["user", "organization"]
+    list_select_related = ["user", "organization"]

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from billing.plans import PlanKey
+
+if TYPE_CHECKING:
+    from django.db.models.query import QuerySet
+
+
+class User(AbstractUser):
+    """A person who signs in (with GitHub). Custom from day one so it can grow without pain."""
+
+    # The organization the user last worked in; remembered across sessions and devices.
+    current_organization = models.ForeignKey(
+        "accounts.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class OrganizationQuerySet(models.QuerySet["Organization"]):
+    def for_user(self, user: User) -> QuerySet[Organization]:
+        return self.filter(memberships__user=user)
+
+
+class Organization(models.Model):
+    """A tenant: owns domains, API tokens and a subscription. Every tenant query starts here."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=60, unique=True)
+    plan = models.CharField(max_length=20, choices=PlanKey.choices, default=PlanKey.FREE)
+    stripe_customer_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organization"], name="membership_unique_user_organization"
+            )
+        ]
+        ordering = ["organization__name"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        """Owners and admins manage billing, tokens and members."""
+        return self.role in (Role.OWNER, Role.ADMIN)

@@ -1,0 +1,55 @@
+"""Account workflows: personal organizations on first sign-in, switching organizations."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils.crypto import get_random_string
+from django.utils.text import slugify
+
+from accounts.models import Membership, Organization, Role, User
+
+
+def _unique_slug(base: str) -> str:
+    slug = slugify(base)[:40] or "org"
+    candidate = slug
+    while Organization.objects.filter(slug=candidate).exists():
+        candidate = f"{slug}-{get_random_string(6, 'abcdefghijklmnopqrstuvwxyz0123456789')}"
+    return candidate
+
+
+def organization_create(*, owner: User, name: str) -> Organization:
+    """Create an organization with `owner` as its owner and make it their current one.
+
+    Slugs are unique; a race between two creations of the same slug is retried with a fresh
+    suffix rather than surfacing an IntegrityError to the user.
+    """
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                org = Organization.objects.create(name=name[:100], slug=_unique_slug(name))
+                Membership.objects.create(user=owner, organization=org, role=Role.OWNER)
+                User.objects.filter(pk=owner.pk).update(current_organization=org)
+        except IntegrityError:
+            continue
+        owner.current_organization = org
+        return org
+    raise RuntimeError("Could not find a free organization slug")
+
+
+def organization_ensure_personal(*, user: User) -> Organization:
+    """Give a user their personal organization unless they already belong to one.
+
+    Idempotent: called on every sign-in, it creates nothing for a user who has any membership.
+    """
+    existing = Organization.objects.for_user(user).order_by("memberships__created_at").first()
+    if existing is not None:
+        if user.current_organization_id is None:
+            organization_switch(user=user, organization=existing)
+        return existing
+    return organization_create(owner=user, name=f"{user.username}'s organization")
+
+
+def organization_switch(*, user: User, organization: Organization) -> None:
+    """Remember `organization` as the user's current one. The caller has checked membership."""
+    User.objects.filter(pk=user.pk).update(current_organization=organization)
+    user.current_organization = organization

@@ -1,0 +1,382 @@
+"""DCVaaS settings: read from the environment only.
+
+Every variable is documented in `.env.example`. With nothing set the product runs locally on
+embedded defaults (SQLite, a broker that needs no server, the sandbox simulators); each of
+`DATABASE_URL`, `REDIS_URL`, `CLOUDFLARE_*`, `STRIPE_*` and `GITHUB_*` switches one part to the
+real thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+# ---------------------------------------------------------------------------------------------
+# CORE
+# ---------------------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), or set DEBUG=true "
+            "for local development."
+        )
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Public URL of this app, used in emails and as the Stripe return URL.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# The sandbox simulators (GitHub, Cloudflare, Stripe, DNS) stand in for every outside system
+# that has no real credentials configured. They are on by default only when DEBUG is on.
+SANDBOX = env.bool("SANDBOX", default=DEBUG)
+SANDBOX_HOST = env.str("SANDBOX_HOST", default="127.0.0.1")
+SANDBOX_STATE_DIR = Path(env.str("SANDBOX_STATE_DIR", default=str(BASE_DIR / ".sandbox")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "django_htmx",
+    "template_partials",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "accounts",
+    "domains",
+    "billing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "dcvaas.urls"
+WSGI_APPLICATION = "dcvaas.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.organizations",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# ---------------------------------------------------------------------------------------------
+# DATABASES
+# ---------------------------------------------------------------------------------------------
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    # SQLite tuned for a web process and a Celery worker writing side by side: WAL lets readers
+    # run during a write, IMMEDIATE takes the write lock at BEGIN (so two writers queue instead
+    # of failing with "database is locked" on lock upgrade), and the busy timeout is how long
+    # a writer waits for the other.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA busy_timeout=20000;"
+                    "PRAGMA foreign_keys=ON;"
+                ),
+            },
+        }
+    }
+
+# ---------------------------------------------------------------------------------------------
+# CACHES (and the broker, which shares REDIS_URL)
+# ---------------------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "dcvaas",
+        }
+    }
+else:
+    # A database cache is shared by every process on the machine (web, worker, beat), which a
+    # local-memory cache is not; throttles and locks need that.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "dcvaas_cache",
+        }
+    }
+
+# ---------------------------------------------------------------------------------------------
+# CELERY
+# ---------------------------------------------------------------------------------------------
+CELERY_DATA_DIR = Path(env.str("CELERY_DATA_DIR", default=str(BASE_DIR / ".celery")))
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+else:
+    # kombu's filesystem transport: messages are files in a folder, so web, worker and beat
+    # processes on one machine share a queue with no server at all.
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_DATA_DIR / "queue"),
+        "data_folder_out": str(CELERY_DATA_DIR / "queue"),
+        "processed_folder": str(CELERY_DATA_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+# Late acks + prefetch 1: a worker that dies mid-task leaves the message for another worker
+# instead of losing it; every task is idempotent, so running one twice is safe.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# ---------------------------------------------------------------------------------------------
+# ALLAUTH
+# ---------------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+SITE_ID = 1
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+# Sign-in is GitHub only: no local passwords to leak or reset.
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_QUERY_EMAIL = True
+
+GITHUB_CLIENT_ID = env.str("GITHUB_CLIENT_ID", default="")
+GITHUB_CLIENT_SECRET = env.str("GITHUB_CLIENT_SECRET", default="")
+SANDBOX_GITHUB_PORT = env.int("SANDBOX_GITHUB_PORT", default=8701)
+if GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET:
+    _github: dict[str, object] = {
+        "APP": {"client_id": GITHUB_CLIENT_ID, "secret": GITHUB_CLIENT_SECRET},
+        "SCOPE": ["read:user", "user:email"],
+    }
+elif SANDBOX:
+    # The GitHub simulator (dcvaas/sandbox/github.py) speaks GitHub Enterprise's URL layout,
+    # which allauth reaches through GITHUB_URL: the OAuth dance really happens over HTTP.
+    _github = {
+        "APP": {"client_id": "sandbox-client-id", "secret": "sandbox-client-secret"},
+        "SCOPE": ["read:user", "user:email"],
+        "GITHUB_URL": env.str(
+            "SANDBOX_GITHUB_URL", default=f"http://{SANDBOX_HOST}:{SANDBOX_GITHUB_PORT}"
+        ),
+    }
+else:
+    raise ImproperlyConfigured(
+        "Sign-in needs GitHub: set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET "
+        "(or SANDBOX=true to use the local GitHub simulator)."
+    )
+SOCIALACCOUNT_PROVIDERS = {"github": _github}
+
+# ---------------------------------------------------------------------------------------------
+# CLOUDFLARE
+# ---------------------------------------------------------------------------------------------
+# Read by domains/cloudflare.py at call time, so a missing value fails the call that needs it
+# (naming the variable), never import, `manage.py check` or tests.
+SANDBOX_CLOUDFLARE_PORT = env.int("SANDBOX_CLOUDFLARE_PORT", default=8787)
+SANDBOX_CLOUDFLARE_ZONE_ID = "023e105f4ecef8ad9ca31a8372d0c353"
+SANDBOX_CLOUDFLARE_TOKEN = "sandbox-cloudflare-token"  # noqa: S105
+_cf_sandbox = SANDBOX and not env.str("CLOUDFLARE_API_TOKEN", default="")
+CLOUDFLARE_API_BASE = env.str(
+    "CLOUDFLARE_API_BASE",
+    default=(
+        f"http://{SANDBOX_HOST}:{SANDBOX_CLOUDFLARE_PORT}/client/v4"
+        if _cf_sandbox
+        else "https://api.cloudflare.com/client/v4"
+    ),
+).rstrip("/")
+CLOUDFLARE_API_TOKEN = env.str(
+    "CLOUDFLARE_API_TOKEN", default=SANDBOX_CLOUDFLARE_TOKEN if _cf_sandbox else ""
+)
+CLOUDFLARE_ZONE_ID = env.str(
+    "CLOUDFLARE_ZONE_ID", default=SANDBOX_CLOUDFLARE_ZONE_ID if _cf_sandbox else ""
+)
+# The hostname customers CNAME to: a proxied record in our SaaS zone (Cloudflare has no API
+# field for it, so it is ours to configure).
+DCV_CNAME_TARGET = env.str("DCV_CNAME_TARGET", default="dcv.pcnaid.com")
+CLOUDFLARE_CONNECT_TIMEOUT = env.float("CLOUDFLARE_CONNECT_TIMEOUT", default=5.0)
+CLOUDFLARE_READ_TIMEOUT = env.float("CLOUDFLARE_READ_TIMEOUT", default=20.0)
+CLOUDFLARE_MAX_RETRIES = env.int("CLOUDFLARE_MAX_RETRIES", default=3)
+# Cloudflare allows 1,200 requests per 5 minutes per token, across every process; we keep a
+# slice of it for people (add, delete, check now) so a large sync can never starve them.
+CLOUDFLARE_RATE_LIMIT = env.int("CLOUDFLARE_RATE_LIMIT", default=1200)
+CLOUDFLARE_RATE_WINDOW = env.int("CLOUDFLARE_RATE_WINDOW", default=300)
+CLOUDFLARE_RATE_RESERVED = env.int("CLOUDFLARE_RATE_RESERVED", default=200)
+
+# ---------------------------------------------------------------------------------------------
+# DNS
+# ---------------------------------------------------------------------------------------------
+# Nameserver for our own DNS checks (and the Cloudflare simulator's); empty = the system's.
+SANDBOX_DNS_PORT = env.int("SANDBOX_DNS_PORT", default=8853)
+DNS_RESOLVER = env.str(
+    "DNS_RESOLVER", default=f"{SANDBOX_HOST}:{SANDBOX_DNS_PORT}" if SANDBOX else ""
+)
+DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3.0)
+
+# ---------------------------------------------------------------------------------------------
+# STRIPE
+# ---------------------------------------------------------------------------------------------
+SANDBOX_STRIPE_PORT = env.int("SANDBOX_STRIPE_PORT", default=8702)
+_stripe_sandbox = SANDBOX and not env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_SECRET_KEY = env.str(
+    "STRIPE_SECRET_KEY", default="sk_test_sandbox" if _stripe_sandbox else ""
+)
+STRIPE_WEBHOOK_SECRET = env.str(
+    "STRIPE_WEBHOOK_SECRET", default="whsec_sandbox" if _stripe_sandbox else ""
+)
+STRIPE_API_BASE = env.str(
+    "STRIPE_API_BASE",
+    default=f"http://{SANDBOX_HOST}:{SANDBOX_STRIPE_PORT}" if _stripe_sandbox else "",
+)
+STRIPE_PRICE_PRO = env.str("STRIPE_PRICE_PRO", default="price_sandbox_pro")
+STRIPE_PRICE_AGENCY = env.str("STRIPE_PRICE_AGENCY", default="price_sandbox_agency")
+PLAN_LIMIT_FREE = env.int("PLAN_LIMIT_FREE", default=3)
+PLAN_LIMIT_PRO = env.int("PLAN_LIMIT_PRO", default=15)
+PLAN_LIMIT_AGENCY = env.int("PLAN_LIMIT_AGENCY", default=50)
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
+
+# ---------------------------------------------------------------------------------------------
+# EMAIL
+# ---------------------------------------------------------------------------------------------
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.console.EmailBackend"
+        if DEBUG
+        else "django.core.mail.backends.smtp.EmailBackend"
+    )
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="DCVaaS <noreply@dcvaas.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# ---------------------------------------------------------------------------------------------
+# API
+# ---------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DCVaaS API",
+    "DESCRIPTION": "Bring-your-own-domain HTTPS for SaaS products.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# ---------------------------------------------------------------------------------------------
+# SECURITY
+# ---------------------------------------------------------------------------------------------
+# Every flag defaults to on when DEBUG is off; `manage.py check --deploy` is clean with the
+# production-like environment in .env.example.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
+
+# ---------------------------------------------------------------------------------------------
+# LOGGING
+# ---------------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+    },
+}
