@@ -1,0 +1,154 @@
+"""The common ground of the sandbox simulators: a small threaded HTTP server on loopback.
+
+Each simulator (GitHub, Cloudflare, Stripe) is a real HTTP server that the app reaches through
+its normal client code. A simulator subclasses `SandboxApp`, routes requests in `handle()`, and
+is served by `SandboxServer` in a background thread (tests) or in the foreground (commands).
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def arg(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    # Close the connection without answering (a dropped connection, for fault injection).
+    drop: bool = False
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        return cls(
+            status=status,
+            body=json.dumps(data).encode(),
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+
+    @classmethod
+    def html(cls, text: str, status: int = 200) -> Response:
+        return cls(status=status, body=text.encode(), headers={"Content-Type": "text/html"})
+
+    @classmethod
+    def redirect(cls, location: str) -> Response:
+        return cls(status=HTTPStatus.FOUND, headers={"Location": location})
+
+
+class SandboxApp(abc.ABC):
+    """A simulator's behaviour. Subclasses implement `handle`; it runs on many threads at once."""
+
+    @abc.abstractmethod
+    def handle(self, request: Request) -> Response: ...
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self.rfile.read(length) if length else b"",
+        )
+        try:
+            response = self.server.app.handle(request)
+        except Exception:
+            logger.exception("sandbox: %s %s failed", self.command, self.path)
+            response = Response.json({"error": "sandbox crashed"}, status=500)
+        if response.drop:
+            self.close_connection = True
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("sandbox %s: " + format, self.server.server_address, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: SandboxApp) -> None:
+        self.app = app
+        super().__init__(address, _Handler)
+
+
+class SandboxServer:
+    """Serves a `SandboxApp` on `host:port` (port 0 picks a free one)."""
+
+    def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._server = _Server((host, port), app)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        """Serve in a background daemon thread; returns self."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"sandbox-{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
