@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_celery_beat",
+    "dcvaas",  # the sandbox simulators' management commands
     "accounts",
     "domains",
     "billing",
