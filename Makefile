@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,7 +25,7 @@ run: $(STAMP)
 	@echo "  DCVaaS is starting: open http://127.0.0.1:8000/ and choose 'Sign in with GitHub'."
 	@echo "  Sandbox control page (Cloudflare, DNS, Stripe): http://127.0.0.1:8787/sandbox/"
 	@echo
-	$(BIN)/honcho start -f Procfile.dev
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
 test: $(STAMP)
 	$(BIN)/ruff check .

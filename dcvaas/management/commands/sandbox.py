@@ -1,0 +1,43 @@
+"""Run every sandbox simulator in one process: what `make run` starts beside the app."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from dcvaas.sandbox import github
+from dcvaas.sandbox.server import SandboxServer
+
+
+class Command(BaseCommand):
+    help = "Run the GitHub, Cloudflare, Stripe and DNS simulators on loopback until stopped."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.SANDBOX:
+            raise CommandError("The sandbox is off: set SANDBOX=true (or DEBUG=true).")
+        state_dir = settings.SANDBOX_STATE_DIR
+        state_dir.mkdir(parents=True, exist_ok=True)
+        host = settings.SANDBOX_HOST
+        servers: list[tuple[str, SandboxServer]] = [
+            (
+                "GitHub OAuth",
+                SandboxServer(github.app_from_settings(), host, settings.SANDBOX_GITHUB_PORT),
+            ),
+        ]
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for name, server in servers:
+            server.start()
+            self.stdout.write(f"{name} simulator on {server.url}")
+        self.stdout.write(f"Sandbox state is kept in {state_dir}")
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for _name, server in servers:
+                server.stop()
