@@ -9,7 +9,7 @@ from typing import Any, Concatenate, ParamSpec
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
-from accounts.models import Membership, User
+from accounts.models import ApiToken, Membership, User
 from accounts.services import organization_ensure_personal
 
 P = ParamSpec("P")
@@ -66,3 +66,11 @@ def get_membership_or_404(user: User | Any, organization_id: int) -> Membership:
     if membership is None:
         raise Http404("No such organization")
     return membership
+
+
+def get_api_token_or_404(membership: Membership, token_id: int) -> ApiToken:
+    """A token of the current organization; any other organization's token is a 404."""
+    token = ApiToken.objects.filter(organization=membership.organization, pk=token_id).first()
+    if token is None:
+        raise Http404("No such token")
+    return token

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import Membership, Organization, User
+from accounts.models import ApiToken, Membership, Organization, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -42,3 +42,22 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "organization__name", "organization__slug"]
     autocomplete_fields = ["user", "organization"]
     list_select_related = ["user", "organization"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "display_prefix",
+        "organization",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at", "last_used_at"]
+    search_fields = ["name", "display_prefix", "organization__name", "organization__slug"]
+    list_select_related = ["organization", "created_by"]
+    # The digest is useless to a person and the raw token is never stored: nothing to edit.
+    readonly_fields = ["digest", "display_prefix", "created_at", "last_used_at", "created_by"]
+    autocomplete_fields = ["organization"]

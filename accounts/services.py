@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
-from accounts.models import Membership, Organization, Role, User
+from accounts.models import ApiToken, Membership, Organization, Role, User
 
 
 def _unique_slug(base: str) -> str:
@@ -53,3 +57,45 @@ def organization_switch(*, user: User, organization: Organization) -> None:
     """Remember `organization` as the user's current one. The caller has checked membership."""
     User.objects.filter(pk=user.pk).update(current_organization=organization)
     user.current_organization = organization
+
+
+def api_token_create(
+    *, organization: Organization, created_by: User, name: str
+) -> tuple[ApiToken, str]:
+    """Create a token for `organization`; returns it with the raw value, which is never stored."""
+    raw = ApiToken.PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        organization=organization,
+        name=name.strip()[:100] or "API token",
+        digest=ApiToken.digest_of(raw),
+        display_prefix=raw[: len(ApiToken.PREFIX) + 6],
+        created_by=created_by,
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke `token` (idempotent: revoking twice keeps the first revocation time)."""
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token.refresh_from_db(fields=["revoked_at"])
+    return token
+
+
+def api_token_authenticate(raw: str) -> ApiToken | None:
+    """The active token whose digest matches `raw`, or None. Marks it used (at most once a
+    minute, so a busy client does not turn every API read into a write)."""
+    if not raw.startswith(ApiToken.PREFIX):
+        return None
+    token = (
+        ApiToken.objects.active()
+        .select_related("organization")
+        .filter(digest=ApiToken.digest_of(raw))
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.access import get_membership_or_404
-from accounts.services import organization_switch
+from accounts.access import get_api_token_or_404, get_membership_or_404, organization_required
+from accounts.forms import ApiTokenForm
+from accounts.models import ApiToken, Membership
+from accounts.services import api_token_create, api_token_revoke, organization_switch
+
+NEW_TOKEN_SESSION_KEY = "dcvaas_new_api_token"  # noqa: S105 - a session key, not a secret
 
 
 @require_POST
@@ -19,7 +24,7 @@ def organization_switch_view(request: HttpRequest) -> HttpResponse:
         organization_id = int(request.POST.get("organization", ""))
     except ValueError:
         organization_id = 0
-    membership = get_membership_or_404(request.user, organization_id)  # type: ignore[arg-type]
+    membership = get_membership_or_404(request.user, organization_id)
     organization_switch(user=request.user, organization=membership.organization)  # type: ignore[arg-type]
     messages.info(request, f"Switched to {membership.organization.name}.")
     next_url = request.POST.get("next", "")
@@ -28,3 +33,47 @@ def organization_switch_view(request: HttpRequest) -> HttpResponse:
     ):
         next_url = "dashboard"
     return redirect(next_url)
+
+
+@organization_required
+def api_tokens(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """List the organization's tokens; owners and admins create them here.
+
+    A new token's raw value survives exactly one redirect in the session and is then gone:
+    it is shown once and never stored.
+    """
+    form = ApiTokenForm()
+    if request.method == "POST":
+        if not membership.can_manage:
+            raise PermissionDenied("Only owners and admins can create API tokens.")
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            token, raw = api_token_create(
+                organization=membership.organization,
+                created_by=request.user,  # type: ignore[arg-type]
+                name=form.cleaned_data["name"],
+            )
+            request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
+            return redirect("accounts:api_tokens")
+    new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    tokens = ApiToken.objects.filter(organization=membership.organization).select_related(
+        "created_by"
+    )
+    return render(
+        request,
+        "accounts/api_tokens.html",
+        {"membership": membership, "form": form, "tokens": tokens, "new_token": new_token},
+    )
+
+
+@require_POST
+@organization_required
+def api_token_revoke_view(
+    request: HttpRequest, membership: Membership, token_id: int
+) -> HttpResponse:
+    token = get_api_token_or_404(membership, token_id)
+    if not membership.can_manage:
+        raise PermissionDenied("Only owners and admins can revoke API tokens.")
+    api_token_revoke(token=token)
+    messages.success(request, f"Revoked “{token.name}”. Requests using it now get 401.")
+    return redirect("accounts:api_tokens")

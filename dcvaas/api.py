@@ -1,0 +1,43 @@
+"""Project-wide API conventions: JSON errors with a stable `code` and a human `detail`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def _flatten(detail: Any) -> list[exceptions.ErrorDetail]:
+    if isinstance(detail, dict):
+        return [item for value in detail.values() for item in _flatten(value)]
+    if isinstance(detail, list):
+        return [item for value in detail for item in _flatten(value)]
+    return [detail]
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every API error answers `{"code": ..., "detail": ...}`, plus `errors` per field."""
+    response = exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    first = _flatten(exc.detail)[0]
+    body: dict[str, Any] = {"code": getattr(first, "code", "error"), "detail": str(first)}
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        body["errors"] = {
+            field: [{"code": getattr(e, "code", "invalid"), "message": str(e)} for e in _flatten(v)]
+            for field, v in exc.detail.items()
+        }
+        field = next(iter(exc.detail))
+        if field != "non_field_errors":
+            body["detail"] = f"{field}: {first}"
+    response.data = body
+    return response
+
+
+class DomainPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.test import Client
+
+from accounts.models import ApiToken, Organization, User
+from accounts.services import api_token_authenticate, api_token_create, api_token_revoke
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_owner_creates_a_token_and_sees_it_exactly_once(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    client.force_login(alice)
+
+    response = client.post("/tokens/", {"name": "CI deploys"}, follow=True)
+
+    token = ApiToken.objects.get(organization=acme)
+    raw = response.context["new_token"]["raw"]
+    assert raw.startswith("dcv_")
+    assert raw.encode() in response.content
+    assert token.digest == hashlib.sha256(raw.encode()).hexdigest()
+    assert token.display_prefix == raw[:10]
+    assert raw.encode() not in client.get("/tokens/").content
+    assert not ApiToken.objects.filter(digest=raw).exists()
+
+
+def test_a_token_needs_a_name(client: Client, alice: User, acme: Organization) -> None:
+    client.force_login(alice)
+
+    response = client.post("/tokens/", {"name": "   "})
+
+    assert response.status_code == 200
+    assert b"Give the token a name" in response.content
+    assert not ApiToken.objects.exists()
+
+
+def test_a_member_sees_tokens_but_cannot_create_or_revoke_them(
+    client: Client, alice: User, bob: User, acme: Organization
+) -> None:
+    token, _raw = api_token_create(organization=acme, created_by=alice, name="deploys")
+    client.force_login(bob)
+
+    assert b"deploys" in client.get("/tokens/").content
+    assert client.post("/tokens/", {"name": "mine"}).status_code == 403
+    assert client.post(f"/tokens/{token.pk}/revoke/").status_code == 403
+    token.refresh_from_db()
+    assert token.is_active
+
+
+def test_another_organizations_token_is_a_404_and_invisible(
+    client: Client, alice: User, acme: Organization, charlie: User
+) -> None:
+    token, _raw = api_token_create(organization=acme, created_by=alice, name="acme-secret-name")
+    client.force_login(charlie)
+
+    assert client.post(f"/tokens/{token.pk}/revoke/").status_code == 404
+    assert b"acme-secret-name" not in client.get("/tokens/").content
+    token.refresh_from_db()
+    assert token.is_active
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client: Client, acme: Organization) -> None:
+    assert client.get("/tokens/")["Location"].startswith("/accounts/login/")
+
+
+def test_an_owner_revokes_a_token_and_it_stops_authenticating(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    token, raw = api_token_create(organization=acme, created_by=alice, name="old")
+    client.force_login(alice)
+
+    response = client.post(f"/tokens/{token.pk}/revoke/")
+
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert api_token_authenticate(raw) is None
+
+
+def test_authenticating_records_last_use_and_rejects_lookalikes(
+    alice: User, acme: Organization
+) -> None:
+    token, raw = api_token_create(organization=acme, created_by=alice, name="t")
+
+    assert api_token_authenticate(raw) == token
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    assert api_token_authenticate(raw + "x") is None
+    assert api_token_authenticate(raw.removeprefix("dcv_")) is None
+
+
+def test_revoking_twice_keeps_the_first_revocation_time(alice: User, acme: Organization) -> None:
+    token, _raw = api_token_create(organization=acme, created_by=alice, name="t")
+    first = api_token_revoke(token=token).revoked_at
+
+    assert api_token_revoke(token=token).revoked_at == first
