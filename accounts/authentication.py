@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions
@@ -10,10 +10,14 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from accounts.services import api_token_authenticate
+
+if TYPE_CHECKING:
+    # rest_framework.views imports this module (DEFAULT_AUTHENTICATION_CLASSES) while it is
+    # itself being imported: a runtime import here would be circular.
+    from rest_framework.views import APIView
 
 
 class ApiTokenAuthentication(BaseAuthentication):
