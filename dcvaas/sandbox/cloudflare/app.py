@@ -1,0 +1,604 @@
+"""The Cloudflare simulator itself: routing, auth, endpoints, control API and persistence.
+
+All state sits behind one lock; DNS lookups happen outside it so a slow resolver never blocks
+other requests.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from dcvaas.sandbox.cloudflare.cname import CnameChecker
+from dcvaas.sandbox.cloudflare.limits import (
+    FAULT_KINDS,
+    Fault,
+    RateCounter,
+    RecordedRequest,
+    server_error,
+    throttled,
+)
+from dcvaas.sandbox.cloudflare.model import (
+    ApiError,
+    Clock,
+    CustomHostname,
+    Delays,
+    special_kind,
+    utc_now,
+    validate_hostname,
+)
+from dcvaas.sandbox.cloudflare.page import handle_page
+from dcvaas.sandbox.cloudflare.store import FallbackOrigin, State, load_state, save_state
+from dcvaas.sandbox.cloudflare.wire import (
+    UUID_RE,
+    SslInput,
+    envelope,
+    failure,
+    json_body,
+    parse_extras,
+    parse_list_query,
+    parse_ssl,
+    selected,
+)
+from dcvaas.sandbox.server import Request, Response, SandboxApp, SandboxServer
+
+__all__ = ["PREFIX", "CloudflareSandbox", "RecordedRequest"]
+
+PREFIX = "/client/v4"
+_ROUTE = re.compile(r"^/zones/(?P<zone>[^/]+)/custom_hostnames(?:/(?P<rest>[^/]+))?/?$")
+
+
+class CloudflareSandbox(SandboxApp):
+    """A faithful fake of Cloudflare for SaaS custom hostnames, for tests and `make run`.
+
+    Control methods (`set_cname`, `set_state`, `remove`, `inject_fault`, ...) are thread-safe
+    and meant for tests and the `/sandbox/` page; everything else is reached over HTTP.
+    """
+
+    def __init__(
+        self,
+        *,
+        zone_id: str,
+        token: str,
+        cname_target: str,
+        dns_resolver: str = "",
+        delays: Delays | None = None,
+        clock: Clock | None = None,
+        state_file: Path | None = None,
+        allocated: int = 100,
+        hard_cap: int = 50_000,
+        unknown_zone_code: int = 10000,
+        enforce_rate_limit: bool = False,
+        rate_limit: int = 1200,
+        rate_window: int = 300,
+        seed: int | None = 0,
+        prefix: str = PREFIX,
+    ) -> None:
+        if unknown_zone_code not in (10000, 7003):
+            raise ValueError("unknown_zone_code must be 10000 or 7003")
+        self.zone_id = zone_id
+        self.token = token
+        self.cname_target = cname_target
+        self.prefix = prefix.rstrip("/")
+        self.delays = delays or Delays()
+        self.clock: Clock = clock or utc_now
+        self.state_file = state_file
+        self.allocated = allocated
+        self.hard_cap = hard_cap
+        self.unknown_zone_code = unknown_zone_code
+        self.enforce_rate_limit = enforce_rate_limit
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.base_url = ""  # set by serve(); "<server>/client/v4"
+        # Called with every (request, response) the API answers; tests validate them.
+        self.observers: list[Callable[[Request, Response], None]] = []
+        self._seed = seed
+        self._random = random.Random(seed)
+        self._lock = threading.RLock()
+        self._resolver = dns_resolver
+        self._cname = CnameChecker(
+            resolver=dns_resolver, target=cname_target, cache_seconds=self.delays.dns_cache
+        )
+        self._hostnames: dict[str, CustomHostname] = {}  # by id, in creation order
+        self._overrides: dict[str, bool] = {}  # hostname -> CNAME present, set by set_cname
+        self._fallback: FallbackOrigin | None = None
+        self._faults: list[Fault] = []
+        self._requests: list[RecordedRequest] = []
+        self._rates = RateCounter()
+        if state_file is not None and state_file.exists():
+            self._load(state_file)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+        """Start a background server for this sandbox and set `base_url`."""
+        server = SandboxServer(self, host, port).start()
+        self.base_url = f"{server.url}{self.prefix}"
+        return server
+
+    # -- control API -----------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def hostnames(self) -> list[dict[str, Any]]:
+        """A snapshot of every hostname as the API would return it, after due transitions."""
+        self._evaluate(None)
+        with self._lock:
+            return [h.to_api() for h in self._hostnames.values()]
+
+    def cname_overrides(self) -> dict[str, bool]:
+        """What `set_cname` was told, by hostname (hostnames left to DNS are absent)."""
+        with self._lock:
+            return dict(self._overrides)
+
+    def set_cname(self, hostname: str, present: bool | None = True) -> None:
+        """Say whether the customer's CNAME is in place (None: ask DNS again)."""
+        with self._lock:
+            if present is None:
+                self._overrides.pop(hostname.lower(), None)
+            else:
+                self._overrides[hostname.lower()] = present
+            self._save()
+
+    def set_state(
+        self,
+        hostname: str,
+        *,
+        status: str | None = None,
+        ssl_status: str | None = None,
+        verification_errors: list[str] | None = None,
+        validation_errors: list[str] | None = None,
+    ) -> None:
+        """Force a state; it holds (no automatic transitions) until a refresh PATCH."""
+        with self._lock:
+            self._by_name(hostname).pin(
+                status=status,
+                ssl_status=ssl_status,
+                verification_errors=verification_errors,
+                validation_errors=validation_errors,
+                now=self.clock(),
+            )
+            self._save()
+
+    def refresh(self, hostname: str) -> None:
+        """What a PATCH with the same ssl method/type does (the page's "Refresh" button)."""
+        with self._lock:
+            record = self._by_name(hostname)
+            record.refresh(self.clock())
+            self._save()
+        self._evaluate([record.id], fresh=True)
+
+    def remove(self, hostname: str) -> None:
+        """The hostname vanishes at Cloudflare (deleted elsewhere, e.g. after `moved`)."""
+        with self._lock:
+            record = self._by_name(hostname)
+            del self._hostnames[record.id]
+            self._save()
+
+    def inject_fault(
+        self,
+        kind: str,
+        *,
+        rate: float = 1.0,
+        count: int | None = None,
+        method: str | None = None,
+        path_contains: str | None = None,
+        retry_after: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        """Make matching API calls fail: 429, 500/502/503, slow (sleep `delay`), drop."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {FAULT_KINDS}")
+        with self._lock:
+            self._faults.append(Fault(kind, rate, count, method, path_contains, retry_after, delay))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def reset(self) -> None:
+        """Forget hostnames, overrides, faults, recorded requests and rate-limit counters."""
+        with self._lock:
+            self._hostnames.clear()
+            self._overrides.clear()
+            self._fallback = None
+            self._faults.clear()
+            self._requests.clear()
+            self._rates.clear()
+            self._random = random.Random(self._seed)
+            self._cname.clear()
+            self._save()
+
+    def seed(self, seed: int | None) -> None:
+        """Re-seed the fault dice (rate < 1 faults) for a reproducible sequence."""
+        with self._lock:
+            self._seed = seed
+            self._random = random.Random(seed)
+
+    def configure(
+        self,
+        *,
+        delays: Delays | None = None,
+        clock: Clock | None = None,
+        dns_resolver: str | None = None,
+        allocated: int | None = None,
+        hard_cap: int | None = None,
+        unknown_zone_code: int | None = None,
+        enforce_rate_limit: bool | None = None,
+        rate_limit: int | None = None,
+        rate_window: int | None = None,
+    ) -> None:
+        """Change settings of a running simulator; arguments left as None stay as they are."""
+        if unknown_zone_code not in (None, 10000, 7003):
+            raise ValueError("unknown_zone_code must be 10000 or 7003")
+        with self._lock:
+            if delays is not None:
+                self.delays = delays
+            if clock is not None:
+                self.clock = clock
+            if dns_resolver is not None or delays is not None:
+                resolver = self._resolver if dns_resolver is None else dns_resolver
+                self._resolver = resolver
+                self._cname = CnameChecker(
+                    resolver=resolver,
+                    target=self.cname_target,
+                    cache_seconds=self.delays.dns_cache,
+                )
+            for name, value in (
+                ("allocated", allocated),
+                ("hard_cap", hard_cap),
+                ("unknown_zone_code", unknown_zone_code),
+                ("enforce_rate_limit", enforce_rate_limit),
+                ("rate_limit", rate_limit),
+                ("rate_window", rate_window),
+            ):
+                if value is not None:
+                    setattr(self, name, value)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        if request.path == "/sandbox" or request.path.startswith("/sandbox/"):
+            return handle_page(self, request)
+        record = RecordedRequest(request.method, request.path, dict(request.query))
+        with self._lock:
+            self._requests.append(record)
+        response = self._api(request)
+        record.status = 0 if response.drop else response.status
+        for observer in list(self.observers):
+            observer(request, response)
+        return response
+
+    def _api(self, request: Request) -> Response:
+        fault = self._roll_fault(request)
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.delay)
+        elif fault is not None and fault.kind == "drop":
+            return Response(drop=True)
+        elif fault is not None:
+            return self._fault_response(request, fault)
+        limited = self._rates.hit(
+            request.headers.get("authorization", "anonymous"),
+            self.clock().timestamp(),
+            limit=self.rate_limit,
+            window=self.rate_window,
+            enforce=self.enforce_rate_limit,
+        )
+        headers = self._rate_headers(request)
+        if limited is not None:
+            return throttled(limited, headers, self.clock())
+        try:
+            status, body = self._dispatch(request)
+        except ApiError as error:
+            status, body = error.status, failure(error)
+        return Response.json(body, status=status, headers=headers)
+
+    def _dispatch(self, request: Request) -> tuple[int, dict[str, Any]]:
+        path = request.path
+        if not path.startswith(self.prefix + "/"):
+            raise ApiError(404, 7000, "No route for that URI")
+        match = _ROUTE.match(path[len(self.prefix) :])
+        if match is None:
+            raise ApiError(404, 7000, "No route for that URI")
+        self._authenticate(request)
+        zone, rest = match["zone"], match["rest"]
+        if zone != self.zone_id:
+            if self.unknown_zone_code == 7003:
+                raise ApiError(
+                    400,
+                    7003,
+                    f"Could not route to /zones/{zone}/custom_hostnames, perhaps your object "
+                    "identifier is invalid?",
+                )
+            raise ApiError(403, 10000, "Authentication error")
+        handlers: dict[tuple[str, str], Callable[[], tuple[int, dict[str, Any]]]]
+        if rest is None:
+            handlers = {
+                ("GET", ""): lambda: self._list(request),
+                ("POST", ""): lambda: self._create(request),
+            }
+            rest = ""
+        elif rest == "fallback_origin":
+            handlers = {
+                ("GET", rest): self._fallback_get,
+                ("PUT", rest): lambda: self._fallback_put(request),
+                ("DELETE", rest): self._fallback_delete,
+            }
+        elif rest == "quota":
+            handlers = {("GET", rest): self._quota}
+        else:
+            hostname_id = rest
+            handlers = {
+                ("GET", rest): lambda: self._get(hostname_id),
+                ("PATCH", rest): lambda: self._edit(hostname_id, request),
+                ("DELETE", rest): lambda: self._delete(hostname_id),
+            }
+        handler = handlers.get((request.method.upper(), rest))
+        if handler is None:
+            raise ApiError(405, 7001, "Method not allowed for this API")
+        return handler()
+
+    def _authenticate(self, request: Request) -> None:
+        authorization = request.headers.get("authorization")
+        if authorization is None:
+            if any(
+                h in request.headers
+                for h in ("x-auth-key", "x-auth-email", "x-auth-user-service-key")
+            ):
+                # The simulator knows API tokens only; a global key is never valid here.
+                raise ApiError(403, 9109, "Invalid access token")
+            raise ApiError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                400,
+                6003,
+                "Invalid request headers",
+                [{"code": 6111, "message": "Invalid format for Authorization header"}],
+            )
+        if not secrets.compare_digest(token.strip().encode(), self.token.encode()):
+            raise ApiError(403, 9109, "Invalid access token")
+
+    # -- faults and rate limits ------------------------------------------------------------
+
+    def _roll_fault(self, request: Request) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if not fault.matches(request) or self._random.random() >= fault.rate:
+                    continue
+                if fault.count is not None:
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def _fault_response(self, request: Request, fault: Fault) -> Response:
+        if fault.kind == "429":
+            return throttled(fault.retry_after, self._rate_headers(request), self.clock())
+        return server_error(int(fault.kind))
+
+    def _rate_headers(self, request: Request) -> dict[str, str]:
+        return self._rates.headers(
+            request.headers.get("authorization", "anonymous"),
+            self.clock().timestamp(),
+            limit=self.rate_limit,
+            window=self.rate_window,
+        )
+
+    # -- lifecycle evaluation --------------------------------------------------------------
+
+    def _evaluate(self, ids: Iterable[str] | None, *, fresh: bool = False) -> None:
+        """Apply the transitions due now to `ids` (None: all), checking DNS outside the lock."""
+        with self._lock:
+            records = [
+                self._hostnames[i]
+                for i in (self._hostnames if ids is None else ids)
+                if i in self._hostnames
+            ]
+            overrides = dict(self._overrides)
+            to_check = {
+                r.hostname
+                for r in records
+                if r.needs_cname_check()
+                and r.hostname not in overrides
+                and special_kind(r.hostname) not in ("blocked", "moved")
+            }
+        found = {name: self._cname.present(name, fresh=fresh) for name in sorted(to_check)}
+        with self._lock:
+            now, changed = self.clock(), False
+            for record in records:
+                if record.id not in self._hostnames:
+                    continue  # deleted while DNS was asked
+                cname = overrides.get(record.hostname, found.get(record.hostname))
+                if record.status == "active" and record.hostname not in overrides:
+                    cname = None  # only an explicit "CNAME removed" moves an active hostname
+                changed |= record.advance(now, self.delays, cname)
+            if changed:
+                self._save()
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def _by_name(self, hostname: str) -> CustomHostname:
+        for record in self._hostnames.values():
+            if record.hostname == hostname.lower():
+                return record
+        raise LookupError(f"no custom hostname {hostname!r}")
+
+    def _by_id(self, hostname_id: str) -> CustomHostname:
+        if not UUID_RE.match(hostname_id):
+            raise ApiError(400, 1435, "Custom hostname ID is invalid.")
+        record = self._hostnames.get(hostname_id)
+        if record is None:
+            raise ApiError(404, 1436, "The custom hostname was not found.")
+        return record
+
+    def _create(self, request: Request) -> tuple[int, dict[str, Any]]:
+        body = json_body(request)
+        hostname = validate_hostname(body.get("hostname"))
+        if hostname.startswith("*."):
+            raise ApiError(
+                400,
+                1448,
+                "Wildcard hostnames are not supported for Cloudflare managed certificates.",
+            )
+        ssl = parse_ssl(body["ssl"]) if body.get("ssl") is not None else SslInput("http", "dv")
+        if len(hostname) > 64 and not ssl.fields.get("cloudflare_branding"):
+            raise ApiError(
+                400,
+                1469,
+                "Since no host is 64 characters or fewer, Cloudflare Branding is required. "
+                "Please check your input and try again.",
+            )
+        extras = parse_extras(body)
+        with self._lock:
+            if any(r.hostname == hostname for r in self._hostnames.values()):
+                raise ApiError(409, 1406, "Duplicate custom hostname found.")
+            if len(self._hostnames) >= self.hard_cap:
+                raise ApiError(403, 1405, "Quota exceeded.")
+            now = self.clock()
+            record = CustomHostname(
+                id=str(uuid.uuid4()),
+                hostname=hostname,
+                created_at=now,
+                started_at=now,
+                method=ssl.method,
+                type=ssl.type,
+                **{k: v for k, v in ssl.fields.items() if k != "cloudflare_branding"},
+                **extras,
+            )
+            # The create answer shows what Cloudflare has at once: records if they are due,
+            # never a CNAME verdict (that comes with the first check after creation).
+            record.advance(now, self.delays, None)
+            self._hostnames[record.id] = record
+            self._save()
+            return 201, envelope(record.to_api())
+
+    def _get(self, hostname_id: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            record = self._by_id(hostname_id)
+        self._evaluate([record.id])
+        with self._lock:
+            return 200, envelope(self._by_id(hostname_id).to_api())
+
+    def _edit(self, hostname_id: str, request: Request) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self._by_id(hostname_id)
+        body = json_body(request)
+        if "hostname" in body:
+            raise ApiError(409, 1439, "Modifying the custom hostname is not supported.")
+        ssl = parse_ssl(body["ssl"]) if body.get("ssl") is not None else None
+        extras = parse_extras(body)
+        self._evaluate([hostname_id])
+        with self._lock:
+            record = self._by_id(hostname_id)
+            for name, value in extras.items():
+                setattr(record, name, value)
+            if ssl is not None:
+                now = self.clock()
+                ca = ssl.fields.get("certificate_authority")
+                same_ca = ca is None or ca == record.certificate_authority
+                if ssl.method == record.method and ssl.type == record.type and same_ca:
+                    record.refresh(now)
+                else:
+                    record.reissue(now, method=ssl.method, type_=ssl.type, ca=ca)
+                for name in ("settings", "bundle_method", "wildcard"):
+                    if name in ssl.fields:
+                        setattr(record, name, ssl.fields[name])
+            self._save()
+        # A refresh asks for an immediate re-check, past the DNS cache.
+        self._evaluate([hostname_id], fresh=ssl is not None)
+        with self._lock:
+            return 202, envelope(self._by_id(hostname_id).to_api())
+
+    def _delete(self, hostname_id: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            record = self._by_id(hostname_id)
+            del self._hostnames[record.id]
+            self._save()
+        # Bare object, no envelope: what the schema and every official SDK expect.
+        return 200, {"id": record.id}
+
+    def _list(self, request: Request) -> tuple[int, dict[str, Any]]:
+        query, page, per_page = parse_list_query(request)
+        self._evaluate(None)
+        with self._lock:
+            items = [r for r in self._hostnames.values() if selected(r, query)]
+        if query.get("order") == "ssl_status":
+            items.sort(key=lambda r: r.ssl_status)
+        if query.get("direction") == "desc":
+            items.reverse()
+        start = (page - 1) * per_page
+        window = items[start : start + per_page]
+        info = {
+            "page": page,
+            "per_page": per_page,
+            "count": len(window),
+            "total_count": len(items),
+            "total_pages": math.ceil(len(items) / per_page),
+        }
+        return 200, envelope([r.to_api() for r in window], result_info=info)
+
+    def _fallback_get(self) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            fallback = self._fallback
+            result = fallback.to_api(self.clock(), self.delays) if fallback else None
+        return 200, envelope(result)
+
+    def _fallback_put(self, request: Request) -> tuple[int, dict[str, Any]]:
+        body = json_body(request)
+        origin = validate_hostname(body.get("origin"))
+        with self._lock:
+            now = self.clock()
+            created = self._fallback.created_at if self._fallback else now
+            self._fallback = FallbackOrigin(origin=origin, created_at=created, updated_at=now)
+            self._save()
+            return 200, envelope(self._fallback.to_api(now, self.delays))
+
+    def _fallback_delete(self) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            fallback, self._fallback = self._fallback, None
+            self._save()
+            if fallback is None:
+                return 200, envelope(None)
+            result = fallback.to_api(self.clock(), self.delays)
+            result["status"] = "pending_deletion"
+            return 200, envelope(result)
+
+    def _quota(self) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            used = len(self._hostnames)
+        result = {
+            "allocated": self.allocated,
+            "used": used,
+            "exceeded": used >= self.allocated,
+            "hard_cap": self.hard_cap,
+        }
+        return 200, envelope(result)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def _save(self) -> None:
+        """Write the state file, if any; the caller holds the lock."""
+        if self.state_file is not None:
+            save_state(
+                self.state_file,
+                State(list(self._hostnames.values()), self._overrides, self._fallback),
+            )
+
+    def _load(self, path: Path) -> None:
+        state = load_state(path)
+        self._hostnames = {record.id: record for record in state.hostnames}
+        self._overrides = state.overrides
+        self._fallback = state.fallback

@@ -1,0 +1,98 @@
+"""The simulator's control page at `/sandbox/`: play the customer and Cloudflare by hand.
+
+Plain HTML forms with POST-redirect-GET, no JavaScript, no auth (it only listens on loopback).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from dcvaas.sandbox.cloudflare.model import HELD_ZONE
+from dcvaas.sandbox.server import Request, Response
+
+if TYPE_CHECKING:
+    from dcvaas.sandbox.cloudflare.app import CloudflareSandbox
+
+ACTIONS = {
+    "cname": "The customer added the CNAME",
+    "uncname": "Remove the CNAME",
+    "block": "Block",
+    "move": "Move",
+    "refresh": "Refresh",
+}
+
+
+def handle_page(sandbox: CloudflareSandbox, request: Request) -> Response:
+    if request.method == "POST" and request.path.rstrip("/") == "/sandbox/action":
+        return _act(sandbox, request)
+    if request.method == "GET" and request.path == "/sandbox/":
+        return Response.html(_render(sandbox))
+    if request.method == "GET" and request.path == "/sandbox":
+        return Response.redirect("/sandbox/")
+    return Response.html("<p>Not found</p>", status=404)
+
+
+def _act(sandbox: CloudflareSandbox, request: Request) -> Response:
+    form = request.form()
+    hostname, action = form.get("hostname", ""), form.get("action", "")
+    try:
+        if action == "cname":
+            sandbox.set_cname(hostname, present=True)
+        elif action == "uncname":
+            sandbox.set_cname(hostname, present=False)
+        elif action == "block":
+            sandbox.set_state(hostname, status="blocked", verification_errors=[HELD_ZONE])
+        elif action == "move":
+            sandbox.set_state(hostname, status="moved")
+        elif action == "refresh":
+            sandbox.refresh(hostname)
+        else:
+            return Response.html("<p>Unknown action</p>", status=400)
+    except LookupError:
+        return Response.html(f"<p>No custom hostname {escape(hostname)}</p>", status=404)
+    return Response.redirect("/sandbox/")
+
+
+def _render(sandbox: CloudflareSandbox) -> str:
+    rows = []
+    overrides = sandbox.cname_overrides()
+    for item in sandbox.hostnames():
+        name = escape(item["hostname"])
+        errors = [*item.get("verification_errors", [])]
+        errors += [e["message"] for e in item["ssl"].get("validation_errors", [])]
+        buttons = "".join(
+            f'<button name="action" value="{key}">{escape(label)}</button> '
+            for key, label in ACTIONS.items()
+        )
+        rows.append(
+            "<tr>"
+            f"<td>{name}</td>"
+            f"<td>{_cname_label(overrides.get(item['hostname']))}</td>"
+            f"<td>{escape(item['status'])}</td>"
+            f"<td>{escape(item['ssl']['status'])}</td>"
+            f"<td>{escape('; '.join(errors))}</td>"
+            f'<td><form method="post" action="/sandbox/action">'
+            f'<input type="hidden" name="hostname" value="{name}">{buttons}</form></td>'
+            "</tr>"
+        )
+    table = "".join(rows) or '<tr><td colspan="6">No custom hostnames yet.</td></tr>'
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Cloudflare sandbox</title>
+<style>body{{font-family:sans-serif;margin:2rem}}td,th{{padding:.3rem .6rem;text-align:left}}
+td:first-child{{white-space:nowrap}}
+tr:nth-child(even){{background:#f4f4f4}}</style></head>
+<body><h1>Cloudflare for SaaS sandbox</h1>
+<p>Zone <code>{escape(sandbox.zone_id)}</code>; customers CNAME to
+<code>{escape(sandbox.cname_target)}</code>.
+API: <code>{escape(sandbox.base_url or sandbox.prefix)}</code>.
+Reload to see time-driven transitions.</p>
+<table><thead><tr><th>Hostname</th><th>CNAME</th><th>Status</th><th>SSL</th><th>Errors</th><th></th></tr></thead>
+<tbody>{table}</tbody></table></body></html>
+"""
+
+
+def _cname_label(present: bool | None) -> str:
+    if present is None:
+        return "as DNS says"
+    return "added" if present else "removed"
