@@ -80,6 +80,10 @@ def _clear_cache(request: pytest.FixtureRequest) -> None:
         "transactional_db",
         "live_server",
     } & set(request.fixturenames)
+    if uses_db:
+        # Set the database up first even when the test reaches it only through a fixture
+        # that autouse ordering would run after this one.
+        request.getfixturevalue("db")
     if uses_db or "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]:
         cache.clear()
 

@@ -1,0 +1,157 @@
+"""Models of the domains app.
+
+`RateBudgetCounter` backs the shared Cloudflare rate budget (`domains.rate_budget`) when no Redis
+is configured: one row per budget, spent with a single conditional UPDATE so that every web
+process and worker on the machine draws from the same allowance without a read-then-write race.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Organization
+
+
+class RateBudgetCounter(models.Model):
+    """The spend of one outbound rate budget in its current fixed window, and any pause."""
+
+    name = models.CharField(max_length=64, unique=True)
+    # Start of the window `used` belongs to, in whole epoch seconds (a multiple of the window
+    # length); a spend in a later window resets `used` in the same UPDATE.
+    window_start = models.BigIntegerField(default=0)
+    used = models.PositiveIntegerField(default=0)
+    # Epoch seconds before which nobody may spend (set when Cloudflare answers 429).
+    paused_until = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.used} used in window {self.window_start}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Domains
+# ---------------------------------------------------------------------------------------------
+class DomainStatus(models.TextChoices):
+    """Our own summary of where a domain stands; Cloudflare's raw statuses are kept beside it."""
+
+    REGISTERING = "registering", "Registering"  # saved; Cloudflare registration not confirmed
+    PENDING = "pending", "Pending"  # registered; waiting for DNS, validation or certificate
+    ACTIVE = "active", "Active"  # hostname and certificate both active at Cloudflare
+    FAILED = "failed", "Needs attention"  # Cloudflare stopped trying: blocked, moved, timed out
+    DELETING = "deleting", "Removing"  # offboarding from Cloudflare; retried until gone
+
+
+SETTLED_STATUSES = (DomainStatus.ACTIVE, DomainStatus.FAILED)
+
+
+class DomainQuerySet(models.QuerySet["Domain"]):
+    def for_organization(self, organization: Organization) -> DomainQuerySet:
+        return self.filter(organization=organization)
+
+    def counting_against_plan(self) -> DomainQuerySet:
+        # A domain being removed still holds its slot until Cloudflare confirms it is gone.
+        return self.all()
+
+    def due_for_sync(self, now: datetime) -> DomainQuerySet:
+        return self.filter(next_sync_at__lte=now)
+
+
+class Domain(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="domains")
+    # Normalised ASCII (punycode) form; unique across all organizations, by the database.
+    hostname = models.CharField(max_length=253, unique=True)
+    status = models.CharField(
+        max_length=20, choices=DomainStatus.choices, default=DomainStatus.REGISTERING
+    )
+
+    # What Cloudflare says, verbatim (statuses it adds later are kept as they are).
+    cloudflare_id = models.CharField(max_length=64, blank=True, default="")
+    cloudflare_status = models.CharField(max_length=40, blank=True, default="")
+    ssl_status = models.CharField(max_length=40, blank=True, default="")
+    ssl_method = models.CharField(max_length=10, blank=True, default="http")
+    verification_errors = models.JSONField(default=list, blank=True)
+    validation_errors = models.JSONField(default=list, blank=True)
+    # The records the customer must (or may) create: [{type, name, value, purpose, required}].
+    dns_records = models.JSONField(default=list, blank=True)
+    certificate_issuer = models.CharField(max_length=200, blank=True, default="")
+    certificate_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    # The sync loop's bookkeeping.
+    next_sync_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sync_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    # When we last asked Cloudflare to re-validate a `moved` hostname (we do it once).
+    moved_refresh_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DomainQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["hostname"]
+        indexes = [
+            models.Index(fields=["organization", "hostname"], name="domain_org_hostname"),
+            models.Index(fields=["organization", "status"], name="domain_org_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cloudflare_id"],
+                condition=~models.Q(cloudflare_id=""),
+                name="domain_unique_cloudflare_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    @property
+    def is_settled(self) -> bool:
+        """Nothing will change without the customer or a periodic recheck: stop polling."""
+        return self.status in SETTLED_STATUSES
+
+    @property
+    def is_ready(self) -> bool:
+        """Honest readiness: both Cloudflare validations passed."""
+        return self.cloudflare_status == "active" and self.ssl_status == "active"
+
+
+class DomainEventKind(models.TextChoices):
+    CREATED = "created", "Added"
+    REGISTERED = "registered", "Registered with Cloudflare"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    ERROR = "error", "Error"
+    CHECK_REQUESTED = "check_requested", "Check requested"
+    DELETING = "deleting", "Removal requested"
+    DELETED = "deleted", "Removed"
+
+
+class DomainEvent(models.Model):
+    """Append-only history of a domain. Kept (with the hostname) after the domain is removed."""
+
+    domain = models.ForeignKey(
+        Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="domain_events"
+    )
+    hostname = models.CharField(max_length=253)
+    kind = models.CharField(max_length=20, choices=DomainEventKind.choices)
+    from_status = models.CharField(max_length=40, blank=True, default="")
+    to_status = models.CharField(max_length=40, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["domain", "-created_at"], name="domainevent_domain_time")]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}: {self.get_kind_display()}"
