@@ -386,5 +386,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # stripe-python logs every request at INFO, with URLs we do not need in our logs.
+        "stripe": {"level": "WARNING"},
     },
 }

@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("domains.urls")),
+    path("billing/", include("billing.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

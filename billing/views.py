@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.access import organization_required
+from accounts.models import Membership
+from billing.forms import CheckoutForm
+from billing.models import Subscription
+from billing.plans import all_plans, get_plan, organization_entitlements
+from billing.services import (
+    BillingError,
+    BillingNotFound,
+    checkout_complete,
+    checkout_start,
+    organization_domain_count,
+    portal_start,
+    stripe_webhook_receive,
+)
+from billing.stripe_client import StripeTransientError, WebhookSignatureError
+
+logger = logging.getLogger(__name__)
+
+FORBIDDEN = "Only owners and admins of the organization can change billing."
+
+
+@require_GET
+@organization_required
+def billing_page(request: HttpRequest, membership: Membership) -> HttpResponse:
+    organization = membership.organization
+    entitlements = organization_entitlements(
+        organization, domain_count=organization_domain_count(organization)
+    )
+    if request.GET.get("checkout") == "canceled":
+        messages.info(request, "Checkout was canceled: nothing changed.")
+    return render(
+        request,
+        "billing/page.html",
+        {
+            "membership": membership,
+            "organization": organization,
+            "subscription": Subscription.objects.filter(organization=organization).first(),
+            "entitlements": entitlements,
+            "plans": all_plans(),
+            "free_plan": get_plan("free"),
+            "grace_days": settings.BILLING_GRACE_DAYS,
+            "can_manage": membership.can_manage,
+            "request_key": uuid.uuid4().hex,
+        },
+    )
+
+
+@require_POST
+@organization_required
+def checkout(request: HttpRequest, membership: Membership) -> HttpResponse:
+    if not membership.can_manage:
+        return HttpResponseForbidden(FORBIDDEN)
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose Pro or Agency, then try again.")
+        return redirect("billing:page")
+    try:
+        url = checkout_start(
+            organization=membership.organization,
+            plan_key=form.cleaned_data["plan"],
+            request_key=form.cleaned_data["request_key"],
+            email=request.user.email,  # type: ignore[union-attr]
+        )
+    except BillingError as error:
+        messages.error(request, error.message)
+        return redirect("billing:page")
+    return redirect(url)
+
+
+@require_POST
+@organization_required
+def portal(request: HttpRequest, membership: Membership) -> HttpResponse:
+    if not membership.can_manage:
+        return HttpResponseForbidden(FORBIDDEN)
+    try:
+        url = portal_start(organization=membership.organization)
+    except BillingError as error:
+        messages.error(request, error.message)
+        return redirect("billing:page")
+    return redirect(url)
+
+
+@require_GET
+@organization_required
+def checkout_success(request: HttpRequest, membership: Membership) -> HttpResponse:
+    try:
+        subscription = checkout_complete(
+            organization=membership.organization,
+            session_id=request.GET.get("session_id", ""),
+        )
+    except BillingNotFound as error:
+        raise Http404(error.message) from error
+    except BillingError as error:
+        messages.warning(
+            request, f"{error.message} Your plan will update as soon as Stripe confirms."
+        )
+        return redirect("billing:page")
+    if subscription is not None and subscription.is_live:
+        plan_name = subscription.get_plan_display()
+        messages.success(request, f"Thank you! You are on the {plan_name} plan.")
+    else:
+        messages.info(request, "Thank you! Your plan will update as soon as Stripe confirms.")
+    return redirect("billing:page")
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Stripe's webhook: signed events, each stored once and followed by re-reading Stripe."""
+    try:
+        event, new = stripe_webhook_receive(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except WebhookSignatureError as error:
+        logger.warning("stripe webhook rejected: %s", error.message)
+        return HttpResponseBadRequest("Invalid signature")
+    except StripeTransientError:
+        # Stored as failed; a non-2xx answer makes Stripe deliver it again later, and a
+        # redelivered failed event is processed again.
+        return JsonResponse({"received": True, "status": "failed"}, status=503)
+    return JsonResponse({"received": True, "status": event.status, "duplicate": not new})
