@@ -68,6 +68,12 @@ class ApiTokenRateThrottle(SimpleRateThrottle):
 
     scope = "api_token"
 
+    def get_rate(self) -> str:
+        from django.conf import settings
+
+        # Read at call time (DRF reads its rates once, at import), so settings apply at once.
+        return str(settings.API_THROTTLE_RATE)
+
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         if not isinstance(request.auth, ApiToken):
             return None

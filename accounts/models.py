@@ -124,3 +124,29 @@ class ApiToken(models.Model):
     @staticmethod
     def digest_of(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class IdempotentRequest(models.Model):
+    """The answer to an API POST sent with an `Idempotency-Key`, replayed for a repeat.
+
+    Keys are per organization; a repeat with a different body is refused rather than replayed.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="idempotent_requests"
+    )
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and body
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "key"], name="idempotent_request_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}:{self.key}"

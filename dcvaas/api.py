@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -20,6 +22,10 @@ def _flatten(detail: Any) -> list[exceptions.ErrorDetail]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error answers `{"code": ..., "detail": ...}`, plus `errors` per field."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found here: no such object in your organization.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "template_partials",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "dcvaas",  # the sandbox simulators' management commands
     "accounts",
@@ -285,6 +286,9 @@ CLOUDFLARE_RATE_LIMIT = env.int("CLOUDFLARE_RATE_LIMIT", default=1200)
 CLOUDFLARE_RATE_WINDOW = env.int("CLOUDFLARE_RATE_WINDOW", default=300)
 CLOUDFLARE_RATE_RESERVED = env.int("CLOUDFLARE_RATE_RESERVED", default=200)
 
+# Seconds between two "Check now" of the same domain.
+CHECK_NOW_INTERVAL = env.int("CHECK_NOW_INTERVAL", default=15)
+
 # ---------------------------------------------------------------------------------------------
 # DNS
 # ---------------------------------------------------------------------------------------------
@@ -351,6 +355,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bring-your-own-domain HTTPS for SaaS products.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from the drf-spectacular-sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # ---------------------------------------------------------------------------------------------

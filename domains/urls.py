@@ -4,6 +4,12 @@ from django.urls import path
 
 from domains import views
 
+app_name = "domains"
+
 urlpatterns = [
-    path("dashboard/", views.dashboard, name="dashboard"),
+    path("add/", views.domain_add, name="add"),
+    path("<uuid:domain_id>/", views.domain_detail, name="detail"),
+    path("<uuid:domain_id>/status/", views.domain_status, name="status"),
+    path("<uuid:domain_id>/check/", views.domain_check, name="check"),
+    path("<uuid:domain_id>/remove/", views.domain_remove, name="remove"),
 ]

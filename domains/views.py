@@ -1,16 +1,169 @@
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from accounts.access import organization_required
 from accounts.models import Membership
+from billing.plans import organization_entitlements
+from domains.access import get_domain_or_404
+from domains.explain import explain
+from domains.forms import DomainForm
+from domains.models import Domain
+from domains.services import DomainError, domain_check_now, domain_delete, domain_register
+
+PAGE_SIZE = 50
+
+
+def _list_context(request: HttpRequest, membership: Membership) -> dict[str, object]:
+    organization = membership.organization
+    domains = Domain.objects.filter(organization=organization).order_by("hostname")
+    status = request.GET.get("status", "")
+    if status:
+        domains = domains.filter(status=status)
+    page = Paginator(domains, PAGE_SIZE).get_page(request.GET.get("page"))
+    count = Domain.objects.filter(organization=organization).count()
+    return {
+        "membership": membership,
+        "organization": organization,
+        "page": page,
+        "status_filter": status,
+        "entitlements": organization_entitlements(organization, domain_count=count),
+        "cname_target": settings.DCV_CNAME_TARGET,
+    }
 
 
 @organization_required
 def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
-    return render(
-        request,
-        "domains/dashboard.html",
-        {"membership": membership, "organization": membership.organization},
-    )
+    """The organization's domains, plan usage and the add form."""
+    context = _list_context(request, membership)
+    context["form"] = DomainForm()
+    template = "domains/dashboard.html"
+    if request.htmx and request.GET.get("fragment") == "list":  # type: ignore[attr-defined]
+        template += "#domain-list"
+    return render(request, template, context)
+
+
+@require_POST
+@organization_required
+def domain_add(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Add a domain. With htmx, errors come back inline next to the field."""
+    form = DomainForm(request.POST)
+    if form.is_valid():
+        try:
+            registration = domain_register(
+                organization=membership.organization,
+                hostname=form.cleaned_data["hostname"],
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except DomainError as error:
+            form.add_error("hostname", error.message)
+        else:
+            domain = registration.domain
+            if registration.hostname.is_apex:
+                messages.warning(
+                    request,
+                    f"{domain.hostname} is an apex domain. Most DNS providers cannot put a "
+                    "CNAME there; use a provider with CNAME flattening or ALIAS records, or "
+                    f"add a subdomain like www.{domain.hostname} instead.",
+                )
+            messages.success(request, f"Added {domain.hostname}. Now create the DNS record below.")
+            url = reverse("domains:detail", args=[domain.pk])
+            if request.htmx:  # type: ignore[attr-defined]
+                return HttpResponseClientRedirect(url)
+            return redirect(url)
+    context = _list_context(request, membership)
+    context["form"] = form
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "domains/dashboard.html#add-form", context)
+    return render(request, "domains/dashboard.html", context, status=400)
+
+
+def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]:
+    target = settings.DCV_CNAME_TARGET
+    host = domain.dns_records[0]["host"] if domain.dns_records else ""
+    return {
+        "membership": membership,
+        "domain": domain,
+        # The zone at the customer's DNS provider: client.com for app.client.com.
+        "zone": domain.hostname.removeprefix(host + ".") if host not in ("", "@") else "",
+        "explanation": explain(domain, target=target),
+        "cname_target": target,
+        "poll_seconds": 3,
+    }
+
+
+@organization_required
+def domain_detail(
+    request: HttpRequest, membership: Membership, domain_id: uuid.UUID
+) -> HttpResponse:
+    domain = get_domain_or_404(membership, domain_id)
+    context = _detail_context(membership, domain)
+    context["events"] = domain.events.all()[:50]
+    return render(request, "domains/detail.html", context)
+
+
+@organization_required
+def domain_status(
+    request: HttpRequest, membership: Membership, domain_id: uuid.UUID
+) -> HttpResponse:
+    """The status block that a pending domain's page polls; 286 stops polling once settled."""
+    domain = get_domain_or_404(membership, domain_id)
+    response = render(request, "domains/detail.html#status", _detail_context(membership, domain))
+    if domain.is_settled:
+        stop = HttpResponseStopPolling(response.content)
+        return stop
+    return response
+
+
+@require_POST
+@organization_required
+def domain_check(
+    request: HttpRequest, membership: Membership, domain_id: uuid.UUID
+) -> HttpResponse:
+    """Check now: our own DNS lookup plus a Cloudflare re-validation."""
+    domain = get_domain_or_404(membership, domain_id)
+    context = _detail_context(membership, domain)
+    try:
+        result = domain_check_now(domain=domain, actor=request.user)  # type: ignore[arg-type]
+    except DomainError as error:
+        context["check_error"] = error.message
+    else:
+        context = _detail_context(membership, result.domain)
+        context["check"] = result
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "domains/detail.html#status", context)
+    if "check" in context:
+        messages.info(request, context["check"].dns.message)  # type: ignore[attr-defined]
+    else:
+        messages.warning(request, str(context["check_error"]))
+    return redirect("domains:detail", domain_id=domain.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@organization_required
+def domain_remove(
+    request: HttpRequest, membership: Membership, domain_id: uuid.UUID
+) -> HttpResponse:
+    """Confirm, then offboard from Cloudflare. A failure leaves it `deleting`, retried later."""
+    domain = get_domain_or_404(membership, domain_id)
+    if request.method == "GET":
+        return render(request, "domains/remove.html", {"domain": domain, "membership": membership})
+    remaining = domain_delete(domain=domain, actor=request.user)  # type: ignore[arg-type]
+    if remaining is None:
+        messages.success(request, f"Removed {domain.hostname}. Its slot in your plan is free.")
+    else:
+        messages.warning(
+            request,
+            f"{domain.hostname} is being removed; Cloudflare did not confirm yet and we keep "
+            "retrying on our own.",
+        )
+    return redirect("dashboard")

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dcvaas.sandbox import github
+from dcvaas.sandbox import cloudflare, dns, github, stripe
 from dcvaas.sandbox.server import SandboxServer
 
 
@@ -27,13 +27,31 @@ class Command(BaseCommand):
                 "GitHub OAuth",
                 SandboxServer(github.app_from_settings(), host, settings.SANDBOX_GITHUB_PORT),
             ),
+            (
+                "Cloudflare API",
+                SandboxServer(
+                    cloudflare.app_from_settings(state_dir), host, settings.SANDBOX_CLOUDFLARE_PORT
+                ),
+            ),
+            (
+                "Stripe API",
+                SandboxServer(
+                    stripe.app_from_settings(state_dir), host, settings.SANDBOX_STRIPE_PORT
+                ),
+            ),
         ]
+        name_server = dns.server_from_settings(state_dir)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        name_server.start()
+        self.stdout.write(f"DNS simulator on {name_server.address} (UDP and TCP)")
         for name, server in servers:
             server.start()
             self.stdout.write(f"{name} simulator on {server.url}")
-        self.stdout.write(f"Sandbox state is kept in {state_dir}")
+        self.stdout.write(
+            f"Sandbox control page: http://{host}:{settings.SANDBOX_CLOUDFLARE_PORT}/sandbox/ "
+            f"(state kept in {state_dir})"
+        )
         try:
             stop.wait()
         except KeyboardInterrupt:
@@ -41,3 +59,4 @@ class Command(BaseCommand):
         finally:
             for _name, server in servers:
                 server.stop()
+            name_server.stop()

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import uuid
+
+from django.http import Http404
+
+from accounts.models import Membership
+from domains.models import Domain
+
+
+def get_domain_or_404(membership: Membership, domain_id: uuid.UUID | str) -> Domain:
+    """A domain of the current organization; another organization's domain is a 404."""
+    domain = Domain.objects.filter(organization=membership.organization, pk=domain_id).first()
+    if domain is None:
+        raise Http404("No such domain")
+    return domain

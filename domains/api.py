@@ -1,0 +1,376 @@
+"""The token API for domains (`/api/v1/`): the same services as the dashboard, in JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiToken, IdempotentRequest, Organization
+from dcvaas.api import DomainPagination
+from domains.explain import explain
+from domains.models import Domain, DomainStatus
+from domains.services import (
+    DomainError,
+    cname_target,
+    domain_check_now,
+    domain_delete,
+    domain_register,
+)
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+    target_class = "accounts.authentication.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token from the dashboard: `Authorization: Bearer dcv_...`.",
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------------------------
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable reason.")
+    detail = serializers.CharField(help_text="What went wrong, for a person.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.DictField()),
+        required=False,
+        help_text="Per field: a list of {code, message}.",
+    )
+
+
+class RecordSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    name = serializers.CharField(help_text="The full record name.")
+    host = serializers.CharField(help_text="The name relative to the zone, as DNS providers ask.")
+    value = serializers.CharField()
+    required = serializers.BooleanField()
+    purpose = serializers.CharField()
+
+
+class ExplanationSerializer(serializers.Serializer):
+    headline = serializers.CharField()
+    next_step = serializers.CharField()
+    problems = serializers.ListField(child=serializers.CharField())
+
+
+class CloudflareStateSerializer(serializers.Serializer):
+    id = serializers.CharField(source="cloudflare_id")
+    hostname_status = serializers.CharField(source="cloudflare_status")
+    ssl_status = serializers.CharField()
+    verification_errors = serializers.ListField(child=serializers.CharField())
+    validation_errors = serializers.ListField(child=serializers.CharField())
+
+
+class CertificateSerializer(serializers.Serializer):
+    issuer = serializers.CharField(source="certificate_issuer")
+    expires_at = serializers.DateTimeField(source="certificate_expires_at")
+
+
+class DomainOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    hostname = serializers.CharField()
+    status = serializers.ChoiceField(choices=DomainStatus.choices)
+    ready = serializers.BooleanField(
+        source="is_ready", help_text="Hostname and certificate active."
+    )
+    dns_records = RecordSerializer(many=True)
+    explanation = serializers.SerializerMethodField()
+    cloudflare = serializers.SerializerMethodField()
+    certificate = serializers.SerializerMethodField()
+    last_error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    last_synced_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(ExplanationSerializer)
+    def get_explanation(self, domain: Domain) -> dict[str, Any]:
+        return ExplanationSerializer(explain(domain, target=cname_target())).data  # type: ignore[return-value]
+
+    @extend_schema_field(CloudflareStateSerializer)
+    def get_cloudflare(self, domain: Domain) -> dict[str, Any]:
+        return CloudflareStateSerializer(domain).data  # type: ignore[return-value]
+
+    @extend_schema_field(CertificateSerializer(allow_null=True))
+    def get_certificate(self, domain: Domain) -> dict[str, Any] | None:
+        if domain.certificate_expires_at is None:
+            return None
+        return CertificateSerializer(domain).data  # type: ignore[return-value]
+
+
+class DomainPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DomainOutputSerializer(many=True)
+
+
+class CheckOutputSerializer(serializers.Serializer):
+    class DnsSerializer(serializers.Serializer):
+        verdict = serializers.ChoiceField(
+            choices=["points_to_us", "points_elsewhere", "missing", "apex", "unknown"]
+        )
+        chain = serializers.ListField(child=serializers.CharField())
+        addresses = serializers.ListField(child=serializers.CharField())
+        message = serializers.CharField()
+
+    dns = DnsSerializer()
+    cloudflare_error = serializers.CharField(help_text="Empty when Cloudflare answered.")
+    domain = DomainOutputSerializer()
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+ERROR_STATUS = {
+    "hostname_taken": status.HTTP_409_CONFLICT,
+    "plan_limit": status.HTTP_402_PAYMENT_REQUIRED,
+    "throttled": status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+
+def _error(error: DomainError) -> Response:
+    http_status = ERROR_STATUS.get(error.code, status.HTTP_400_BAD_REQUEST)
+    body: dict[str, Any] = {"code": error.code, "detail": error.message}
+    if error.field:
+        body["errors"] = {error.field: [{"code": error.code, "message": error.message}]}
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    return Response(body, status=http_status, headers=headers)
+
+
+ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="Missing, malformed or revoked token."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+}
+NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such domain here.")}
+
+
+def _organization(request: Request) -> Organization:
+    token: ApiToken = request.auth  # HasApiToken guarantees it
+    return token.organization
+
+
+def _domain_or_404(request: Request, domain_id: uuid.UUID) -> Domain:
+    from django.http import Http404
+
+    domain = Domain.objects.filter(organization=_organization(request), pk=domain_id).first()
+    if domain is None:
+        raise Http404
+    return domain
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+# ---------------------------------------------------------------------------------------------
+class DomainListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        hostname = serializers.CharField(
+            max_length=300, help_text="The customer's hostname, like app.client.com."
+        )
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=DomainStatus.choices, required=False)
+        page = serializers.IntegerField(min_value=1, required=False, help_text="From 1.")
+        page_size = serializers.IntegerField(
+            min_value=1, max_value=200, required=False, help_text="Default 50."
+        )
+
+        def to_internal_value(self, data: Any) -> Any:
+            # A misspelt filter (?stauts=active) would silently list everything: refuse it.
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        unknown[0] or "(empty)": [
+                            serializers.ErrorDetail(
+                                "Unknown parameter. Known ones: status, page, page_size.",
+                                code="unknown_parameter",
+                            )
+                        ]
+                    }
+                )
+            # DRF treats `?status=` as absent; the schema (and a caller's intent) says invalid.
+            for name in ("status", "page", "page_size"):
+                if data.get(name, None) == "":
+                    raise serializers.ValidationError(
+                        {
+                            name: [
+                                serializers.ErrorDetail(
+                                    "Give a value or leave it out.", code="blank"
+                                )
+                            ]
+                        }
+                    )
+            return super().to_internal_value(data)
+
+    @extend_schema(
+        operation_id="domains_list",
+        parameters=[FilterSerializer],
+        responses={
+            200: DomainPageSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Invalid filter."),
+            404: OpenApiResponse(ErrorSerializer, description="No such page."),
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        """The organization's domains, newest first, 50 a page; filter with `?status=`."""
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        domains = Domain.objects.filter(organization=_organization(request)).order_by(
+            "-created_at", "id"
+        )
+        if "status" in filters.validated_data:
+            domains = domains.filter(status=filters.validated_data["status"])
+        paginator = DomainPagination()
+        page = paginator.paginate_queryset(domains, request, view=self)
+        return paginator.get_paginated_response(DomainOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="domains_create",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Repeat a request safely: the same key returns the first answer.",
+            )
+        ],
+        responses={
+            201: DomainOutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Invalid hostname."),
+            402: OpenApiResponse(
+                ErrorSerializer, description="The plan's domain limit is reached."
+            ),
+            409: OpenApiResponse(ErrorSerializer, description="The hostname is already taken."),
+            422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused."),
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Add a domain and register it with Cloudflare; the answer has the records to create."""
+        organization = _organization(request)
+        key = request.headers.get("Idempotency-Key", "")
+        fingerprint = hashlib.sha256(
+            b"POST /api/v1/domains\n" + (request.body or b"")  # type: ignore[attr-defined]
+        ).hexdigest()
+        if key:
+            if len(key) > 255:
+                return Response(
+                    {"code": "invalid_idempotency_key", "detail": "Idempotency-Key is too long."},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            previous = IdempotentRequest.objects.filter(organization=organization, key=key).first()
+            if previous is not None:
+                if previous.fingerprint != fingerprint:
+                    return Response(
+                        {
+                            "code": "idempotency_key_reused",
+                            "detail": "This Idempotency-Key was used for a different request.",
+                        },
+                        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                    )
+                return Response(
+                    previous.body,
+                    status=previous.status_code,
+                    headers={"Idempotent-Replayed": "true"},
+                )
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            registration = domain_register(
+                organization=organization, hostname=data.validated_data["hostname"]
+            )
+        except DomainError as error:
+            response = _error(error)
+        else:
+            response = Response(
+                DomainOutputSerializer(registration.domain).data, status=status.HTTP_201_CREATED
+            )
+        if key and response.status_code < 500 and response.status_code != 429:
+            # A concurrent request with the same key may have stored its answer first.
+            with contextlib.suppress(IntegrityError), transaction.atomic():
+                IdempotentRequest.objects.create(
+                    organization=organization,
+                    key=key,
+                    fingerprint=fingerprint,
+                    status_code=response.status_code,
+                    body=response.data,
+                )
+        return response
+
+
+class DomainDetailApi(APIView):
+    @extend_schema(
+        operation_id="domains_retrieve",
+        responses={200: DomainOutputSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def get(self, request: Request, domain_id: uuid.UUID) -> Response:
+        """One domain: status, records to create, errors explained, certificate."""
+        return Response(DomainOutputSerializer(_domain_or_404(request, domain_id)).data)
+
+    @extend_schema(
+        operation_id="domains_destroy",
+        responses={
+            202: OpenApiResponse(
+                DomainOutputSerializer, description="Being removed; Cloudflare did not confirm yet."
+            ),
+            204: OpenApiResponse(description="Removed from Cloudflare and from DCVaaS."),
+            **ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    def delete(self, request: Request, domain_id: uuid.UUID) -> Response:
+        """Offboard the domain from Cloudflare. 202 while that is still being retried."""
+        remaining = domain_delete(domain=_domain_or_404(request, domain_id))
+        if remaining is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(DomainOutputSerializer(remaining).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DomainCheckApi(APIView):
+    @extend_schema(
+        operation_id="domains_check",
+        request=None,
+        responses={200: CheckOutputSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def post(self, request: Request, domain_id: uuid.UUID) -> Response:
+        """Check now: our DNS lookup of the CNAME plus an immediate Cloudflare re-validation."""
+        domain = _domain_or_404(request, domain_id)
+        try:
+            result = domain_check_now(domain=domain)
+        except DomainError as error:
+            return _error(error)
+        body = {
+            "dns": {
+                "verdict": str(result.dns.verdict),
+                "chain": list(result.dns.chain),
+                "addresses": list(result.dns.addresses),
+                "message": result.dns.message,
+            },
+            "cloudflare_error": result.cloudflare_error,
+            "domain": DomainOutputSerializer(result.domain).data,
+        }
+        return Response(body)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from domains import api
+
+# The schema and its docs page are public: they describe the API, they expose no data.
+schema_view = SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny])
+docs_view = SpectacularSwaggerView.as_view(
+    url_name="api:schema", authentication_classes=[], permission_classes=[AllowAny]
+)
+
+
+@csrf_exempt  # nothing is changed, and token clients send no CSRF token
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Anything else under /api/v1/ answers in the API's own error format, not an HTML page."""
+    return JsonResponse(
+        {"code": "not_found", "detail": "No such endpoint or object. See /api/v1/docs/."},
+        status=404,
+    )
+
+
+app_name = "api"
+
+urlpatterns = [
+    path("domains", api.DomainListCreateApi.as_view(), name="domains"),
+    path("domains/<uuid:domain_id>", api.DomainDetailApi.as_view(), name="domain"),
+    path("domains/<uuid:domain_id>/check", api.DomainCheckApi.as_view(), name="domain-check"),
+    path("schema/", schema_view, name="schema"),
+    path("docs/", docs_view, name="docs"),
+    re_path(r"^(?P<rest>.*)$", not_found),
+]

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django import forms
+
+
+class DomainForm(forms.Form):
+    hostname = forms.CharField(
+        max_length=300,
+        label="Customer hostname",
+        help_text="The address your customer's users will type, like app.client.com.",
+        error_messages={
+            "required": "Enter the hostname your customer will use, like app.client.com."
+        },
+        strip=True,
+    )

@@ -1,0 +1,440 @@
+"""Domain workflows: register, check, apply Cloudflare's answer, remove.
+
+The rule everywhere: never call Cloudflare or DNS inside a database transaction. Write what we
+intend first (so nothing is lost if the process dies), call out, then write the answer in a
+short transaction. Every step is idempotent, so the sync loop can finish anything half done.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Organization, User
+from billing.plans import organization_entitlements
+from domains import dns
+from domains.cloudflare import (
+    CloudflareClient,
+    CloudflareError,
+    CloudflareInvalidHostnameError,
+    CloudflareNotFoundError,
+    CloudflareTransientError,
+    CustomHostname,
+)
+from domains.hostnames import Hostname, HostnameError, parse_hostname
+from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A refusal with a stable `code` and a `message` a person can act on."""
+
+    def __init__(
+        self, code: str, message: str, *, field: str = "", retry_after: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Registration:
+    domain: Domain
+    hostname: Hostname  # parsed: says whether it is an apex
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    domain: Domain
+    dns: dns.CnameCheck
+    cloudflare_error: str  # "" when Cloudflare answered
+
+
+def cname_target() -> str:
+    return str(settings.DCV_CNAME_TARGET).rstrip(".").lower()
+
+
+def _event(
+    domain: Domain,
+    kind: DomainEventKind,
+    *,
+    message: str = "",
+    from_status: str = "",
+    to_status: str = "",
+    data: dict[str, Any] | None = None,
+) -> DomainEvent:
+    return DomainEvent(
+        domain=domain,
+        organization_id=domain.organization_id,
+        hostname=domain.hostname,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        message=message,
+        data=data or {},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Registering
+# ---------------------------------------------------------------------------------------------
+def domain_register(
+    *, organization: Organization, hostname: str, actor: User | None = None
+) -> Registration:
+    """Add `hostname` to `organization` and register it with Cloudflare.
+
+    Raises `DomainError` (codes: the hostname parser's, `hostname_taken`, `plan_limit`) before
+    anything is sent anywhere. The plan limit holds under concurrent requests: the count and
+    the insert happen under a lock on the organization row (PostgreSQL) or the database write
+    lock (SQLite's IMMEDIATE transactions). If Cloudflare then fails or times out, the domain is
+    kept as `registering` with the error and the sync loop finishes the registration.
+    """
+    try:
+        parsed = parse_hostname(hostname, cname_target=cname_target())
+    except HostnameError as error:
+        raise DomainError(error.code, error.message, field="hostname") from error
+
+    try:
+        with transaction.atomic():
+            org = Organization.objects.select_for_update().get(pk=organization.pk)
+            count = Domain.objects.filter(organization=org).count()
+            entitlements = organization_entitlements(org, domain_count=count)
+            if not entitlements.can_add_domain:
+                raise DomainError(
+                    "plan_limit",
+                    f"Your {entitlements.plan.name} plan allows {entitlements.domain_limit} "
+                    f"domains and you have {count}. Upgrade your plan or remove a domain.",
+                    field="hostname",
+                )
+            domain = Domain.objects.create(
+                organization=org,
+                hostname=parsed.name,
+                status=DomainStatus.REGISTERING,
+                dns_records=initial_records(parsed),
+                # If this process dies before Cloudflare answers, the sync loop takes over.
+                next_sync_at=timezone.now() + timedelta(seconds=30),
+            )
+            _event(
+                domain,
+                DomainEventKind.CREATED,
+                message=f"Added by {actor.username}" if actor else "Added",
+                to_status=DomainStatus.REGISTERING,
+            ).save()
+    except IntegrityError as error:
+        # The unique constraint on hostname is the real guard (two requests at once).
+        raise DomainError(
+            "hostname_taken",
+            f"{parsed.name} is already connected to DCVaaS. If it should be yours, remove it "
+            "from the other account first, or contact support.",
+            field="hostname",
+        ) from error
+
+    return Registration(domain=domain_finish_registration(domain=domain), hostname=parsed)
+
+
+def domain_finish_registration(*, domain: Domain, priority: str = "user") -> Domain:
+    """Register `domain` with Cloudflare (or adopt the hostname Cloudflare already has).
+
+    Idempotent: Cloudflare's duplicate answer is turned into adoption by the client, so a retry
+    after a lost response never creates a second Cloudflare hostname. Transient failures are
+    recorded on the domain and left for the sync loop; never raises for Cloudflare trouble.
+    """
+    client = CloudflareClient()
+    try:
+        remote = client.create(domain.hostname, method=domain.ssl_method, priority=priority)  # type: ignore[arg-type]
+    except CloudflareInvalidHostnameError as error:
+        # Our validation should have caught it; Cloudflare's word is final.
+        return _record_error(domain, f"Cloudflare refused the hostname: {error}", retry=False)
+    except CloudflareError as error:
+        return _record_error(domain, _describe(error), retry=True)
+    domain = domain_apply_remote(domain=domain, remote=remote)
+    return domain
+
+
+def _describe(error: CloudflareError) -> str:
+    if isinstance(error, CloudflareTransientError):
+        return f"Cloudflare is unreachable or failing right now ({error}). We will retry."
+    return f"Cloudflare refused the request: {error}"
+
+
+def _record_error(domain: Domain, message: str, *, retry: bool) -> Domain:
+    now = timezone.now()
+    with transaction.atomic():
+        updates: dict[str, Any] = {"last_error": message, "updated_at": now}
+        if retry:
+            updates["next_sync_at"] = now + timedelta(seconds=60)
+            updates["sync_attempts"] = domain.sync_attempts + 1
+        Domain.objects.filter(pk=domain.pk).update(**updates)
+        _event(domain, DomainEventKind.ERROR, message=message).save()
+    for name, value in updates.items():
+        setattr(domain, name, value)
+    logger.warning("domain %s (%s): %s", domain.pk, domain.hostname, message)
+    return domain
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying Cloudflare's answer
+# ---------------------------------------------------------------------------------------------
+def initial_records(parsed: Hostname) -> list[dict[str, Any]]:
+    """Before Cloudflare answers, the one record we already know: the CNAME."""
+    return [_cname_record(parsed.name)]
+
+
+def _relative(name: str, registrable: str) -> str:
+    if name == registrable:
+        return "@"
+    return name.removesuffix("." + registrable) if name.endswith("." + registrable) else name
+
+
+def _registrable(hostname: str) -> str:
+    try:
+        return parse_hostname(hostname.removeprefix("*.")).registrable_domain
+    except HostnameError:
+        return hostname
+
+
+def _cname_record(hostname: str) -> dict[str, Any]:
+    return {
+        "type": "CNAME",
+        "name": hostname,
+        "host": _relative(hostname, _registrable(hostname)),
+        "value": cname_target(),
+        "required": True,
+        "purpose": "Sends your customer's traffic to us and proves the hostname is theirs.",
+    }
+
+
+def records_for(hostname: str, remote: CustomHostname) -> list[dict[str, Any]]:
+    """The DNS records to show: the CNAME, plus the TXT records Cloudflare asks for."""
+    registrable = _registrable(hostname)
+    records = [_cname_record(hostname)]
+    if remote.ownership_txt is not None:
+        records.append(
+            {
+                "type": "TXT",
+                "name": remote.ownership_txt.name,
+                "host": _relative(remote.ownership_txt.name, registrable),
+                "value": remote.ownership_txt.value,
+                "required": False,
+                "purpose": "Optional: proves ownership before the CNAME is switched, "
+                "for a move without downtime.",
+            }
+        )
+    for txt in remote.validation_txt:
+        records.append(
+            {
+                "type": "TXT",
+                "name": txt.name,
+                "host": _relative(txt.name, registrable),
+                "value": txt.value,
+                "required": remote.ssl_method == "txt",
+                "purpose": "Lets the certificate be issued before traffic moves"
+                + ("." if remote.ssl_method == "txt" else " (optional with the CNAME in place)."),
+            }
+        )
+    return records
+
+
+def status_from_remote(remote: CustomHostname) -> DomainStatus:
+    """Our summary of Cloudflare's two state machines. Active only when both are active."""
+    if remote.is_active:
+        return DomainStatus.ACTIVE
+    if remote.status in ("blocked", "moved") or remote.ssl_status.endswith("_timed_out"):
+        return DomainStatus.FAILED
+    return DomainStatus.PENDING
+
+
+def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
+    """Write Cloudflare's state onto `domain` and record an event for each real change.
+
+    Safe to call twice with the same answer (the second call records nothing). A domain that is
+    being removed keeps its `deleting` status.
+    """
+    now = timezone.now()
+    before = (domain.status, domain.cloudflare_status, domain.ssl_status)
+    new_status = (
+        domain.status if domain.status == DomainStatus.DELETING else status_from_remote(remote)
+    )
+    fields: dict[str, Any] = {
+        "cloudflare_id": remote.id,
+        "cloudflare_status": remote.status,
+        "ssl_status": remote.ssl_status,
+        "ssl_method": remote.ssl_method or domain.ssl_method,
+        "verification_errors": list(remote.verification_errors),
+        "validation_errors": list(remote.validation_errors),
+        "dns_records": records_for(domain.hostname, remote),
+        "certificate_issuer": remote.certificate_issuer or "",
+        "certificate_expires_at": remote.certificate_expires_at,
+        "status": new_status,
+        "last_synced_at": now,
+        "last_error": "",
+    }
+    if new_status == DomainStatus.ACTIVE and domain.activated_at is None:
+        fields["activated_at"] = now
+    events = []
+    if not domain.cloudflare_id and domain.status == DomainStatus.REGISTERING:
+        events.append(
+            _event(
+                domain,
+                DomainEventKind.REGISTERED,
+                message=f"Registered with Cloudflare as {remote.id}",
+                data={"cloudflare_id": remote.id},
+            )
+        )
+    after = (new_status, remote.status, remote.ssl_status)
+    if after != before:
+        events.append(
+            _event(
+                domain,
+                DomainEventKind.STATUS_CHANGED,
+                from_status=before[0],
+                to_status=new_status,
+                message=f"Cloudflare: hostname {remote.status or '—'}, "
+                f"certificate {remote.ssl_status or '—'}",
+                data={
+                    "hostname_status": [before[1], remote.status],
+                    "ssl_status": [before[2], remote.ssl_status],
+                },
+            )
+        )
+    with transaction.atomic():
+        Domain.objects.filter(pk=domain.pk).update(updated_at=now, **fields)
+        DomainEvent.objects.bulk_create(events)
+    for name, value in fields.items():
+        setattr(domain, name, value)
+    return domain
+
+
+# ---------------------------------------------------------------------------------------------
+# Check now
+# ---------------------------------------------------------------------------------------------
+def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResult:
+    """Look up the CNAME ourselves, ask Cloudflare to re-validate, and show the result.
+
+    Throttled per domain (settings.CHECK_NOW_INTERVAL seconds, in the shared cache): a second
+    request inside the interval raises `DomainError("throttled", retry_after=...)`.
+    """
+    interval = int(settings.CHECK_NOW_INTERVAL)
+    if not cache.add(f"check-now:{domain.pk}", timezone.now().timestamp(), timeout=interval):
+        raise DomainError(
+            "throttled",
+            f"{domain.hostname} was checked moments ago. Try again in {interval} seconds.",
+            retry_after=interval,
+        )
+    found = dns.check_cname(domain.hostname, cname_target())
+    DomainEvent.objects.create(
+        domain=domain,
+        organization_id=domain.organization_id,
+        hostname=domain.hostname,
+        kind=DomainEventKind.CHECK_REQUESTED,
+        message=found.message,
+        data={"dns": str(found.verdict), "by": actor.username if actor else ""},
+    )
+    cloudflare_error = ""
+    if domain.status == DomainStatus.REGISTERING:
+        domain = domain_finish_registration(domain=domain)
+        cloudflare_error = domain.last_error
+    elif domain.cloudflare_id and domain.status != DomainStatus.DELETING:
+        client = CloudflareClient()
+        try:
+            if domain.status == DomainStatus.ACTIVE:
+                remote = client.get(domain.cloudflare_id)
+            else:
+                # PATCH with the same method restarts Cloudflare's validation backoff.
+                remote = client.refresh(domain.cloudflare_id, method=domain.ssl_method or None)
+        except CloudflareNotFoundError:
+            domain = _forget_remote(domain)
+            domain = domain_finish_registration(domain=domain)
+            cloudflare_error = domain.last_error
+        except CloudflareError as error:
+            cloudflare_error = _describe(error)
+            domain = _record_error(domain, cloudflare_error, retry=True)
+        else:
+            domain = domain_apply_remote(domain=domain, remote=remote)
+    Domain.objects.filter(pk=domain.pk).update(next_sync_at=timezone.now() + timedelta(seconds=30))
+    return CheckResult(domain=domain, dns=found, cloudflare_error=cloudflare_error)
+
+
+def _forget_remote(domain: Domain) -> Domain:
+    """Cloudflare lost the hostname: go back to registering so it is registered again."""
+    with transaction.atomic():
+        Domain.objects.filter(pk=domain.pk).update(
+            cloudflare_id="", status=DomainStatus.REGISTERING, cloudflare_status="deleted"
+        )
+        _event(
+            domain,
+            DomainEventKind.STATUS_CHANGED,
+            from_status=domain.status,
+            to_status=DomainStatus.REGISTERING,
+            message="Cloudflare no longer had this hostname; registering it again.",
+        ).save()
+    domain.cloudflare_id = ""
+    domain.status = DomainStatus.REGISTERING
+    domain.cloudflare_status = "deleted"
+    return domain
+
+
+# ---------------------------------------------------------------------------------------------
+# Removing
+# ---------------------------------------------------------------------------------------------
+def domain_delete(*, domain: Domain, actor: User | None = None) -> Domain | None:
+    """Offboard `domain` from Cloudflare and remove it. Returns None once it is gone.
+
+    The intent is written first (`deleting`), so a crash or a Cloudflare failure leaves a
+    domain the sync loop keeps retrying, never a Cloudflare hostname we forgot. The plan slot
+    is freed when the row goes.
+    """
+    if domain.status != DomainStatus.DELETING:
+        with transaction.atomic():
+            Domain.objects.filter(pk=domain.pk).update(
+                status=DomainStatus.DELETING,
+                next_sync_at=timezone.now() + timedelta(seconds=60),
+                updated_at=timezone.now(),
+            )
+            _event(
+                domain,
+                DomainEventKind.DELETING,
+                from_status=domain.status,
+                to_status=DomainStatus.DELETING,
+                message=f"Removal requested by {actor.username}" if actor else "Removal requested",
+            ).save()
+        domain.status = DomainStatus.DELETING
+    return domain_finish_deletion(domain=domain)
+
+
+def domain_finish_deletion(*, domain: Domain, priority: str = "user") -> Domain | None:
+    """Delete the Cloudflare hostname (found by id, or by name if the registration's answer was
+    lost), then the row. Idempotent; Cloudflare failures are recorded and retried later."""
+    client = CloudflareClient()
+    try:
+        remote_id = domain.cloudflare_id
+        if not remote_id:
+            found = client.find_by_hostname(domain.hostname, priority=priority)  # type: ignore[arg-type]
+            remote_id = found.id if found is not None else ""
+        if remote_id:
+            client.delete(remote_id, priority=priority)  # type: ignore[arg-type]
+    except CloudflareError as error:
+        _record_error(domain, _describe(error), retry=True)
+        return domain
+    with transaction.atomic():
+        DomainEvent.objects.create(
+            domain=None,
+            organization_id=domain.organization_id,
+            hostname=domain.hostname,
+            kind=DomainEventKind.DELETED,
+            from_status=DomainStatus.DELETING,
+            message="Removed from Cloudflare and from DCVaaS.",
+            data={"domain_id": str(domain.pk), "cloudflare_id": domain.cloudflare_id},
+        )
+        Domain.objects.filter(pk=domain.pk).delete()
+    return None

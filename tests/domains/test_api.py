@@ -1,0 +1,292 @@
+"""The token API, over the test client, against the Cloudflare and DNS simulators."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import Organization, User
+from accounts.services import api_token_create, api_token_revoke
+from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from dcvaas.sandbox.dns import DnsSandbox
+from domains.models import Domain, DomainStatus
+from domains.services import domain_register
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1/domains"
+
+
+@pytest.fixture
+def acme_token(acme: Organization, alice: User) -> str:
+    return api_token_create(organization=acme, created_by=alice, name="acme")[1]
+
+
+@pytest.fixture
+def umbrella_token(umbrella: Organization, charlie: User) -> str:
+    return api_token_create(organization=umbrella, created_by=charlie, name="umbrella")[1]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def post(client: Client, token: str, body: dict[str, object], **extra: str):  # noqa: ANN201
+    return client.post(API, body, content_type="application/json", **auth(token), **extra)
+
+
+@pytest.fixture
+def acme_domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
+    return domain_register(organization=acme, hostname="api.acme.test-customer.dev").domain
+
+
+# -- authentication ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer dcv_wrong", "Token dcv_x", "Bearer dcv_a dcv_b"],
+)
+def test_requests_without_a_valid_token_get_401_with_a_json_error(
+    client: Client, acme: Organization, header: str | None
+) -> None:
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+
+    response = client.get(API, **extra)
+
+    assert response.status_code == 401
+    assert set(response.json()) == {"code", "detail"}
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_revoked_token_gets_401(client: Client, acme: Organization, alice: User) -> None:
+    token, raw = api_token_create(organization=acme, created_by=alice, name="old")
+    api_token_revoke(token=token)
+
+    response = client.get(API, **auth(raw))
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
+def test_the_token_api_is_throttled_per_token_with_retry_after(
+    client: Client, acme_token: str, settings
+) -> None:
+    settings.API_THROTTLE_RATE = "3/min"
+
+    codes = [client.get(API, **auth(acme_token)).status_code for _ in range(4)]
+
+    assert codes == [200, 200, 200, 429]
+    limited = client.get(API, **auth(acme_token))
+    assert int(limited["Retry-After"]) > 0
+    assert limited.json()["code"] == "throttled"
+
+
+# -- create -----------------------------------------------------------------------------------
+def test_creating_a_domain_answers_201_with_the_records_to_create(
+    client: Client, acme_token: str, cloudflare_sim: CloudflareSandbox
+) -> None:
+    response = post(client, acme_token, {"hostname": "New.Acme.test-customer.dev"})
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["hostname"] == "new.acme.test-customer.dev"
+    assert body["status"] == "pending"
+    assert body["ready"] is False
+    assert body["dns_records"][0] == {
+        "type": "CNAME",
+        "name": "new.acme.test-customer.dev",
+        "host": "new.acme",
+        "value": "dcv.pcnaid.com",
+        "required": True,
+        "purpose": body["dns_records"][0]["purpose"],
+    }
+    assert body["explanation"]["headline"] == "Waiting for the DNS record"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"hostname": "10.0.0.1"}, "ip_address"),
+        ({"hostname": "shop.example.com"}, "example_domain"),
+        ({"hostname": ""}, "blank"),
+        ({}, "required"),
+        ({"hostname": 42}, "single_label"),
+        ({"hostname": ["a.test-customer.dev"]}, "invalid"),
+    ],
+)
+def test_bad_input_gets_400_with_a_field_error_and_a_stable_code(
+    client: Client, acme_token: str, cloudflare_sim: CloudflareSandbox, body: dict, code: str
+) -> None:
+    response = post(client, acme_token, body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert response.json()["errors"]["hostname"][0]["message"]
+    assert not Domain.objects.exists()
+
+
+def test_malformed_json_gets_400(client: Client, acme_token: str) -> None:
+    response = client.post(API, "{nope", content_type="application/json", **auth(acme_token))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+def test_over_the_plan_limit_gets_402_plan_limit(
+    client: Client, acme: Organization, acme_token: str, cloudflare_sim: CloudflareSandbox
+) -> None:
+    for n in range(3):
+        domain_register(organization=acme, hostname=f"p{n}.acme.test-customer.dev")
+
+    response = post(client, acme_token, {"hostname": "p4.acme.test-customer.dev"})
+
+    assert response.status_code == 402
+    assert response.json()["code"] == "plan_limit"
+
+
+def test_a_taken_hostname_gets_409(
+    client: Client, acme_token: str, umbrella: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domain_register(organization=umbrella, hostname="taken.test-customer.dev")
+
+    response = post(client, acme_token, {"hostname": "taken.test-customer.dev"})
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "hostname_taken"
+    assert "Umbrella" not in response.content.decode()
+
+
+def test_an_idempotency_key_replays_the_first_answer(
+    client: Client, acme_token: str, cloudflare_sim: CloudflareSandbox
+) -> None:
+    body = {"hostname": "once.acme.test-customer.dev"}
+
+    first = post(client, acme_token, body, HTTP_IDEMPOTENCY_KEY="k-1")
+    second = post(client, acme_token, body, HTTP_IDEMPOTENCY_KEY="k-1")
+    other = post(
+        client, acme_token, {"hostname": "x.acme.test-customer.dev"}, HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422
+    assert Domain.objects.count() == 1
+    assert len(cloudflare_sim.hostnames()) == 1
+
+
+# -- read -------------------------------------------------------------------------------------
+def test_listing_is_paginated_and_filters_by_status(
+    client: Client, acme: Organization, acme_token: str, cloudflare_sim: CloudflareSandbox
+) -> None:
+    for n in range(3):
+        domain_register(organization=acme, hostname=f"l{n}.acme.test-customer.dev")
+    Domain.objects.filter(hostname="l1.acme.test-customer.dev").update(status=DomainStatus.ACTIVE)
+
+    page = client.get(f"{API}?page_size=2", **auth(acme_token)).json()
+    active = client.get(f"{API}?status=active", **auth(acme_token)).json()
+    bad = client.get(f"{API}?status=nonsense", **auth(acme_token))
+
+    assert page["count"] == 3
+    assert len(page["results"]) == 2
+    assert page["next"]
+    assert [d["hostname"] for d in active["results"]] == ["l1.acme.test-customer.dev"]
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "invalid_choice"
+
+
+def test_reading_one_domain(client: Client, acme_token: str, acme_domain: Domain) -> None:
+    body = client.get(f"{API}/{acme_domain.pk}", **auth(acme_token)).json()
+
+    assert body["id"] == str(acme_domain.pk)
+    assert body["cloudflare"]["hostname_status"] == "pending"
+    assert body["certificate"] is None
+
+
+# -- check and delete -------------------------------------------------------------------------
+def test_check_now_returns_the_dns_verdict_and_is_throttled(
+    client: Client, acme_token: str, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    dns_sandbox.cname("api.acme.test-customer.dev", "dcv.pcnaid.com")
+
+    first = client.post(f"{API}/{acme_domain.pk}/check", **auth(acme_token))
+    second = client.post(f"{API}/{acme_domain.pk}/check", **auth(acme_token))
+
+    assert first.status_code == 200
+    assert first.json()["dns"]["verdict"] == "points_to_us"
+    assert first.json()["domain"]["status"] == "active"
+    assert first.json()["domain"]["certificate"]["expires_at"]
+    assert second.status_code == 429
+    assert second.json()["code"] == "throttled"
+    assert int(second["Retry-After"]) > 0
+
+
+def test_deleting_offboards_and_answers_204(
+    client: Client, acme_token: str, acme_domain: Domain, cloudflare_sim: CloudflareSandbox
+) -> None:
+    response = client.delete(f"{API}/{acme_domain.pk}", **auth(acme_token))
+
+    assert response.status_code == 204
+    assert not Domain.objects.exists()
+    assert cloudflare_sim.hostnames() == []
+
+
+def test_deleting_while_cloudflare_fails_answers_202_deleting(
+    client: Client,
+    acme_token: str,
+    acme_domain: Domain,
+    cloudflare_sim: CloudflareSandbox,
+    settings,
+) -> None:
+    settings.CLOUDFLARE_MAX_RETRIES = 0
+    cloudflare_sim.inject_fault("503", method="DELETE")
+
+    response = client.delete(f"{API}/{acme_domain.pk}", **auth(acme_token))
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "deleting"
+    assert Domain.objects.get().status == DomainStatus.DELETING
+
+
+# -- tenant walls -----------------------------------------------------------------------------
+@pytest.mark.parametrize(("method", "suffix"), [("get", ""), ("delete", ""), ("post", "/check")])
+def test_another_organizations_domain_is_a_404_for_every_endpoint(
+    client: Client, umbrella_token: str, acme_domain: Domain, method: str, suffix: str
+) -> None:
+    response = getattr(client, method)(f"{API}/{acme_domain.pk}{suffix}", **auth(umbrella_token))
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert Domain.objects.filter(pk=acme_domain.pk, status=DomainStatus.PENDING).exists()
+
+
+def test_another_organizations_domains_are_not_listed(
+    client: Client, umbrella_token: str, acme_domain: Domain
+) -> None:
+    assert client.get(API, **auth(umbrella_token)).json()["count"] == 0
+
+
+@pytest.mark.parametrize(("method", "suffix"), [("get", ""), ("delete", ""), ("post", "/check")])
+def test_anonymous_requests_get_401_for_every_endpoint(
+    client: Client, acme_domain: Domain, method: str, suffix: str
+) -> None:
+    assert getattr(client, method)(f"{API}/{acme_domain.pk}{suffix}").status_code == 401
+
+
+# -- schema -----------------------------------------------------------------------------------
+def test_the_openapi_schema_and_docs_are_served_without_a_cdn(client: Client) -> None:
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json")
+    docs = client.get("/api/v1/docs/")
+
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert set(paths) == {
+        "/api/v1/domains",
+        "/api/v1/domains/{domain_id}",
+        "/api/v1/domains/{domain_id}/check",
+    }
+    assert {"201", "400", "402", "409", "401", "429"} <= set(
+        paths["/api/v1/domains"]["post"]["responses"]
+    )
+    assert docs.status_code == 200
+    assert b"cdn." not in docs.content
+    assert b"/static/drf_spectacular_sidecar/" in docs.content

@@ -1,0 +1,218 @@
+"""The dashboard and domain pages, with htmx and without, and their tenant walls."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accounts.models import Organization, User
+from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from dcvaas.sandbox.dns import DnsSandbox
+from domains.models import Domain, DomainStatus
+from domains.services import domain_register
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def acme_domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
+    return domain_register(organization=acme, hostname="app.acme.test-customer.dev").domain
+
+
+def test_the_empty_dashboard_explains_the_product(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    client.force_login(alice)
+
+    content = client.get("/dashboard/").content.decode()
+
+    assert "No domains yet" in content
+    assert "0 of 3 domains" in content
+
+
+def test_the_dashboard_lists_the_organizations_domains_with_usage(
+    client: Client, alice: User, acme_domain: Domain, umbrella: Organization
+) -> None:
+    domain_register(organization=umbrella, hostname="other.umbrella.test-customer.dev")
+    client.force_login(alice)
+
+    content = client.get("/dashboard/").content.decode()
+
+    assert "app.acme.test-customer.dev" in content
+    assert "other.umbrella" not in content
+    assert "1 of 3 domains" in content
+
+
+def test_adding_with_htmx_answers_errors_inline(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    client.force_login(alice)
+
+    response = client.post("/domains/add/", {"hostname": "192.0.2.7"}, **HTMX)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.lstrip().startswith('<form id="add-form"')
+    assert "That is an IP address" in content
+    assert 'aria-invalid="true"' in content
+
+
+def test_adding_with_htmx_redirects_to_the_domain_page(
+    client: Client, alice: User, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    client.force_login(alice)
+
+    response = client.post("/domains/add/", {"hostname": "new.acme.test-customer.dev"}, **HTMX)
+
+    domain = Domain.objects.get()
+    assert response["HX-Redirect"] == f"/domains/{domain.pk}/"
+
+
+def test_adding_without_javascript_works_and_errors_keep_the_input(
+    client: Client, alice: User, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    client.force_login(alice)
+
+    bad = client.post("/domains/add/", {"hostname": "app_x.acme.test-customer.dev"})
+    good = client.post("/domains/add/", {"hostname": "test-customer.dev"})
+
+    assert bad.status_code == 400
+    assert b"app_x.acme.test-customer.dev" in bad.content
+    assert good.status_code == 302
+    page = client.get(good["Location"]).content.decode()
+    assert "apex domain" in page
+    assert "Check now" in page
+
+
+def test_over_the_plan_limit_the_form_offers_an_upgrade(
+    client: Client, alice: User, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    for n in range(3):
+        domain_register(organization=acme, hostname=f"d{n}.acme.test-customer.dev")
+    client.force_login(alice)
+
+    response = client.post("/domains/add/", {"hostname": "d4.acme.test-customer.dev"}, **HTMX)
+
+    content = response.content.decode()
+    assert "Free plan allows 3 domains" in content
+    assert "/billing/" in content
+    assert 'data-testid="upgrade-link"' in client.get("/dashboard/").content.decode()
+
+
+def test_the_domain_page_shows_the_records_to_create(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+
+    content = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+
+    assert '<code data-testid="record-host">app.acme</code>' in content
+    assert 'data-copy="dcv.pcnaid.com"' in content
+    assert "not <code>app.acme.test-customer.dev</code>" in content
+    assert "<code>app.acme.test-customer.dev.test-customer.dev</code>" in content
+    assert 'hx-trigger="every 3s"' in content
+    assert 'http-equiv="refresh"' in content
+
+
+def test_the_status_fragment_stops_polling_once_settled(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+    url = f"/domains/{acme_domain.pk}/status/"
+
+    assert client.get(url, **HTMX).status_code == 200
+    Domain.objects.filter(pk=acme_domain.pk).update(status=DomainStatus.ACTIVE)
+    settled = client.get(url, **HTMX)
+    assert settled.status_code == 286
+    assert b"hx-trigger" not in settled.content
+
+
+def test_check_now_with_htmx_shows_the_dns_verdict(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    dns_sandbox.cname("app.acme.test-customer.dev", "dcv.pcnaid.com")
+    client.force_login(alice)
+
+    response = client.post(f"/domains/{acme_domain.pk}/check/", **HTMX)
+
+    content = response.content.decode()
+    assert 'data-testid="check-result"' in content
+    assert "Active" in content
+    again = client.post(f"/domains/{acme_domain.pk}/check/", **HTMX).content.decode()
+    assert "checked moments ago" in again
+
+
+def test_removing_asks_for_confirmation_then_removes(
+    client: Client, alice: User, acme_domain: Domain, cloudflare_sim: CloudflareSandbox
+) -> None:
+    client.force_login(alice)
+
+    confirm = client.get(f"/domains/{acme_domain.pk}/remove/")
+    removed = client.post(f"/domains/{acme_domain.pk}/remove/")
+
+    assert b"Remove app.acme.test-customer.dev?" in confirm.content
+    assert removed.status_code == 302
+    assert not Domain.objects.exists()
+    assert cloudflare_sim.hostnames() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("get", ""), ("get", "status/"), ("post", "check/"), ("get", "remove/"), ("post", "remove/")],
+)
+def test_another_organizations_domain_is_a_404_everywhere(
+    client: Client, charlie: User, acme_domain: Domain, method: str, suffix: str
+) -> None:
+    client.force_login(charlie)
+
+    response = getattr(client, method)(f"/domains/{acme_domain.pk}/{suffix}")
+
+    assert response.status_code == 404
+    assert Domain.objects.filter(pk=acme_domain.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("get", ""), ("get", "status/"), ("post", "check/"), ("get", "remove/"), ("post", "remove/")],
+)
+def test_anonymous_visitors_are_sent_to_sign_in(
+    client: Client, acme_domain: Domain, method: str, suffix: str
+) -> None:
+    response = getattr(client, method)(f"/domains/{acme_domain.pk}/{suffix}")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_member_can_see_and_manage_the_organizations_domains(
+    client: Client, bob: User, acme_domain: Domain
+) -> None:
+    client.force_login(bob)
+
+    assert client.get(f"/domains/{acme_domain.pk}/").status_code == 200
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(hostname=st.text(max_size=300))
+def test_no_input_to_the_add_form_ever_causes_a_server_error(
+    client: Client,
+    alice: User,
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    hostname: str,
+) -> None:
+    client.force_login(alice)
+
+    plain = client.post("/domains/add/", {"hostname": hostname})
+    inline = client.post("/domains/add/", {"hostname": hostname}, **HTMX)
+
+    assert plain.status_code in (302, 400)
+    assert inline.status_code == 200
