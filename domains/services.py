@@ -332,14 +332,12 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
             retry_after=interval,
         )
     found = dns.check_cname(domain.hostname, cname_target())
-    DomainEvent.objects.create(
-        domain=domain,
-        organization_id=domain.organization_id,
-        hostname=domain.hostname,
-        kind=DomainEventKind.CHECK_REQUESTED,
+    _event(
+        domain,
+        DomainEventKind.CHECK_REQUESTED,
         message=found.message,
         data={"dns": str(found.verdict), "by": actor.username if actor else ""},
-    )
+    ).save()
     cloudflare_error = ""
     if domain.status == DomainStatus.REGISTERING:
         domain = domain_finish_registration(domain=domain)
@@ -427,14 +425,13 @@ def domain_finish_deletion(*, domain: Domain, priority: str = "user") -> Domain 
         _record_error(domain, _describe(error), retry=True)
         return domain
     with transaction.atomic():
-        DomainEvent.objects.create(
-            domain=None,
-            organization_id=domain.organization_id,
-            hostname=domain.hostname,
-            kind=DomainEventKind.DELETED,
+        # The history outlives the row: deleting it sets the events' domain to NULL.
+        _event(
+            domain,
+            DomainEventKind.DELETED,
             from_status=DomainStatus.DELETING,
             message="Removed from Cloudflare and from DCVaaS.",
             data={"domain_id": str(domain.pk), "cloudflare_id": domain.cloudflare_id},
-        )
+        ).save()
         Domain.objects.filter(pk=domain.pk).delete()
     return None
