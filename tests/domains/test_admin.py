@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from accounts.models import Organization
+from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from domains.models import Domain
+from domains.services import domain_register
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ADMIN = "/" + settings.ADMIN_URL
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    client.force_login(UserFactory(username="staff", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
+    return domain_register(organization=acme, hostname="admin.acme.test-customer.dev").domain
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "domains/domain/",
+        "domains/domain/?status__exact=pending&q=admin.acme",
+        "domains/domain/?cloudflare_status__exact=pending",
+        "domains/domainevent/",
+        "domains/domainevent/?kind__exact=created&q=admin",
+        "domains/ratebudgetcounter/",
+        "django_celery_beat/periodictask/",
+    ],
+)
+def test_staff_can_list_filter_and_search_domains_in_admin(
+    staff_client: Client, domain: Domain, path: str
+) -> None:
+    response = staff_client.get(ADMIN + path)
+
+    assert response.status_code == 200
+
+
+def test_staff_see_a_domains_history_inline(staff_client: Client, domain: Domain) -> None:
+    response = staff_client.get(f"{ADMIN}domains/domain/{domain.pk}/change/")
+
+    assert response.status_code == 200
+    assert b"Registered with Cloudflare" in response.content
+
+
+def test_domain_history_cannot_be_edited_in_admin(staff_client: Client, domain: Domain) -> None:
+    event = domain.events.first()
+    assert event is not None
+
+    response = staff_client.post(f"{ADMIN}domains/domainevent/{event.pk}/change/", {"message": "x"})
+
+    assert response.status_code == 403
