@@ -4,12 +4,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from dcvaas import views
+from dcvaas import staff, views
 from domains import views as domain_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("staff/status/", staff.status, name="staff-status"),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("dashboard/", domain_views.dashboard, name="dashboard"),

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import Organization, User
+from billing.models import StripeEvent, StripeEventStatus
+from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from domains.models import Domain
+from domains.services import domain_register
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    client.force_login(UserFactory(username="ops", is_staff=True))
+    return client
+
+
+def test_staff_see_sync_lag_budget_quota_and_webhook_failures(
+    staff_client: Client, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domain = domain_register(organization=acme, hostname="lag.acme.test-customer.dev").domain
+    Domain.objects.filter(pk=domain.pk).update(
+        next_sync_at=timezone.now() - dt.timedelta(minutes=7)
+    )
+    StripeEvent.objects.create(
+        event_id="evt_broken",
+        type="invoice.paid",
+        stripe_created=timezone.now(),
+        status=StripeEventStatus.FAILED,
+        error="No organization for customer cus_x",
+    )
+
+    content = staff_client.get("/staff/status/").content.decode()
+
+    assert "<strong>7\xa0minutes</strong> behind" in content
+    assert "1 due now" in content
+    assert "1</strong> used of 100 allocated" in content
+    assert "of 1200" in content
+    assert "evt_broken" in content
+    assert "Stripe webhook failures: 1" in content
+
+
+def test_the_quota_is_cached_so_page_views_do_not_spend_the_budget(
+    staff_client: Client, cloudflare_sim: CloudflareSandbox
+) -> None:
+    staff_client.get("/staff/status/")
+    staff_client.get("/staff/status/")
+
+    assert len([r for r in cloudflare_sim.requests if r.path.endswith("/quota")]) == 1
+
+
+def test_the_page_still_renders_when_cloudflare_is_down(
+    staff_client: Client, cloudflare_sim: CloudflareSandbox, settings
+) -> None:
+    settings.CLOUDFLARE_MAX_RETRIES = 0
+    cloudflare_sim.inject_fault("503")
+
+    response = staff_client.get("/staff/status/")
+
+    assert response.status_code == 200
+    assert "Unavailable" in response.content.decode()
+
+
+def test_the_status_page_is_a_404_for_non_staff(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    client.force_login(alice)
+
+    assert client.get("/staff/status/").status_code == 404
+
+
+def test_the_status_page_sends_anonymous_visitors_to_sign_in(client: Client, db: None) -> None:
+    assert client.get("/staff/status/")["Location"].startswith("/accounts/login/")
