@@ -21,12 +21,12 @@ def current_membership(request: HttpRequest) -> Membership | None:
     Cached on the request: the header, the view and the template all ask.
     """
     if hasattr(request, "_dcvaas_membership"):
-        return request._dcvaas_membership  # type: ignore[no-any-return]
+        return request._dcvaas_membership
     membership: Membership | None = None
     user = request.user
     if user.is_authenticated:
         memberships = Membership.objects.select_related("organization").filter(user=user)
-        current_id = user.current_organization_id  # type: ignore[union-attr]
+        current_id = user.current_organization_id
         if current_id is not None:
             membership = memberships.filter(organization_id=current_id).first()
         if membership is None:
@@ -54,7 +54,7 @@ def organization_required(
             assert membership is not None
         return view(request, membership, *args, **kwargs)
 
-    return login_required(wrapper)  # type: ignore[return-value]
+    return login_required(wrapper)
 
 
 def get_membership_or_404(user: User | Any, organization_id: int) -> Membership:

@@ -19,7 +19,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["username", "email", "first_name", "last_name"]
     inlines = [MembershipInline]
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Organization", {"fields": ["current_organization"]}),
     )
     raw_id_fields = ["current_organization"]

@@ -9,7 +9,7 @@ class DomainEventInline(admin.TabularInline):
     model = DomainEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "from_status", "to_status", "message"]
+    fields = ("created_at", "kind", "from_status", "to_status", "message")
     readonly_fields = fields
     ordering = ["-created_at"]
     show_change_link = True

@@ -20,6 +20,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlencode, urlsplit
 
 from dcvaas.sandbox.server import Request, Response, SandboxApp
@@ -183,5 +184,5 @@ Pick a user or type any GitHub login.</p>{message}
 def app_from_settings() -> GitHubSandbox:
     from django.conf import settings
 
-    app = settings.SOCIALACCOUNT_PROVIDERS["github"]["APP"]
+    app = cast(dict[str, str], settings.SOCIALACCOUNT_PROVIDERS["github"]["APP"])
     return GitHubSandbox(client_id=app["client_id"], client_secret=app["secret"])
