@@ -72,6 +72,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise: static files are neither logged nor given a page's policy.
+    "dcvaas.middleware.RequestLogMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Before the session: a throttled request (429) costs no session or database work.
+    "dcvaas.throttling.ThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -202,6 +207,55 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Time limits: a task stuck on a hung connection would hold its worker (prefetch 1) forever.
+# The soft limit raises inside the task so it can stop cleanly; the hard limit kills it. Both
+# stay well under SYNC_LEASE_SECONDS, so a live task never loses its domains to the next cycle.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+# Declared in code, copied into django-celery-beat's tables by its DatabaseScheduler, where
+# staff can see and pause it (admin > Periodic tasks).
+CELERY_BEAT_SCHEDULE = {
+    "every-1m-schedule-domain-sync": {
+        "task": "domains.schedule_sync",
+        "schedule": float(env.int("SYNC_SCHEDULE_SECONDS", default=60)),
+        # A run that waited longer than its own interval in the queue is superseded by the next.
+        "options": {"expires": float(env.int("SYNC_SCHEDULE_SECONDS", default=60))},
+    },
+}
+
+# ---------------------------------------------------------------------------------------------
+# SYNC (the Celery loop that keeps every domain's status true; domains/sync.py)
+# ---------------------------------------------------------------------------------------------
+# How long a cycle's claim on a domain lasts: a worker that dies mid-batch leaves its domains
+# to the first cycle after this. Must exceed CELERY_TASK_TIME_LIMIT (and SYNC_ZONE_TIME_LIMIT).
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=900)
+# The listing task pages through the whole zone (about 0.3 s a page at Cloudflare).
+SYNC_ZONE_TIME_LIMIT = env.int("SYNC_ZONE_TIME_LIMIT", default=600)
+# Most domains one cycle claims, and how many go into one worker batch.
+SYNC_MAX_PER_CYCLE = env.int("SYNC_MAX_PER_CYCLE", default=20000)
+SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=50)
+# Pending domains follow Cloudflare's own validation backoff (CONTRACT.md 5.4): after the n-th
+# check, min(60 * 1.05^n, cap) seconds for the first 10 checks, then 60 * 1.15^n.
+SYNC_PENDING_BASE_SECONDS = env.int("SYNC_PENDING_BASE_SECONDS", default=60)
+SYNC_PENDING_MAX_SECONDS = env.int("SYNC_PENDING_MAX_SECONDS", default=4 * 3600)
+# Active domains are rechecked for moved hostnames, renewal trouble and expiry; failed ones
+# (timed out, moved after our one refresh) for a fix made without pressing Check now.
+SYNC_ACTIVE_INTERVAL_SECONDS = env.int("SYNC_ACTIVE_INTERVAL_SECONDS", default=6 * 3600)
+SYNC_FAILED_INTERVAL_SECONDS = env.int("SYNC_FAILED_INTERVAL_SECONDS", default=24 * 3600)
+# Registering/deleting leftovers and transient Cloudflare errors: base * 2^attempts, capped.
+SYNC_RETRY_BASE_SECONDS = env.int("SYNC_RETRY_BASE_SECONDS", default=60)
+SYNC_RETRY_MAX_SECONDS = env.int("SYNC_RETRY_MAX_SECONDS", default=3600)
+# Longest a sync call waits for the shared rate budget before the cycle stops and leaves the
+# rest for the next one.
+SYNC_BUDGET_WAIT_SECONDS = env.float("SYNC_BUDGET_WAIT_SECONDS", default=5.0)
+# Owners are emailed this many days before a certificate expires (Cloudflare renews 30 days
+# ahead, so a warning means renewal is stuck).
+SYNC_CERT_EXPIRY_WARNING_DAYS = env.int("SYNC_CERT_EXPIRY_WARNING_DAYS", default=14)
+if max(CELERY_TASK_TIME_LIMIT, SYNC_ZONE_TIME_LIMIT) >= SYNC_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        "SYNC_LEASE_SECONDS must exceed CELERY_TASK_TIME_LIMIT and SYNC_ZONE_TIME_LIMIT, or a "
+        "slow batch could lose its domains to the next cycle while still working on them."
+    )
 
 # ---------------------------------------------------------------------------------------------
 # ALLAUTH
@@ -381,7 +435,40 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+# No script reads the CSRF cookie: htmx sends the token the page carries (base.html).
+CSRF_COOKIE_HTTPONLY = True
 ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
+
+# Content Security Policy (django-csp's CSPMiddleware): our own static files only, no inline
+# script or style unless it carries the request's nonce (`request.csp_nonce`, added to the
+# header only on pages that use it). htmx's own indicator <style> is turned off in base.html.
+# `data:` images are Pico's and Swagger UI's inline SVG icons. No form-action: sign-in and
+# checkout forms post to us and are redirected to GitHub and Stripe, which form-action would
+# block in Chromium.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Per-client-IP throttles (dcvaas/throttling.py), counted in the shared cache: requests to the
+# GitHub sign-in start, and API requests answered 401 (no or invalid token) before the address
+# is refused. Rates are N/s, N/min, N/hour or N/day.
+SIGN_IN_THROTTLE_RATE = env.str("SIGN_IN_THROTTLE_RATE", default="30/min")
+API_ANON_THROTTLE_RATE = env.str("API_ANON_THROTTLE_RATE", default="30/min")
+# How many proxies in front of the app append to X-Forwarded-For (0: trust none and use the
+# connection's address). Client IPs for every throttle, allauth's included, come from this.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # ---------------------------------------------------------------------------------------------
 # LOGGING
@@ -391,7 +478,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Our lines carry ids only; the filter scrubs credentials from anyone else's (dcvaas/logging.py,
+    # which also logs one line per Celery task).
+    "filters": {"redact_secrets": {"()": "dcvaas.logging.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -399,3 +495,13 @@ LOGGING = {
         "stripe": {"level": "WARNING"},
     },
 }
+
+# ---------------------------------------------------------------------------------------------
+# BENCHMARKS
+# ---------------------------------------------------------------------------------------------
+# bench/web.py sets BENCHMARK=true in the server it starts: that routes a bare hello-world view
+# (the baseline) and adds an X-DB-Queries header to every response. Never on in production.
+BENCHMARK = env.bool("BENCHMARK", default=False)
+if BENCHMARK:
+    # First, so that the queries of every other middleware (session, user, cache) are counted.
+    MIDDLEWARE.insert(0, "dcvaas.bench.QueryCountMiddleware")

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Membership, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -24,6 +25,12 @@ pytest_plugins = sorted(
 )
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+# Under CI, property-based tests (hypothesis, schemathesis) explore the same examples on every
+# run, so a red build is reproducible and never a coin toss; locally they explore afresh.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    hypothesis_settings.load_profile("ci")
 
 
 def _reachable(url: str, default_port: int) -> bool:

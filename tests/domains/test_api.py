@@ -290,3 +290,24 @@ def test_the_openapi_schema_and_docs_are_served_without_a_cdn(client: Client) ->
     assert docs.status_code == 200
     assert b"cdn." not in docs.content
     assert b"/static/drf_spectacular_sidecar/" in docs.content
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "?stauts=active"),
+        ("post", "?dry_run=1"),
+        ("get", "/{id}?expand=1"),
+        ("delete", "/{id}?force=1"),
+    ],
+)
+def test_unknown_query_parameters_are_refused_not_ignored(
+    client: Client, acme_token: str, acme_domain: Domain, method: str, path: str
+) -> None:
+    url = API + path.replace("{id}", str(acme_domain.pk))
+
+    response = getattr(client, method)(url, **auth(acme_token))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "unknown_parameter"
+    assert Domain.objects.filter(pk=acme_domain.pk).exists()
