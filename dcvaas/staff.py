@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
@@ -16,7 +15,7 @@ from django.utils import timezone
 
 from billing.models import StripeEvent, StripeEventStatus
 from domains.cloudflare import CloudflareClient, CloudflareError
-from domains.models import Domain
+from domains.models import Domain, SyncRun
 from domains.rate_budget import budget
 
 logger = logging.getLogger(__name__)
@@ -43,14 +42,6 @@ def _quota() -> dict[str, Any]:
     return value
 
 
-def _last_sync_run() -> Any:
-    try:
-        model = apps.get_model("domains", "SyncRun")
-    except LookupError:
-        return None
-    return model.objects.order_by("-started_at").first()
-
-
 @login_required
 def status(request: HttpRequest) -> HttpResponse:
     """Sync lag, the last cycle, Cloudflare budget and quota, webhook failures. Staff only."""
@@ -68,7 +59,7 @@ def status(request: HttpRequest) -> HttpResponse:
         "oldest_due_at": oldest_due["oldest"],
         "due_count": Domain.objects.filter(next_sync_at__lte=now).count(),
         "by_status": sorted(by_status.items()),
-        "last_run": _last_sync_run(),
+        "last_run": SyncRun.objects.order_by("-started_at").first(),
         "budget": usage,
         "quota": _quota(),
         "webhook_failures": failed_events.count(),

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from domains.models import Domain, DomainEvent, RateBudgetCounter
+from domains.models import (
+    Domain,
+    DomainEvent,
+    DomainNotification,
+    RateBudgetCounter,
+    SyncRun,
+)
 
 
 class DomainEventInline(admin.TabularInline):
@@ -57,3 +63,43 @@ class DomainEventAdmin(admin.ModelAdmin):
 class RateBudgetCounterAdmin(admin.ModelAdmin):
     list_display = ["name", "window_start", "used", "paused_until"]
     search_fields = ["name"]
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "finished_at",
+        "trigger",
+        "strategy",
+        "due",
+        "claimed",
+        "fetched",
+        "changed",
+        "errors",
+        "cloudflare_calls",
+        "budget_exhausted",
+    ]
+    list_filter = ["strategy", "trigger", "budget_exhausted"]
+    date_hierarchy = "started_at"
+
+    # A record of what the loop did: written by the loop only.
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(DomainNotification)
+class DomainNotificationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "domain", "kind", "key", "sent_at", "error"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["domain__hostname", "key", "error"]
+    list_select_related = ["domain"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

@@ -142,14 +142,17 @@ def domain_register(
     return Registration(domain=domain_finish_registration(domain=domain), hostname=parsed)
 
 
-def domain_finish_registration(*, domain: Domain, priority: str = "user") -> Domain:
+def domain_finish_registration(
+    *, domain: Domain, priority: str = "user", client: CloudflareClient | None = None
+) -> Domain:
     """Register `domain` with Cloudflare (or adopt the hostname Cloudflare already has).
 
     Idempotent: Cloudflare's duplicate answer is turned into adoption by the client, so a retry
     after a lost response never creates a second Cloudflare hostname. Transient failures are
     recorded on the domain and left for the sync loop; never raises for Cloudflare trouble.
+    `client` lets the sync loop count the calls and bound the wait for the rate budget.
     """
-    client = CloudflareClient()
+    client = client or CloudflareClient()
     try:
         remote = client.create(domain.hostname, method=domain.ssl_method, priority=priority)  # type: ignore[arg-type]
     except CloudflareInvalidHostnameError as error:
@@ -410,10 +413,12 @@ def domain_delete(*, domain: Domain, actor: User | None = None) -> Domain | None
     return domain_finish_deletion(domain=domain)
 
 
-def domain_finish_deletion(*, domain: Domain, priority: str = "user") -> Domain | None:
+def domain_finish_deletion(
+    *, domain: Domain, priority: str = "user", client: CloudflareClient | None = None
+) -> Domain | None:
     """Delete the Cloudflare hostname (found by id, or by name if the registration's answer was
     lost), then the row. Idempotent; Cloudflare failures are recorded and retried later."""
-    client = CloudflareClient()
+    client = client or CloudflareClient()
     try:
         remote_id = domain.cloudflare_id
         if not remote_id:

@@ -78,3 +78,29 @@ def test_the_status_page_is_a_404_for_non_staff(
 
 def test_the_status_page_sends_anonymous_visitors_to_sign_in(client: Client, db: None) -> None:
     assert client.get("/staff/status/")["Location"].startswith("/accounts/login/")
+
+
+def test_staff_see_the_last_sync_cycle(
+    staff_client: Client, cloudflare_sim: CloudflareSandbox
+) -> None:
+    from domains.models import SyncRun, SyncStrategy
+
+    now = timezone.now()
+    SyncRun.objects.create(
+        started_at=now - dt.timedelta(seconds=30),
+        finished_at=now - dt.timedelta(seconds=28),
+        strategy=SyncStrategy.LIST,
+        zone_size=120,
+        due=100,
+        claimed=100,
+        fetched=100,
+        changed=4,
+        cloudflare_calls=3,
+    )
+
+    content = staff_client.get("/staff/status/").content.decode()
+
+    assert "took 2.0 s" in content
+    assert "<strong>100</strong> of 100 due domains claimed" in content
+    assert "in 3 Cloudflare calls (zone: 120)" in content
+    assert "4 changed" in content

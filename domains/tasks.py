@@ -1,0 +1,81 @@
+"""Celery tasks of the sync loop: thin wrappers around `domains.sync`, taking ids.
+
+Names are explicit and stable (beat's table and queued messages refer to them). Every task is
+idempotent: a batch only touches domains still holding its cycle's lease, so a redelivered
+message (acks_late) finds its finished domains re-scheduled and skips them. Cloudflare trouble
+never raises out of a task (the sync engine records it and retries on a later cycle); only a
+database hiccup does, and that is retried with jittered, capped backoff.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from domains import sync
+
+# Lost connection, "database is locked", a failover: worth another try a little later (5 s,
+# doubling, jittered, capped at 2 minutes, at most 5 times; the next cycle covers the rest).
+TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+@shared_task(
+    name="domains.schedule_sync",
+    acks_late=True,
+    autoretry_for=TRANSIENT_DATABASE_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+)
+def schedule_sync() -> int:
+    """Claim the due domains and enqueue their batches; returns the SyncRun id.
+
+    Safe to run concurrently with itself (each domain is claimed by one cycle only) and to
+    retry (a retry claims whatever is due then; nothing is claimed twice). Also emails owners
+    about transitions made outside the loop (Check now, a registration).
+    """
+    return int(sync.schedule_cycle().pk)
+
+
+@shared_task(
+    name="domains.sync_batch",
+    acks_late=True,
+    autoretry_for=TRANSIENT_DATABASE_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+)
+def sync_batch(domain_ids: list[str], run_id: int | None = None, lease: str = "") -> int:
+    """Sync these domains (one GET each, or their pending registration/deletion).
+
+    Returns how many changed. Only domains still holding `lease` are touched, so a retry or a
+    redelivery never processes a domain twice; a domain deleted meanwhile is simply absent.
+    """
+    batch = sync.run_batch(domain_ids, run_id=run_id, lease=datetime.fromisoformat(lease))
+    return batch.changed
+
+
+@shared_task(
+    name="domains.sync_zone",
+    autoretry_for=TRANSIENT_DATABASE_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+    acks_late=True,
+    # Listing a large zone takes a while (about 0.3 s a page): its own, longer limits.
+    soft_time_limit=settings.SYNC_ZONE_TIME_LIMIT - 30,
+    time_limit=settings.SYNC_ZONE_TIME_LIMIT,
+)
+def sync_zone(run_id: int | None = None, lease: str = "") -> int:
+    """Sync the cycle's registered domains from one listing of the zone (50 a page).
+
+    Returns how many changed. Idempotent like `sync_batch` (works on the lease's domains).
+    """
+    batch = sync.run_zone(run_id=run_id, lease=datetime.fromisoformat(lease))
+    return batch.changed

@@ -1,0 +1,226 @@
+"""One sync cycle, run in-process: transitions, schedule, leftovers, moved/blocked/deleted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from accounts.models import Organization
+from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from domains import sync
+from domains.models import (
+    Domain,
+    DomainEvent,
+    DomainEventKind,
+    DomainNotification,
+    DomainStatus,
+    SyncRun,
+)
+from tests.fixtures.cloudflare import CloudflareHttp
+from tests.sync.helpers import DOMAIN, make_due, register
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_pending_domain_becomes_active_once_its_cname_is_in_place(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}")
+    cloudflare_sim.set_cname(domain.hostname, True)
+
+    run = sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.ACTIVE
+    assert domain.activated_at is not None
+    assert domain.ssl_status == "active"
+    assert domain.next_sync_at > timezone.now() + timedelta(hours=5)
+    change = DomainEvent.objects.get(domain=domain, kind=DomainEventKind.STATUS_CHANGED)
+    assert (change.from_status, change.to_status) == (DomainStatus.PENDING, DomainStatus.ACTIVE)
+    assert (run.claimed, run.changed, run.errors, run.finished_at is not None) == (1, 1, 0, True)
+
+
+def test_an_unchanged_pending_domain_only_gets_its_next_check_moved_back(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}")
+    sync.run_cycle()  # records the first answer (initializing -> pending_validation)
+    domain.refresh_from_db()
+    events = DomainEvent.objects.count()
+    attempts = domain.sync_attempts
+    make_due(domain)
+
+    run = sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert run.changed == 0
+    assert DomainEvent.objects.count() == events
+    assert domain.status == DomainStatus.PENDING
+    assert domain.sync_attempts == attempts + 1
+    expected = sync.pending_delay(attempts + 1)
+    assert abs((domain.next_sync_at - domain.last_synced_at).total_seconds() - expected) < 1
+
+
+def test_pending_checks_back_off_like_cloudflares_own_validation_schedule() -> None:
+    assert [sync.pending_delay(n) for n in (1, 2, 10)] == [63, 66, 97]
+    assert sync.pending_delay(11) == 279  # 1.15^n from the 11th attempt
+    assert sync.pending_delay(40) == 4 * 3600  # capped at four hours
+    assert sync.next_delay(DomainStatus.ACTIVE, 5) == 6 * 3600
+    assert sync.next_delay(DomainStatus.FAILED, 0, cloudflare_status="blocked") is None
+
+
+def test_a_registration_left_half_done_is_finished_by_the_loop(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domain = Domain.objects.create(
+        organization=acme,
+        hostname=f"late.{DOMAIN}",
+        status=DomainStatus.REGISTERING,
+        next_sync_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.PENDING
+    assert domain.cloudflare_id
+    assert [h["hostname"] for h in cloudflare_sim.hostnames()] == [domain.hostname]
+    assert domain.next_sync_at > timezone.now()
+
+
+def test_a_removal_left_half_done_is_finished_by_the_loop(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domain = register(cloudflare_http, acme, f"gone.{DOMAIN}", status=DomainStatus.DELETING)
+
+    sync.run_cycle()
+
+    assert not Domain.objects.filter(pk=domain.pk).exists()
+    assert cloudflare_sim.hostnames() == []
+    assert DomainEvent.objects.filter(hostname=domain.hostname, kind=DomainEventKind.DELETED)
+
+
+def test_a_hostname_that_vanished_at_cloudflare_is_registered_again(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}")
+    old_id = domain.cloudflare_id
+    Domain.objects.filter(pk=domain.pk).update(status=DomainStatus.ACTIVE)
+    cloudflare_sim.remove(domain.hostname)
+
+    sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.PENDING
+    assert domain.cloudflare_id
+    assert domain.cloudflare_id != old_id
+    assert [h["id"] for h in cloudflare_sim.hostnames()] == [domain.cloudflare_id]
+
+
+def test_a_moved_hostname_is_refreshed_once_then_the_owners_are_told(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    # Pending on our side until now: Cloudflare reports it moved at the next look.
+    domain = register(cloudflare_http, acme, f"moved.{DOMAIN}", status=DomainStatus.PENDING)
+
+    sync.run_cycle()
+    make_due(domain)
+    sync.run_cycle()
+
+    patches = [r for r in cloudflare_sim.requests if r.method == "PATCH"]
+    assert len(patches) == 1
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.FAILED
+    assert domain.cloudflare_status == "moved"
+    assert domain.moved_refresh_at is not None
+    assert [m.subject for m in mail.outbox] == [f"{domain.hostname} no longer points to us"]
+    assert mail.outbox[0].to == ["alice@acme.test-customer.dev"]
+
+
+def test_a_blocked_hostname_fails_is_explained_and_is_no_longer_polled(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domain = register(cloudflare_http, acme, f"blocked.{DOMAIN}", status=DomainStatus.PENDING)
+
+    sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.FAILED
+    assert domain.next_sync_at is None
+    assert [m.subject for m in mail.outbox] == [f"{domain.hostname} needs attention"]
+    assert "held zone" in mail.outbox[0].body or "hold" in mail.outbox[0].body
+
+
+def test_exactly_one_email_per_transition_whatever_is_run_again(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}")
+    cloudflare_sim.set_cname(domain.hostname, True)
+
+    sync.run_cycle()
+    make_due(domain)
+    sync.run_cycle()
+    from domains import tasks
+
+    tasks.schedule_sync.apply()  # the task, run again: finds nothing new to send
+
+    assert [m.subject for m in mail.outbox] == [f"{domain.hostname} is active: HTTPS works"]
+    assert DomainNotification.objects.count() == 1
+
+
+def test_a_transition_made_by_check_now_is_emailed_by_the_next_cycle(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    from domains.services import domain_check_now
+
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}", due=False)
+    cloudflare_sim.set_cname(domain.hostname, True)
+    domain_check_now(domain=domain)
+    assert mail.outbox == []
+
+    sync.run_cycle()
+    sync.run_cycle()
+
+    assert [m.subject for m in mail.outbox] == [f"{domain.hostname} is active: HTTPS works"]
+
+
+def test_a_certificate_close_to_expiry_is_announced_once(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}")
+    cloudflare_sim.set_cname(domain.hostname, True)
+    sync.run_cycle()
+    domain.refresh_from_db()
+    assert domain.certificate_expires_at is not None
+    mail.outbox.clear()
+
+    later = domain.certificate_expires_at - timedelta(days=10)
+    with time_machine.travel(later, tick=True):
+        # Cloudflare's renewal is stuck: the simulator keeps the old certificate.
+        make_due(domain)
+        sync.run_cycle()
+        make_due(domain)
+        sync.run_cycle()
+
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject.startswith(f"The certificate of {domain.hostname} expires")
+
+
+def test_each_cycle_records_its_summary(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    register(cloudflare_http, acme, f"a.{DOMAIN}")
+    register(cloudflare_http, acme, f"b.{DOMAIN}", due=False)
+
+    run = sync.run_cycle()
+
+    assert SyncRun.objects.get() == run == sync.last_run()
+    assert (run.due, run.claimed, run.fetched, run.strategy) == (1, 1, 1, "get")
+    assert run.cloudflare_calls == 1
+    assert run.finished_at is not None
+    assert run.duration is not None
+    assert sync.sync_lag() == timedelta(0)

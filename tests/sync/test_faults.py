@@ -1,0 +1,158 @@
+"""Cloudflare misbehaving (429, 5xx, slow, dropped) and a small rate budget: nothing wrongly
+fails, nothing exceeds the budget, and everything converges once the faults stop."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts.models import Organization
+from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from domains import sync
+from domains.models import Domain, DomainEvent, DomainStatus, SyncRun
+from domains.rate_budget import budget
+from tests.fixtures.cloudflare import CloudflareHttp
+from tests.sync.helpers import DOMAIN, make_all_due, register, register_many, statuses, truth
+
+pytestmark = pytest.mark.django_db
+
+
+def _domains(acme: Organization, sim: CloudflareSandbox, http: CloudflareHttp) -> None:
+    """A zone of every kind: going active, staying pending, blocked, and unregistered ones."""
+    for domain in register_many(http, acme, 12, prefix="ok")[:8]:
+        sim.set_cname(domain.hostname, True)
+    register(http, acme, f"blocked.{DOMAIN}", status=DomainStatus.PENDING)
+    Domain.objects.bulk_create(
+        Domain(
+            organization=acme,
+            hostname=f"late{n}.{DOMAIN}",
+            status=DomainStatus.REGISTERING,
+            next_sync_at=timezone.now(),
+        )
+        for n in range(3)
+    )
+
+
+def _wrongly_failed(sim: CloudflareSandbox) -> list[str]:
+    expected = truth(sim)
+    return [
+        hostname
+        for hostname, status in statuses().items()
+        if status == DomainStatus.FAILED and expected.get(hostname) != DomainStatus.FAILED
+    ]
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "503", "slow", "drop"])
+def test_every_domain_converges_to_cloudflares_state_once_faults_stop(
+    kind: str,
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    # Every fault reaches the loop itself (no retries inside the client, no waiting).
+    settings.CLOUDFLARE_MAX_RETRIES = 0
+    settings.SYNC_BUDGET_WAIT_SECONDS = 0
+    settings.CLOUDFLARE_READ_TIMEOUT = 0.3
+    _domains(acme, cloudflare_sim, cloudflare_http)
+    cloudflare_sim.seed(7)
+    cloudflare_sim.inject_fault(kind, rate=0.3, retry_after=1, delay=0.6)
+    start = timezone.now()
+
+    for step in range(6):
+        with time_machine.travel(start + timedelta(seconds=5 * step), tick=True):
+            make_all_due()
+            sync.run_cycle()
+        assert _wrongly_failed(cloudflare_sim) == []
+    faulty_runs = list(SyncRun.objects.all())
+    cloudflare_sim.clear_faults()
+    for step in range(6, 10):
+        with time_machine.travel(start + timedelta(seconds=5 * step), tick=True):
+            make_all_due()
+            sync.run_cycle()
+
+    assert statuses() == truth(cloudflare_sim)
+    assert len(cloudflare_sim.hostnames()) == 16
+    assert (
+        sum(run.errors for run in faulty_runs) + sum(run.budget_exhausted for run in faulty_runs)
+        > 0
+    ), "the faults never reached the loop"
+    wrong = DomainEvent.objects.filter(to_status=DomainStatus.FAILED).exclude(
+        hostname=f"blocked.{DOMAIN}"
+    )
+    assert not wrong.exists()
+
+
+def test_a_spent_budget_stops_the_cycle_and_leaves_the_rest_for_later(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, settings: Any
+) -> None:
+    settings.CLOUDFLARE_RATE_LIMIT = 20
+    settings.CLOUDFLARE_RATE_RESERVED = 5  # the sync loop may spend 15 a window
+    settings.CLOUDFLARE_RATE_WINDOW = 300
+    settings.SYNC_BUDGET_WAIT_SECONDS = 0
+    Domain.objects.bulk_create(
+        Domain(
+            organization=acme,
+            hostname=f"late{n}.{DOMAIN}",
+            status=DomainStatus.REGISTERING,
+            next_sync_at=timezone.now() - timedelta(seconds=1),
+        )
+        for n in range(30)
+    )
+
+    run = sync.run_cycle()
+
+    assert run.budget_exhausted
+    assert len(cloudflare_sim.requests) == run.cloudflare_calls <= 15
+    assert budget.usage().used <= 15
+    assert not Domain.objects.filter(status=DomainStatus.FAILED).exists()
+    assert Domain.objects.filter(status=DomainStatus.PENDING).count() >= 14
+    # The slice kept for people is still there.
+    budget.acquire("user", wait=False)
+    # The rest is released to the next window, not abandoned on a lease.
+    waiting = Domain.objects.filter(status=DomainStatus.REGISTERING)
+    assert waiting.exists()
+    assert max(
+        waiting.values_list("next_sync_at", flat=True)
+    ) <= budget.usage().window_reset_at + timedelta(seconds=61)
+
+    # Each later window registers up to 15 more (after the listing's one call).
+    windows = 0
+    moment = budget.usage().window_reset_at + timedelta(seconds=62)
+    while Domain.objects.filter(status=DomainStatus.REGISTERING).exists() and windows < 3:
+        windows += 1
+        with time_machine.travel(moment):
+            later = sync.run_cycle()
+            assert later.cloudflare_calls <= 15
+            assert budget.usage().used <= 15
+            moment = budget.usage().window_reset_at + timedelta(seconds=62)
+    assert not Domain.objects.filter(status=DomainStatus.REGISTERING).exists()
+    assert len(cloudflare_sim.hostnames()) == 30
+    assert not Domain.objects.filter(status=DomainStatus.FAILED).exists()
+
+
+def test_a_domain_cloudflare_keeps_failing_on_is_retried_later_and_later_never_failed(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.CLOUDFLARE_MAX_RETRIES = 0
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}", status=DomainStatus.ACTIVE)
+    cloudflare_sim.inject_fault("503")
+    waits = []
+
+    for _ in range(3):
+        run = sync.run_cycle()
+        domain.refresh_from_db()
+        waits.append(round((domain.next_sync_at - run.started_at).total_seconds()))
+        Domain.objects.filter(pk=domain.pk).update(next_sync_at=timezone.now())
+
+    assert waits == [60, 120, 240]
+    assert domain.status == DomainStatus.ACTIVE
+    assert domain.sync_attempts == 3
+    assert SyncRun.objects.filter(errors=1).count() == 3

@@ -1,0 +1,77 @@
+"""The loop on a real Celery worker (a subprocess) and a real broker (Redis under CI)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Organization
+from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from dcvaas.sandbox.dns import DnsSandbox
+from domains import sync
+from domains.models import Domain, DomainStatus, SyncRun
+from tests.fixtures.cloudflare import CloudflareHttp
+from tests.sync.helpers import DOMAIN, register
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def test_a_pending_domain_goes_active_on_its_own_once_its_cname_exists(
+    acme: Organization,
+    dns_sandbox: DnsSandbox,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    celery_worker: object,
+) -> None:
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}", due=False)
+    assert domain.status == DomainStatus.PENDING
+    dns_sandbox.cname(domain.hostname, settings.DCV_CNAME_TARGET)
+    Domain.objects.filter(pk=domain.pk).update(next_sync_at=timezone.now())
+    worker = celery_worker()  # type: ignore[operator]
+
+    worker.send("domains.schedule_sync")
+
+    worker.wait_for(
+        lambda: Domain.objects.filter(pk=domain.pk, status=DomainStatus.ACTIVE).exists()
+    )
+    worker.wait_for(lambda: SyncRun.objects.filter(finished_at__isnull=False).exists())
+    run = SyncRun.objects.get()
+    assert (run.claimed, run.changed, run.strategy) == (1, 1, "get")
+    assert "domains.sync_batch" in worker.output()
+
+
+def test_a_worker_killed_mid_batch_loses_no_domain(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    celery_worker: object,
+) -> None:
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}")
+    cloudflare_sim.set_cname(domain.hostname, True)
+    # Cloudflare answers the batch's GET slowly: the worker is mid-batch while it waits.
+    cloudflare_sim.inject_fault("slow", method="GET", delay=8.0)
+    worker = celery_worker()  # type: ignore[operator]
+    worker.send("domains.schedule_sync")
+    path = f"/custom_hostnames/{domain.cloudflare_id}"
+    worker.wait_for(
+        lambda: any(r.method == "GET" and r.path.endswith(path) for r in cloudflare_sim.requests)
+    )
+
+    worker.kill()
+    cloudflare_sim.clear_faults()
+
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.PENDING  # the batch never finished
+    lease = domain.next_sync_at
+    assert lease == SyncRun.objects.get().lease_until
+    # Before the lease expires nobody takes it; after, the next cycle does.
+    assert sync.run_cycle().claimed == 0
+    with time_machine.travel(lease + timedelta(seconds=1), tick=True):
+        run = sync.run_cycle()
+    domain.refresh_from_db()
+    assert run.claimed == 1
+    assert domain.status == DomainStatus.ACTIVE
