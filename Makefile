@@ -27,9 +27,11 @@ run: $(STAMP)
 	@echo
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
+# ruff (lint and format), mypy with django-stubs, then the whole pytest suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy dcvaas accounts domains billing
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -50,6 +52,18 @@ migrate: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+
+# Only the simulators (GitHub, Cloudflare, Stripe, DNS), for pointing other clients at them.
+sandbox: export DEBUG ?= true
+sandbox: $(STAMP)
+	$(BIN)/python manage.py sandbox
+
+# Benchmarks print figures (see README); they start their own servers on loopback.
+bench-web: $(STAMP)
+	$(BIN)/python bench/web.py
+
+bench-sync: $(STAMP)
+	$(BIN)/python bench/sync.py
 
 clean:
 	rm -rf $(VENV) .sandbox .celery db.sqlite3* staticfiles .pytest_cache .ruff_cache .mypy_cache

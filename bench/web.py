@@ -1,0 +1,569 @@
+"""Web benchmark: the dashboard, the domain page, its status fragment and the API under load.
+
+One command from a fresh clone (after `make install`):
+
+    .venv/bin/python bench/web.py                      # SQLite file DB in a temp dir
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/dcvaas_webbench .venv/bin/python bench/web.py
+
+What it does: migrates a database (PostgreSQL when DATABASE_URL is set, the database is created
+if missing; else a SQLite file in a temp dir), collects static files into a temp STATIC_ROOT
+(production's manifest storage needs the manifest), seeds one organization with 50 domains
+and one with 5,000 (mixed statuses, DNS records, history), creates a signed-in session and an
+API token for a member of each, starts gunicorn on 127.0.0.1 with production settings
+(DEBUG=false, BENCHMARK=true) and drives a fixed number of requests per endpoint from a pool
+of keep-alive clients. Only loopback is contacted; every run is bounded in count and time.
+
+It prints, per endpoint and per organization size: requests per second, p50 and p99 latency,
+SQL queries per request (the server's X-DB-Queries header) and p50 as a multiple of the bare
+hello-world view's p50 (the baseline, served by the same server). Then PASS/FAIL lines for the
+goals: every endpoint within 3x the baseline's p50 at 50 domains, and the same query count per
+request whatever the number of domains. Exit status 0 unless the run itself broke (a goal
+missed is reported, not raised: figures depend on the machine).
+
+Flags:
+    --requests N      measured requests per endpoint and size (default 300)
+    --concurrency N   client threads, each with its own keep-alive session (default 4)
+    --workers N       gunicorn worker processes (default 2)
+    --sizes A,B       domains in the small and the large organization (default 50,5000)
+    --max-seconds S   time limit of one endpoint's run; it stops early past it (default 60)
+    --smoke           tiny sizes and a few requests: checks that everything runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "hello (baseline)"
+GOAL_RATIO = 3.0
+BENCH_SLUG_PREFIX = "webbench-"
+# Statuses of a real staff-size list: mostly active, some waiting, a few in trouble.
+STATUS_WEIGHTS = {
+    "active": 70,
+    "pending": 15,
+    "failed": 8,
+    "registering": 4,
+    "deleting": 3,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment: the server's settings, and this process's (it seeds the same database)
+# ---------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_environment(workdir: Path, database_url: str, port: int) -> dict[str, str]:
+    """Production settings for loopback HTTP: the differences are explained one by one."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        # Nothing from the caller's .env-style setup may switch the server to real vendors.
+        if not key.startswith(("CLOUDFLARE_", "STRIPE_", "GITHUB_"))
+    }
+    environment.update(
+        {
+            # The temp settings module (STATIC_ROOT in the temp dir) is found on this path.
+            "DJANGO_SETTINGS_MODULE": "bench_settings",
+            "PYTHONPATH": os.pathsep.join([str(workdir), str(ROOT)]),
+            "DEBUG": "false",
+            "SECRET_KEY": "webbench-" + os.urandom(24).hex(),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            # Plain HTTP on loopback: no redirect to https (the session cookie stays Secure;
+            # the clients send it themselves).
+            "SECURE_SSL_REDIRECT": "false",
+            # Sign-in and Cloudflare need no credentials; GETs never call the simulators.
+            "SANDBOX": "true",
+            "SANDBOX_STATE_DIR": str(workdir / "sandbox"),
+            "CELERY_DATA_DIR": str(workdir / "celery"),
+            "BENCHMARK": "true",
+            # The throttle still runs (its cache round trips are part of each request), but
+            # with a rate the benchmark cannot reach.
+            "API_THROTTLE_RATE": "1000000/min",
+            "LOG_LEVEL": "WARNING",
+            "BENCH_WEB_PORT": str(port),
+        }
+    )
+    if database_url:
+        environment["DATABASE_URL"] = database_url
+    else:
+        environment.pop("DATABASE_URL", None)
+        environment["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    return environment
+
+
+SETTINGS_MODULE = '''"""Written by bench/web.py: production settings, static files in a temp dir."""
+from dcvaas.settings import *  # noqa: F403
+
+STATIC_ROOT = {static_root!r}
+'''
+
+
+def _ensure_postgres_database(database_url: str) -> None:
+    """Create the benchmark's PostgreSQL database when it does not exist yet."""
+    import psycopg
+    from psycopg import sql
+
+    parsed = urlparse(database_url)
+    name = parsed.path.lstrip("/")
+    try:
+        psycopg.connect(database_url, connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        if "does not exist" not in str(error):
+            raise
+        maintenance = parsed._replace(path="/postgres").geturl()
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def prepare_database(environment: dict[str, str], workdir: Path) -> None:
+    """Migrate, create the cache table and collect static files, as the release step does."""
+    (workdir / "bench_settings.py").write_text(
+        SETTINGS_MODULE.format(static_root=str(workdir / "static"))
+    )
+    os.environ.update(environment)
+    if "DATABASE_URL" not in environment:
+        os.environ.pop("DATABASE_URL", None)
+    sys.path[:0] = [str(workdir), str(ROOT)]
+    if environment.get("DATABASE_URL", "").startswith("postgres"):
+        _ensure_postgres_database(environment["DATABASE_URL"])
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("createcachetable", verbosity=0)
+    call_command("collectstatic", verbosity=0, interactive=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed data
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Tenant:
+    """One seeded organization and the credentials and ids the clients use."""
+
+    label: str  # "50 domains"
+    size: int
+    session_key: str
+    token: str
+    domain_id: str  # a pending domain: its page polls the status fragment
+
+
+def _remote_for(hostname: str, status: str, rng: random.Random) -> Any:
+    from domains.cloudflare import CustomHostname, TxtRecord
+
+    pending = status in ("pending", "registering")
+    return CustomHostname(
+        id="",
+        hostname=hostname,
+        status={"active": "active", "failed": "moved"}.get(status, "pending"),
+        ssl_status="active" if status == "active" else "pending_validation",
+        ssl_method="http",
+        verification_errors=(),
+        ownership_txt=(
+            TxtRecord(name=f"_cf-custom-hostname.{hostname}", value=f"{rng.getrandbits(128):032x}")
+            if pending
+            else None
+        ),
+        ownership_http=None,
+        validation_txt=(
+            (TxtRecord(name=f"_acme-challenge.{hostname}", value=f"{rng.getrandbits(128):x}"),)
+            if pending
+            else ()
+        ),
+        validation_http=(),
+        validation_cname=(),
+        validation_errors=(),
+        certificate_issuer="Google Trust Services" if status == "active" else None,
+        certificate_expires_at=None,
+        created_at=None,
+    )
+
+
+def seed_tenant(size: int, rng: random.Random) -> Tenant:
+    """An organization with `size` domains (bulk-created), a member's session and a token."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.utils import timezone
+
+    from accounts.models import Membership, Organization, Role, User
+    from accounts.services import api_token_create
+    from domains.models import Domain, DomainEvent, DomainEventKind
+    from domains.services import records_for
+
+    slug = f"{BENCH_SLUG_PREFIX}{size}-{rng.getrandbits(32):08x}"
+    organization = Organization.objects.create(name=f"Bench {size}", slug=slug, plan="agency")
+    user = User.objects.create(username=slug, email=f"{slug}@bench.example")
+    user.set_unusable_password()
+    user.current_organization = organization
+    user.save()
+    Membership.objects.create(user=user, organization=organization, role=Role.MEMBER)
+
+    now = timezone.now()
+    statuses = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()), k=size)
+    if size:
+        statuses[0] = "pending"  # the domain whose page and status fragment are requested
+    domains = []
+    for index, status in enumerate(statuses):
+        hostname = f"app{index:05d}.client{index % 997:03d}.{slug}.example"
+        created = now - timedelta(days=rng.randint(0, 700), seconds=rng.randint(0, 86_400))
+        active = status == "active"
+        domains.append(
+            Domain(
+                organization=organization,
+                hostname=hostname,
+                status=status,
+                cloudflare_id=f"{slug}-{index}" if status != "registering" else "",
+                cloudflare_status={"active": "active", "failed": "moved"}.get(status, "pending"),
+                ssl_status="active" if active else "pending_validation",
+                verification_errors=(
+                    ["custom hostname does not CNAME to this zone."] if status == "failed" else []
+                ),
+                dns_records=records_for(hostname, _remote_for(hostname, status, rng)),
+                certificate_issuer="Google Trust Services" if active else "",
+                certificate_expires_at=now + timedelta(days=rng.randint(1, 90)) if active else None,
+                activated_at=created + timedelta(minutes=5) if active else None,
+                last_synced_at=now - timedelta(minutes=rng.randint(0, 600)),
+                next_sync_at=now + timedelta(minutes=rng.randint(1, 600)),
+                last_error="Cloudflare timed out." if status == "deleting" else "",
+            )
+        )
+    Domain.objects.bulk_create(domains, batch_size=500)
+    events = []
+    for domain in domains:
+        for kind in (DomainEventKind.CREATED, DomainEventKind.REGISTERED)[: rng.randint(1, 2)]:
+            events.append(
+                DomainEvent(
+                    domain=domain,
+                    organization=organization,
+                    hostname=domain.hostname,
+                    kind=kind,
+                    to_status=domain.status if kind == DomainEventKind.REGISTERED else "",
+                )
+            )
+    DomainEvent.objects.bulk_create(events, batch_size=1000)
+
+    from importlib import import_module
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    _token, raw = api_token_create(organization=organization, created_by=user, name="webbench")
+    return Tenant(
+        label=f"{size} domains",
+        size=size,
+        session_key=session.session_key or "",
+        token=raw,
+        domain_id=str(domains[0].pk) if domains else "",
+    )
+
+
+def remove_seed() -> None:
+    """Delete every organization (and user) a benchmark seeded; domains go with them."""
+    from accounts.models import Organization, User
+
+    Organization.objects.filter(slug__startswith=BENCH_SLUG_PREFIX).delete()
+    User.objects.filter(username__startswith=BENCH_SLUG_PREFIX).delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def gunicorn(environment: dict[str, str], port: int, workers: int, log: Path) -> Iterator[str]:
+    """gunicorn serving dcvaas.wsgi on 127.0.0.1:port, stopped (and waited for) on exit."""
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "dcvaas.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        # gthread keeps client connections alive, as a production proxy's upstream pool does.
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        "--log-level",
+        "warning",
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited:\n{log.read_text()[-3000:]}")
+                with contextlib.suppress(requests.RequestException):
+                    if requests.get(base + "/bench/hello/", timeout=2).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not answer in 30 s:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The load
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Endpoint:
+    name: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    ok: tuple[int, ...] = (200,)
+
+
+@dataclass
+class Result:
+    endpoint: str
+    tenant: str
+    latencies: list[float]
+    queries: list[int]
+    errors: Counter[str]
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return math.nan
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+    @property
+    def query_mode(self) -> int | None:
+        return Counter(self.queries).most_common(1)[0][0] if self.queries else None
+
+    @property
+    def query_text(self) -> str:
+        if not self.queries:
+            return "-"
+        low, high, mode = min(self.queries), max(self.queries), self.query_mode
+        return str(mode) if low == high else f"{mode} ({low}-{high})"
+
+
+def endpoints(tenant: Tenant) -> list[Endpoint]:
+    session = {"Cookie": f"sessionid={tenant.session_key}"}
+    token = {"Authorization": f"Bearer {tenant.token}"}
+    return [
+        Endpoint("dashboard list", "/dashboard/", session),
+        Endpoint("domain page", f"/domains/{tenant.domain_id}/", session),
+        Endpoint(
+            "status fragment",
+            f"/domains/{tenant.domain_id}/status/",
+            {**session, "HX-Request": "true"},
+            ok=(200, 286),
+        ),
+        Endpoint("GET /api/v1/domains", "/api/v1/domains", token),
+        Endpoint("GET /api/v1/domains/{id}", f"/api/v1/domains/{tenant.domain_id}", token),
+    ]
+
+
+def drive(
+    base: str,
+    endpoint: Endpoint,
+    tenant: str,
+    *,
+    requests_count: int,
+    concurrency: int,
+    max_seconds: float,
+) -> Result:
+    """`requests_count` GETs from `concurrency` keep-alive clients, after a short warm-up."""
+    local = threading.local()
+    deadline_holder: list[float] = []
+
+    def one(_: int) -> tuple[float, int, str] | None:
+        if deadline_holder and time.monotonic() > deadline_holder[0]:
+            return None
+        client = getattr(local, "session", None)
+        if client is None:
+            client = local.session = requests.Session()
+            client.headers.update(endpoint.headers)
+        started = time.perf_counter()
+        try:
+            response = client.get(base + endpoint.path, timeout=30, allow_redirects=False)
+        except requests.RequestException as error:
+            return time.perf_counter() - started, -1, type(error).__name__
+        elapsed = time.perf_counter() - started
+        problem = "" if response.status_code in endpoint.ok else f"HTTP {response.status_code}"
+        return elapsed, int(response.headers.get("X-DB-Queries", "-1")), problem
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        # Warm-up: every worker process imports templates and opens its connection once.
+        list(pool.map(one, range(concurrency * 4)))
+        deadline_holder.append(time.monotonic() + max_seconds)
+        started = time.perf_counter()
+        outcomes = list(pool.map(one, range(requests_count)))
+        seconds = time.perf_counter() - started
+    latencies, queries, errors = [], [], Counter[str]()
+    for outcome in outcomes:
+        if outcome is None:
+            errors["stopped at the time limit"] += 1
+            continue
+        elapsed, count, problem = outcome
+        if problem:
+            errors[problem] += 1
+            continue
+        latencies.append(elapsed)
+        if count >= 0:
+            queries.append(count)
+    return Result(endpoint.name, tenant, latencies, queries, errors, seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+def report(results: list[Result], small: str, large: str) -> list[str]:
+    """The figures table and the goal lines; returns the goal lines (also printed)."""
+    baseline = next(result for result in results if result.endpoint == BASELINE)
+    base_p50 = baseline.percentile(0.5)
+    header = (
+        f"{'endpoint':<26} {'org':>13} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'queries/req':>12} {'p50/base':>9}  errors"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        ratio = result.percentile(0.5) / base_p50 if base_p50 else math.nan
+        errors = ", ".join(f"{n}x {what}" for what, n in result.errors.items()) or "-"
+        print(
+            f"{result.endpoint:<26} {result.tenant:>13} {result.rps:>8.1f} "
+            f"{result.percentile(0.5) * 1000:>8.2f} {result.percentile(0.99) * 1000:>8.2f} "
+            f"{result.query_text:>12} {ratio:>8.2f}x  {errors}"
+        )
+    print()
+    goals = []
+    by_key = {(result.endpoint, result.tenant): result for result in results}
+    names = [r.endpoint for r in results if r.tenant == small and r.endpoint != BASELINE]
+    for name in names:
+        result = by_key[(name, small)]
+        ratio = result.percentile(0.5) / base_p50 if base_p50 else math.nan
+        verdict = "PASS" if ratio <= GOAL_RATIO and not result.errors else "FAIL"
+        goals.append(
+            f"{verdict} {name}: p50 {ratio:.2f}x the baseline at {small} "
+            f"(goal <= {GOAL_RATIO:.0f}x{', with errors' if result.errors else ''})"
+        )
+    for name in names:
+        few, many = by_key[(name, small)], by_key.get((name, large))
+        if many is None:
+            continue
+        same = few.query_mode is not None and few.query_mode == many.query_mode
+        goals.append(
+            f"{'PASS' if same else 'FAIL'} {name}: {few.query_text} queries at {small}, "
+            f"{many.query_text} at {large} (goal: the same)"
+        )
+    for line in goals:
+        print(line)
+    return goals
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sizes", default="50,5000")
+    parser.add_argument("--max-seconds", type=float, default=60.0)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        # Past one page of 50 on the large side, so pagination is exercised.
+        args.sizes, args.requests, args.concurrency, args.max_seconds = "5,60", 6, 2, 30.0
+    small_size, large_size = (int(part) for part in args.sizes.split(","))
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    workdir = Path(tempfile.mkdtemp(prefix="dcvaas-webbench-"))
+    port = _free_port()
+    environment = server_environment(workdir, database_url, port)
+    parsed = urlparse(database_url)
+    print(
+        f"database: {f'{parsed.hostname}{parsed.path}' if database_url else 'SQLite (temp file)'}; "
+        f"gunicorn {args.workers} workers; {args.concurrency} clients; "
+        f"{args.requests} requests per endpoint and size"
+    )
+    try:
+        started = time.monotonic()
+        prepare_database(environment, workdir)
+        remove_seed()  # an earlier run that was interrupted
+        rng = random.Random(20260101)
+        tenants = [seed_tenant(small_size, rng), seed_tenant(large_size, rng)]
+        from django.db import connection, connections
+
+        if connection.vendor == "postgresql":
+            # Fresh statistics, as autovacuum would have after a bulk load: without them the
+            # planner guesses one row per organization and picks plans no real server would.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        connections.close_all()
+        print(f"seeded {small_size} + {large_size} domains in {time.monotonic() - started:.1f} s")
+        print()
+        with gunicorn(environment, port, args.workers, workdir / "gunicorn.log") as base:
+            options = {
+                "requests_count": args.requests,
+                "concurrency": args.concurrency,
+                "max_seconds": args.max_seconds,
+            }
+            results = [drive(base, Endpoint(BASELINE, "/bench/hello/"), "-", **options)]
+            for endpoint_index in range(len(endpoints(tenants[0]))):
+                for tenant in tenants:
+                    endpoint = endpoints(tenant)[endpoint_index]
+                    results.append(drive(base, endpoint, tenant.label, **options))
+        report(results, tenants[0].label, tenants[1].label)
+        total = sum(len(r.latencies) for r in results)
+        print(f"\n{total} requests in {time.monotonic() - started:.1f} s overall")
+    finally:
+        with contextlib.suppress(Exception):
+            remove_seed()
+            from django.db import connections
+
+            connections.close_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Pages and API reads run the same number of SQL queries for 3, 50 or 500 domains.
+
+The organizations, sessions and tokens are seeded by bench/web.py's own seeding, and the counts
+come from its X-DB-Queries middleware, so these tests also cover what the benchmark relies on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+from django.conf import settings
+from django.http import HttpResponse
+from django.test import Client, override_settings
+from django.urls import Resolver404, resolve
+
+from bench.web import Tenant, seed_tenant
+from dcvaas.bench import QUERY_COUNT_HEADER
+
+pytestmark = pytest.mark.django_db
+
+COUNTING = ["dcvaas.bench.QueryCountMiddleware", *settings.MIDDLEWARE]
+
+
+def _dashboard(client: Client, tenant: Tenant) -> HttpResponse:
+    return client.get("/dashboard/")
+
+
+def _domain_page(client: Client, tenant: Tenant) -> HttpResponse:
+    return client.get(f"/domains/{tenant.domain_id}/")
+
+
+def _status_fragment(client: Client, tenant: Tenant) -> HttpResponse:
+    return client.get(f"/domains/{tenant.domain_id}/status/", HTTP_HX_REQUEST="true")
+
+
+def _api_list(client: Client, tenant: Tenant) -> HttpResponse:
+    return client.get("/api/v1/domains", HTTP_AUTHORIZATION=f"Bearer {tenant.token}")
+
+
+def _api_detail(client: Client, tenant: Tenant) -> HttpResponse:
+    return client.get(
+        f"/api/v1/domains/{tenant.domain_id}", HTTP_AUTHORIZATION=f"Bearer {tenant.token}"
+    )
+
+
+ENDPOINTS: dict[str, Callable[[Client, Tenant], HttpResponse]] = {
+    "dashboard_list": _dashboard,
+    "domain_page": _domain_page,
+    "status_fragment": _status_fragment,
+    "api_list": _api_list,
+    "api_detail": _api_detail,
+}
+
+
+def _queries(tenant: Tenant, get: Callable[[Client, Tenant], HttpResponse]) -> int:
+    with override_settings(MIDDLEWARE=COUNTING):
+        client = Client()
+        client.cookies[settings.SESSION_COOKIE_NAME] = tenant.session_key
+        # The first request of a token records its use (a write made at most once a minute):
+        # warm up so that both sizes are measured in the same, steady state.
+        get(client, tenant)
+        response = get(client, tenant)
+    assert response.status_code == 200, response.content[:500]
+    return int(response[QUERY_COUNT_HEADER])
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_queries_per_request_are_the_same_for_50_and_500_domains(endpoint: str) -> None:
+    rng = random.Random(7)
+    # 3 as well: 50 and 500 both fill a page of 50, so a query per row shown would be the
+    # same for both; only a short page exposes it.
+    tenants = [seed_tenant(size, rng) for size in (3, 50, 500)]
+
+    counts = [_queries(tenant, ENDPOINTS[endpoint]) for tenant in tenants]
+
+    assert counts[0] == counts[1] == counts[2]
+    assert counts[0] > 0
+
+
+def test_the_dashboard_and_the_api_show_50_domains_a_page() -> None:
+    tenant = seed_tenant(120, random.Random(3))
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = tenant.session_key
+
+    dashboard = client.get("/dashboard/").content.decode()
+    api = _api_list(client, tenant).json()
+
+    assert dashboard.count('href="/domains/') == 50
+    assert "Page 1 of 3" in dashboard
+    assert api["count"] == 120
+    assert len(api["results"]) == 50
+
+
+def test_without_benchmark_there_is_no_hello_view_and_no_query_header(client: Client) -> None:
+    assert settings.BENCHMARK is False
+    with pytest.raises(Resolver404):
+        resolve("/bench/hello/")
+
+    response = client.get("/healthz")
+
+    assert QUERY_COUNT_HEADER not in response
+    assert client.get("/bench/hello/").status_code == 404

@@ -1,0 +1,83 @@
+"""bench/web.py --smoke runs end to end (gunicorn, seeding, load) and prints every figure.
+
+No timing is asserted: the figures depend on the machine. With DATABASE_URL on PostgreSQL the
+run uses a database of its own next to it (created by the benchmark, dropped here after).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+ENDPOINTS = (
+    "dashboard list",
+    "domain page",
+    "status fragment",
+    "GET /api/v1/domains",
+    "GET /api/v1/domains/{id}",
+)
+NUMBER = r"\d+\.\d+"
+
+
+@pytest.fixture
+def bench_database_url() -> Iterator[str]:
+    """ "" for SQLite; else a throwaway PostgreSQL database on the test run's server."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        yield ""
+        return
+    import psycopg
+    from psycopg import sql
+
+    parsed = urlparse(url)
+    name = f"{parsed.path.lstrip('/') or 'dcvaas'}_benchsmoke"
+    yield parsed._replace(path=f"/{name}").geturl()
+    maintenance = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def test_the_smoke_run_prints_every_figure_for_every_endpoint_and_size(
+    bench_database_url: str,
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    environment.pop("DATABASE_URL", None)
+    if bench_database_url:
+        environment["DATABASE_URL"] = bench_database_url
+
+    result = subprocess.run(
+        [sys.executable, "bench/web.py", "--smoke"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    output = result.stdout
+    assert result.returncode == 0, output + result.stderr
+    assert re.search(rf"^hello \(baseline\) +- +{NUMBER} +{NUMBER} +{NUMBER} +0 ", output, re.M)
+    for endpoint in ENDPOINTS:
+        for size in ("5 domains", "60 domains"):
+            # req/s, p50, p99, a query count from the header, the ratio, and no errors.
+            row = (
+                rf"^{re.escape(endpoint)} +{size} +{NUMBER} +{NUMBER} +{NUMBER} +\d+ +{NUMBER}x +-$"
+            )
+            assert re.search(row, output, re.M), f"no figures for {endpoint} at {size}:\n{output}"
+        assert re.search(rf"^(PASS|FAIL) {re.escape(endpoint)}: p50 ", output, re.M)
+        assert re.search(
+            rf"^PASS {re.escape(endpoint)}: \d+ queries at 5 domains, \d+ at 60 domains",
+            output,
+            re.M,
+        ), output
