@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -257,17 +257,10 @@ def status_from_remote(remote: CustomHostname) -> DomainStatus:
     return DomainStatus.PENDING
 
 
-def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
-    """Write Cloudflare's state onto `domain` and record an event for each real change.
-
-    Safe to call twice with the same answer (the second call records nothing). A domain that is
-    being removed keeps its `deleting` status.
-    """
-    now = timezone.now()
-    before = (domain.status, domain.cloudflare_status, domain.ssl_status)
-    new_status = (
-        domain.status if domain.status == DomainStatus.DELETING else status_from_remote(remote)
-    )
+def remote_fields(domain: Domain, remote: CustomHostname, now: datetime) -> dict[str, Any]:
+    """The columns Cloudflare's answer sets on `domain` (one source for the single-domain
+    services and the sync loop's bulk writes). A domain being removed keeps `deleting`."""
+    status = domain.status if domain.status == DomainStatus.DELETING else status_from_remote(remote)
     fields: dict[str, Any] = {
         "cloudflare_id": remote.id,
         "cloudflare_status": remote.status,
@@ -278,12 +271,29 @@ def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
         "dns_records": records_for(domain.hostname, remote),
         "certificate_issuer": remote.certificate_issuer or "",
         "certificate_expires_at": remote.certificate_expires_at,
-        "status": new_status,
-        "last_synced_at": now,
+        "status": status,
         "last_error": "",
+        "activated_at": domain.activated_at,
+        "moved_refresh_at": domain.moved_refresh_at,
     }
-    if new_status == DomainStatus.ACTIVE and domain.activated_at is None:
-        fields["activated_at"] = now
+    if status == DomainStatus.ACTIVE:
+        fields["activated_at"] = domain.activated_at or now
+        # Active again: a later `moved` deserves its own refresh.
+        fields["moved_refresh_at"] = None
+    return fields
+
+
+def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
+    """Write Cloudflare's state onto `domain` and record an event for each real change.
+
+    Safe to call twice with the same answer (the second call records nothing). A domain that is
+    being removed keeps its `deleting` status.
+    """
+    now = timezone.now()
+    before = (domain.status, domain.cloudflare_status, domain.ssl_status)
+    fields = remote_fields(domain, remote, now)
+    fields["last_synced_at"] = now
+    new_status = fields["status"]
     events = []
     if not domain.cloudflare_id and domain.status == DomainStatus.REGISTERING:
         events.append(

@@ -66,8 +66,7 @@ from domains.services import (
     _forget_remote,
     domain_finish_deletion,
     domain_finish_registration,
-    records_for,
-    status_from_remote,
+    remote_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -407,31 +406,6 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Applying Cloudflare's answers in bulk
 # ---------------------------------------------------------------------------------------------
-def _remote_fields(domain: Domain, remote: CustomHostname, now: datetime) -> dict[str, Any]:
-    """What `domain_apply_remote` would write (kept in step with it), without writing."""
-    status = domain.status if domain.status == DomainStatus.DELETING else status_from_remote(remote)
-    fields: dict[str, Any] = {
-        "cloudflare_id": remote.id,
-        "cloudflare_status": remote.status,
-        "ssl_status": remote.ssl_status,
-        "ssl_method": remote.ssl_method or domain.ssl_method,
-        "verification_errors": list(remote.verification_errors),
-        "validation_errors": list(remote.validation_errors),
-        "dns_records": records_for(domain.hostname, remote),
-        "certificate_issuer": remote.certificate_issuer or "",
-        "certificate_expires_at": remote.certificate_expires_at,
-        "status": status,
-        "last_error": "",
-        "activated_at": domain.activated_at,
-        "moved_refresh_at": domain.moved_refresh_at,
-    }
-    if status == DomainStatus.ACTIVE:
-        fields["activated_at"] = domain.activated_at or now
-        # Active again: a later `moved` deserves its own refresh.
-        fields["moved_refresh_at"] = None
-    return fields
-
-
 def _refresh_moved(
     batch: Batch, answers: list[tuple[Domain, CustomHostname]]
 ) -> list[tuple[Domain, CustomHostname]]:
@@ -486,7 +460,7 @@ def apply_answers(batch: Batch, answers: list[tuple[Domain, CustomHostname]]) ->
     expiring: list[Domain] = []
     warn_before = now + timedelta(days=int(settings.SYNC_CERT_EXPIRY_WARNING_DAYS))
     for domain, remote in answers:
-        fields = _remote_fields(domain, remote, now)
+        fields = remote_fields(domain, remote, now)
         expires = fields["certificate_expires_at"]
         if (
             fields["status"] == DomainStatus.ACTIVE
