@@ -372,35 +372,38 @@ def sync_by_get(batch: Batch, domains: Sequence[Domain]) -> None:
     apply_answers(batch, answers)
 
 
-def sync_by_listing(batch: Batch, *, wanted: dict[str, Any]) -> None:
+def sync_by_listing(batch: Batch, *, wanted: dict[str, Domain]) -> None:
     """Page through the zone and apply the pages' states to the claimed domains in them.
 
-    `wanted` maps Cloudflare id to domain pk for the claimed domains; ids the listing never
-    showed are fetched one by one afterwards (usually a 404: the hostname vanished).
+    `wanted` maps Cloudflare id to the claimed domain, loaded once for the whole listing, so a
+    page of unchanged hostnames costs no query at all; their next check is written once at the
+    end (`touch_unchanged`). Ids the listing never showed are fetched one by one afterwards
+    (usually a 404: the hostname vanished).
     """
     wanted = dict(wanted)
+    unchanged: list[Any] = []
     try:
         for page in batch.client.iter_pages(per_page=MAX_PER_PAGE, priority="bulk"):
-            mine = [item for item in page.items if item.id in wanted]
-            if not mine:
-                continue
-            pks = [wanted.pop(item.id) for item in mine]
-            rows = {d.cloudflare_id: d for d in batch.held(pks)}
-            apply_answers(batch, [(rows[i.id], i) for i in mine if i.id in rows])
+            mine = [(wanted.pop(item.id), item) for item in page.items if item.id in wanted]
+            if mine:
+                apply_answers(batch, mine, unchanged=unchanged)
             if batch.stopped:
                 break
     except CloudflareRateLimitedError:
-        batch.release(wanted.values())
+        batch.release(d.pk for d in wanted.values())
         return
     except CloudflareError as error:
         logger.warning("sync: listing the zone failed: %s", error)
-        batch.retry_later(wanted.values())
+        batch.retry_later(d.pk for d in wanted.values())
         return
+    finally:
+        touch_unchanged(batch, unchanged)
     if batch.stopped:
-        batch.release(wanted.values())
+        batch.release(d.pk for d in wanted.values())
         return
     if wanted:
-        sync_by_get(batch, list(batch.held(wanted.values()).order_by("next_sync_at", "pk")))
+        leftovers = [d.pk for d in wanted.values()]
+        sync_by_get(batch, list(batch.held(leftovers).order_by("next_sync_at", "pk")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,8 +446,15 @@ def _refresh_moved(
     return kept
 
 
-def apply_answers(batch: Batch, answers: list[tuple[Domain, CustomHostname]]) -> None:
-    """Write Cloudflare's answers: changed rows and their events in bulk, unchanged in one UPDATE.
+def apply_answers(
+    batch: Batch,
+    answers: list[tuple[Domain, CustomHostname]],
+    *,
+    unchanged: list[Any] | None = None,
+) -> None:
+    """Write Cloudflare's answers: changed rows and their events in bulk, unchanged in one UPDATE
+    (or, given an `unchanged` list, collected there for the caller to write once: see
+    `touch_unchanged`).
 
     Idempotent: a second call with the same answers finds every row unchanged (or no longer
     held by this cycle) and records nothing.
@@ -455,7 +465,7 @@ def apply_answers(batch: Batch, answers: list[tuple[Domain, CustomHostname]]) ->
     now = batch.now
     batch.fetched += len(answers)
     changed: list[Domain] = []
-    unchanged: list[Any] = []
+    same: list[Any] = []
     events: list[DomainEvent] = []
     expiring: list[Domain] = []
     warn_before = now + timedelta(days=int(settings.SYNC_CERT_EXPIRY_WARNING_DAYS))
@@ -469,7 +479,7 @@ def apply_answers(batch: Batch, answers: list[tuple[Domain, CustomHostname]]) ->
         ):
             expiring.append(domain)
         if all(getattr(domain, name) == value for name, value in fields.items()):
-            unchanged.append(domain.pk)
+            same.append(domain.pk)
             continue
         before = (domain.status, domain.cloudflare_status, domain.ssl_status)
         after = (fields["status"], remote.status, remote.ssl_status)
@@ -513,16 +523,27 @@ def apply_answers(batch: Batch, answers: list[tuple[Domain, CustomHostname]]) ->
     # Status emails are derived from the events just written (see `_finish`); expiry has no
     # event, so it is recorded here, once per certificate.
     _queue_expiry_notifications(batch, expiring)
-    if unchanged:
-        # The only write an unchanged domain needs: its next check (one statement for all).
-        batch.held(unchanged).filter(
+    if unchanged is not None:
+        unchanged.extend(same)
+    else:
+        touch_unchanged(batch, same)
+    batch.advance(len(answers))
+
+
+TOUCH_CHUNK = 5000
+
+
+def touch_unchanged(batch: Batch, pks: list[Any]) -> None:
+    """The only write an unchanged domain needs: its next check. One statement per 5,000
+    domains (a bound on the statement's parameters), whatever the number of pages."""
+    for start in range(0, len(pks), TOUCH_CHUNK):
+        batch.held(pks[start : start + TOUCH_CHUNK]).filter(
             Q(status__in=[DomainStatus.ACTIVE, DomainStatus.FAILED, DomainStatus.PENDING])
         ).update(
-            next_sync_at=_next_sync_expression(now),
+            next_sync_at=_next_sync_expression(batch.now),
             sync_attempts=F("sync_attempts") + 1,
-            last_synced_at=now,
+            last_synced_at=batch.now,
         )
-    batch.advance(len(answers))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,13 +630,14 @@ def run_batch(
     return batch
 
 
-def _claimed_remote(lease: datetime) -> dict[str, Any]:
-    return dict(
-        Domain.objects.filter(next_sync_at=lease)
+def _claimed_remote(lease: datetime) -> dict[str, Domain]:
+    """The cycle's registered domains by Cloudflare id, in one query for the whole listing."""
+    return {
+        domain.cloudflare_id: domain
+        for domain in Domain.objects.filter(next_sync_at=lease)
         .exclude(cloudflare_id="")
         .exclude(status__in=WORK_STATUSES)
-        .values_list("cloudflare_id", "pk")
-    )
+    }
 
 
 def run_zone(

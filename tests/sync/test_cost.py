@@ -69,7 +69,9 @@ def _queries_of_a_cycle_over(
         run = sync.run_cycle()  # nothing changed at Cloudflare
     assert run.changed == 0
     assert run.claimed == Domain.objects.count()
-    return len(queries.captured_queries)
+    # Without Redis the shared rate budget spends through one UPDATE per Cloudflare call (with
+    # Redis it is no SQL at all); calls are measured on their own, so they are left out here.
+    return len([q for q in queries.captured_queries if "ratebudgetcounter" not in q["sql"]])
 
 
 def test_a_cycles_queries_do_not_grow_with_the_number_of_unchanged_domains(
@@ -82,3 +84,16 @@ def test_a_cycles_queries_do_not_grow_with_the_number_of_unchanged_domains(
 
     assert many == few
     assert Domain.objects.filter(status=DomainStatus.PENDING).count() == 45
+
+
+def test_a_listing_cycles_queries_do_not_grow_with_the_zones_pages_either(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    one_page = _queries_of_a_cycle_over(40, acme, cloudflare_http, "one")
+    Domain.objects.all().delete()
+    cloudflare_sim.reset()
+    four_pages = _queries_of_a_cycle_over(180, acme, cloudflare_http, "four")
+
+    assert sync.last_run().strategy == "list"
+    assert sync.last_run().cloudflare_calls == 4
+    assert four_pages == one_page
