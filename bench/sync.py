@@ -15,6 +15,7 @@ staying flat as unchanged domains multiply.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import sys
@@ -51,8 +52,8 @@ from dcvaas.sandbox.cloudflare import CloudflareSandbox, Delays  # noqa: E402
 from domains import sync  # noqa: E402
 from domains.cloudflare import MAX_PER_PAGE, parse_hostname  # noqa: E402
 from domains.models import Domain, DomainStatus, SyncRun  # noqa: E402
-from domains.services import records_for  # noqa: E402
-from domains.sync import REMOTE_FIELDS, _remote_fields  # noqa: E402
+from domains.services import records_for, remote_fields  # noqa: E402
+from domains.sync import REMOTE_FIELDS  # noqa: E402
 
 SIZES = (1_000, 10_000)
 
@@ -133,7 +134,7 @@ def grow_zone(sim: CloudflareSandbox, organization: Organization, total: int) ->
     now = timezone.now()
     synced = []
     for domain in Domain.objects.filter(last_synced_at=None):
-        for name, value in _remote_fields(domain, by_id[domain.cloudflare_id], now).items():
+        for name, value in remote_fields(domain, by_id[domain.cloudflare_id], now).items():
             setattr(domain, name, value)
         domain.last_synced_at = now
         synced.append(domain)
@@ -168,19 +169,26 @@ def cycle(label: str) -> SyncRun:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--sizes",
+        default=",".join(str(n) for n in SIZES),
+        help="comma-separated zone sizes to run a cycle over (default: %(default)s)",
+    )
+    sizes = [int(n) for n in parser.parse_args().sizes.split(",")]
     if "DATABASE_URL" not in os.environ:
         print(f"SQLite file: {settings.DATABASES['default']['NAME']}")
     call_command("migrate", verbosity=0)
     sim = start_simulator()
     organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     Domain.objects.all().delete()
-    for size in SIZES:
+    for size in sizes:
         started = time.perf_counter()
         grow_zone(sim, organization, size)
         print(f"\n{size:,} domains registered in {time.perf_counter() - started:.1f}s")
         cycle(f"cycle over {size:,} (half active)")
         cycle(f"again, nothing changed ({size:,})")
-    print(f"\nresident memory after the {SIZES[-1]:,}-domain cycles: {rss_mib():.0f} MiB")
+    print(f"\nresident memory after the {sizes[-1]:,}-domain cycles: {rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":
