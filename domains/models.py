@@ -48,13 +48,6 @@ SETTLED_STATUSES = (DomainStatus.ACTIVE, DomainStatus.FAILED)
 
 
 class DomainQuerySet(models.QuerySet["Domain"]):
-    def for_organization(self, organization: Organization) -> DomainQuerySet:
-        return self.filter(organization=organization)
-
-    def counting_against_plan(self) -> DomainQuerySet:
-        # A domain being removed still holds its slot until Cloudflare confirms it is gone.
-        return self.all()
-
     def due_for_sync(self, now: datetime) -> DomainQuerySet:
         return self.filter(next_sync_at__lte=now)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.test import Client
 from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Membership, Organization, Role, User
@@ -93,6 +94,13 @@ def _clear_cache(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("db")
     if uses_db or "DatabaseCache" not in settings.CACHES["default"]["BACKEND"]:
         cache.clear()
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    """Signed in as a staff superuser: the admin and the status page."""
+    client.force_login(UserFactory(username="staff", is_staff=True, is_superuser=True))
+    return client
 
 
 @pytest.fixture

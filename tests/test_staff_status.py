@@ -11,15 +11,8 @@ from billing.models import StripeEvent, StripeEventStatus
 from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains.models import Domain
 from domains.services import domain_register
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client: Client) -> Client:
-    client.force_login(UserFactory(username="ops", is_staff=True))
-    return client
 
 
 def test_staff_see_sync_lag_budget_quota_and_webhook_failures(

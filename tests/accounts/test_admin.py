@@ -5,17 +5,10 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.models import Organization, User
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 ADMIN = "/" + settings.ADMIN_URL
-
-
-@pytest.fixture
-def staff_client(client: Client) -> Client:
-    client.force_login(UserFactory(username="staff", is_staff=True, is_superuser=True))
-    return client
 
 
 @pytest.mark.parametrize(

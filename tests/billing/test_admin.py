@@ -8,18 +8,9 @@ from django.test import Client
 from accounts.models import Organization
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from dcvaas.sandbox.stripe import StripeSandbox
-from tests.factories import UserFactory
 from tests.fixtures.stripe import subscribe
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client() -> Client:
-    user = UserFactory(username="staff", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_the_event_and_subscription_lists_filter_and_search(

@@ -8,17 +8,10 @@ from accounts.models import Organization
 from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains.models import Domain
 from domains.services import domain_register
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 ADMIN = "/" + settings.ADMIN_URL
-
-
-@pytest.fixture
-def staff_client(client: Client) -> Client:
-    client.force_login(UserFactory(username="staff", is_staff=True, is_superuser=True))
-    return client
 
 
 @pytest.fixture
