@@ -286,41 +286,60 @@ def remote_fields(domain: Domain, remote: CustomHostname, now: datetime) -> dict
 def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
     """Write Cloudflare's state onto `domain` and record an event for each real change.
 
-    Safe to call twice with the same answer (the second call records nothing). A domain that is
-    being removed keeps its `deleting` status.
+    Safe to call twice with the same answer, and from two processes at once (a request and
+    the sync loop finishing the same registration): the events are decided against the row as
+    it is under a lock, not against the caller's copy, so only the first records anything. A
+    domain that is being removed keeps its `deleting` status.
     """
     now = timezone.now()
-    before = (domain.status, domain.cloudflare_status, domain.ssl_status)
-    fields = remote_fields(domain, remote, now)
-    fields["last_synced_at"] = now
-    new_status = fields["status"]
-    events = []
-    if not domain.cloudflare_id and domain.status == DomainStatus.REGISTERING:
-        events.append(
-            _event(
-                domain,
-                DomainEventKind.REGISTERED,
-                message=f"Registered with Cloudflare as {remote.id}",
-                data={"cloudflare_id": remote.id},
-            )
-        )
-    after = (new_status, remote.status, remote.ssl_status)
-    if after != before:
-        events.append(
-            _event(
-                domain,
-                DomainEventKind.STATUS_CHANGED,
-                from_status=before[0],
-                to_status=new_status,
-                message=f"Cloudflare: hostname {remote.status or '—'}, "
-                f"certificate {remote.ssl_status or '—'}",
-                data={
-                    "hostname_status": [before[1], remote.status],
-                    "ssl_status": [before[2], remote.ssl_status],
-                },
-            )
-        )
     with transaction.atomic():
+        current = (
+            Domain.objects.select_for_update()
+            .filter(pk=domain.pk)
+            .values(
+                "status",
+                "cloudflare_id",
+                "cloudflare_status",
+                "ssl_status",
+                "activated_at",
+                "moved_refresh_at",
+            )
+            .first()
+        )
+        if current is None:  # removed meanwhile: nothing to write
+            return domain
+        for name, value in current.items():
+            setattr(domain, name, value)
+        before = (domain.status, domain.cloudflare_status, domain.ssl_status)
+        fields = remote_fields(domain, remote, now)
+        fields["last_synced_at"] = now
+        new_status = fields["status"]
+        events = []
+        if not domain.cloudflare_id and domain.status == DomainStatus.REGISTERING:
+            events.append(
+                _event(
+                    domain,
+                    DomainEventKind.REGISTERED,
+                    message=f"Registered with Cloudflare as {remote.id}",
+                    data={"cloudflare_id": remote.id},
+                )
+            )
+        after = (new_status, remote.status, remote.ssl_status)
+        if after != before:
+            events.append(
+                _event(
+                    domain,
+                    DomainEventKind.STATUS_CHANGED,
+                    from_status=before[0],
+                    to_status=new_status,
+                    message=f"Cloudflare: hostname {remote.status or '—'}, "
+                    f"certificate {remote.ssl_status or '—'}",
+                    data={
+                        "hostname_status": [before[1], remote.status],
+                        "ssl_status": [before[2], remote.ssl_status],
+                    },
+                )
+            )
         Domain.objects.filter(pk=domain.pk).update(updated_at=now, **fields)
         DomainEvent.objects.bulk_create(events)
     for name, value in fields.items():

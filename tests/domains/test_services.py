@@ -234,6 +234,49 @@ def test_applying_the_same_cloudflare_answer_twice_records_nothing_new(
     assert DomainEvent.objects.count() == events
 
 
+def test_a_registration_finished_by_two_processes_at_once_is_recorded_once(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    from domains.cloudflare import CloudflareClient
+
+    # Both the request and the sync loop hold a copy read while the domain was registering.
+    domain = domain_register(organization=acme, hostname="race.test-customer.dev").domain
+    Domain.objects.filter(pk=domain.pk).update(
+        status=DomainStatus.REGISTERING, cloudflare_id="", cloudflare_status=""
+    )
+    DomainEvent.objects.filter(domain=domain).exclude(kind=DomainEventKind.CREATED).delete()
+    request_copy = Domain.objects.get(pk=domain.pk)
+    sync_copy = Domain.objects.get(pk=domain.pk)
+    remote = CloudflareClient().get(domain.cloudflare_id)
+
+    domain_apply_remote(domain=request_copy, remote=remote)
+    late = domain_apply_remote(domain=sync_copy, remote=remote)
+
+    kinds = list(DomainEvent.objects.filter(domain=domain).values_list("kind", flat=True))
+    assert sorted(kinds) == sorted(
+        [DomainEventKind.CREATED, DomainEventKind.REGISTERED, DomainEventKind.STATUS_CHANGED]
+    )
+    assert late.cloudflare_id == remote.id
+    assert late.status == DomainStatus.PENDING
+
+
+def test_applying_an_answer_to_a_domain_removed_meanwhile_writes_nothing(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    from domains.cloudflare import CloudflareClient
+
+    domain = domain_register(organization=acme, hostname="gone.test-customer.dev").domain
+    remote = CloudflareClient().get(domain.cloudflare_id)
+    Domain.objects.filter(pk=domain.pk).delete()
+    events = DomainEvent.objects.count()
+    domain.status, domain.cloudflare_id = DomainStatus.REGISTERING, ""  # a copy read before
+
+    domain_apply_remote(domain=domain, remote=remote)
+
+    assert not Domain.objects.filter(hostname="gone.test-customer.dev").exists()
+    assert DomainEvent.objects.count() == events
+
+
 def test_readiness_needs_both_hostname_and_certificate_active(
     acme: Organization, cloudflare_sim: CloudflareSandbox
 ) -> None:
