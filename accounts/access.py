@@ -9,30 +9,56 @@ from typing import Any, Concatenate, ParamSpec
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
+from accounts.backends import MEMBERSHIPS_ATTRIBUTE
 from accounts.models import ApiToken, Membership, User
 from accounts.services import organization_ensure_personal
 
 P = ParamSpec("P")
 
 
-def current_membership(request: HttpRequest) -> Membership | None:
-    """The signed-in user's membership in their current organization (or their first one).
+def user_memberships(request: HttpRequest) -> list[Membership]:
+    """Every membership of the signed-in user, with its organization, oldest first.
 
-    Cached on the request: the header, the view and the template all ask.
+    One query per request, cached on it: the current membership, the header's organization
+    switcher and the view all read this list.
     """
+    if not hasattr(request, MEMBERSHIPS_ATTRIBUTE):
+        user = request.user
+        # Loaded with the user by the authentication backend, when the session's user is.
+        memberships = getattr(user, MEMBERSHIPS_ATTRIBUTE, None)
+        if memberships is None:
+            memberships = (
+                list(
+                    Membership.objects.select_related("organization")
+                    .filter(user=user)
+                    .order_by("created_at", "pk")
+                )
+                if user.is_authenticated
+                else []
+            )
+        setattr(request, MEMBERSHIPS_ATTRIBUTE, memberships)
+    return getattr(request, MEMBERSHIPS_ATTRIBUTE)
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    """The signed-in user's membership in their current organization (or their first one)."""
     if hasattr(request, "_dcvaas_membership"):
         return request._dcvaas_membership
-    membership: Membership | None = None
-    user = request.user
-    if user.is_authenticated:
-        memberships = Membership.objects.select_related("organization").filter(user=user)
-        current_id = user.current_organization_id
-        if current_id is not None:
-            membership = memberships.filter(organization_id=current_id).first()
-        if membership is None:
-            membership = memberships.order_by("created_at").first()
+    memberships = user_memberships(request)
+    current_id = getattr(request.user, "current_organization_id", None)
+    membership = next(
+        (m for m in memberships if m.organization_id == current_id),
+        memberships[0] if memberships else None,
+    )
     request._dcvaas_membership = membership  # type: ignore[attr-defined]
     return membership
+
+
+def _forget_memberships(request: HttpRequest) -> None:
+    for owner in (request, request.user):
+        for attribute in (MEMBERSHIPS_ATTRIBUTE, "_dcvaas_membership"):
+            if hasattr(owner, attribute):
+                delattr(owner, attribute)
 
 
 def organization_required(
@@ -49,7 +75,7 @@ def organization_required(
         membership = current_membership(request)
         if membership is None:
             organization_ensure_personal(user=request.user)  # type: ignore[arg-type]
-            del request._dcvaas_membership  # type: ignore[attr-defined]
+            _forget_memberships(request)
             membership = current_membership(request)
             assert membership is not None
         return view(request, membership, *args, **kwargs)

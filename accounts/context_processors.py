@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from accounts.access import current_membership
-from accounts.models import Membership
+from accounts.access import current_membership, user_memberships
 
 
 def organizations(request: HttpRequest) -> dict[str, object]:
@@ -11,11 +10,7 @@ def organizations(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-
-    def all_memberships() -> list[Membership]:
-        return list(Membership.objects.select_related("organization").filter(user=user))
-
     return {
-        "all_memberships": all_memberships,
+        "all_memberships": lambda: user_memberships(request),
         "current_membership": lambda: current_membership(request),
     }

@@ -163,11 +163,14 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "dcvaas.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "dcvaas",
         }
     }
+    # Sessions are read on every signed-in page: from Redis, written through to the database,
+    # so a Redis restart signs no one out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     # A database cache is shared by every process on the machine (web, worker, beat), which a
     # local-memory cache is not; throttles and locks need that.
@@ -260,10 +263,9 @@ if max(CELERY_TASK_TIME_LIMIT, SYNC_ZONE_TIME_LIMIT) >= SYNC_LEASE_SECONDS:
 # ---------------------------------------------------------------------------------------------
 # ALLAUTH
 # ---------------------------------------------------------------------------------------------
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# allauth's backend (GitHub sign-in, and username/password for the admin's own login form),
+# loading the user with their memberships in one query: accounts/backends.py.
+AUTHENTICATION_BACKENDS = ["accounts.backends.AuthenticationBackend"]
 SITE_ID = 1
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"

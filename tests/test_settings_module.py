@@ -95,11 +95,13 @@ def test_without_redis_url_broker_and_cache_need_no_server() -> None:
     ]
 
 
-def test_with_urls_set_the_database_is_postgresql_and_redis_serves_broker_and_cache() -> None:
+def test_with_urls_set_the_database_is_postgresql_and_redis_serves_broker_cache_and_sessions() -> (
+    None
+):
     code = (
         "from django.conf import settings; "
         "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL, "
-        "settings.CACHES['default']['BACKEND'])"
+        "settings.CACHES['default']['BACKEND'], settings.SESSION_ENGINE)"
     )
     env = {
         "DEBUG": "true",
@@ -111,5 +113,6 @@ def test_with_urls_set_the_database_is_postgresql_and_redis_serves_broker_and_ca
     assert result.stdout.split() == [
         "django.db.backends.postgresql",
         "redis://127.0.0.1:6379/3",
-        "django.core.cache.backends.redis.RedisCache",
+        "dcvaas.cache.RedisCache",
+        "django.contrib.sessions.backends.cached_db",
     ]

@@ -1,0 +1,36 @@
+"""The authentication backend: allauth's, loading a signed-in user with their memberships.
+
+Every signed-in page needs the user (for the session) and their memberships (for the current
+organization and the header's switcher). Django's backend loads the user by id and the page
+then asks for the memberships: two queries on every request. Here both come from one query
+over the membership table; a user with no membership yet (staff made with
+`createsuperuser`) is loaded the usual way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
+
+from accounts.models import Membership, User
+
+MEMBERSHIPS_ATTRIBUTE = "_dcvaas_memberships"
+
+
+class AuthenticationBackend(AllauthBackend):
+    def get_user(self, user_id: Any) -> User | None:
+        memberships = list(
+            Membership.objects.select_related("user", "organization")
+            .filter(user_id=user_id)
+            .order_by("created_at", "pk")
+        )
+        if not memberships:
+            return super().get_user(user_id)
+        user = memberships[0].user
+        if not self.user_can_authenticate(user):
+            return None
+        for membership in memberships:
+            membership.user = user  # one user object, not one copy per row
+        setattr(user, MEMBERSHIPS_ATTRIBUTE, memberships)
+        return user
