@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import TypedDict
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -17,20 +20,52 @@ from billing.plans import organization_entitlements
 from domains.access import get_domain_or_404
 from domains.explain import explain
 from domains.forms import DomainForm
-from domains.models import Domain
+from domains.models import Domain, DomainStatus
 from domains.services import DomainError, domain_check_now, domain_delete, domain_register
 
 PAGE_SIZE = 50
 _ZERO_UUID = uuid.UUID(int=0)
 
 
+class DomainRow(TypedDict):
+    """One line of the dashboard's table, every value ready to print."""
+
+    url: str
+    hostname: str
+    status: str
+    status_label: str
+    certificate_until: str  # "" when there is no certificate
+    added: str
+
+
+_STATUS_LABELS = dict(DomainStatus.choices)
+
+
+def _day(moment: datetime) -> str:
+    return timezone.localtime(moment).date().isoformat()
+
+
+def _rows(page: Page, detail_base: str) -> list[DomainRow]:
+    # Plain values, not models and template filters: rendered with `|date` and
+    # `get_status_display`, 50 rows cost 3 ms, more than everything else on the page.
+    return [
+        {
+            "url": f"{detail_base}{pk}/",
+            "hostname": hostname,
+            "status": status,
+            "status_label": _STATUS_LABELS.get(status, status),
+            "certificate_until": _day(expires) if expires else "",
+            "added": _day(created),
+        }
+        for pk, hostname, status, expires, created in page
+    ]
+
+
 def _list_context(request: HttpRequest, membership: Membership) -> dict[str, object]:
     organization = membership.organization
-    # Only the columns the table shows: the JSON columns (records, errors) of 50 rows cost more
-    # to decode than the rest of the page. tests/bench checks no deferred field is read.
     domains = (
         Domain.objects.filter(organization=organization)
-        .only("id", "hostname", "status", "certificate_expires_at", "created_at")
+        .values_list("id", "hostname", "status", "certificate_expires_at", "created_at")
         .order_by("hostname")
     )
     status = request.GET.get("status", "")
@@ -41,15 +76,16 @@ def _list_context(request: HttpRequest, membership: Membership) -> dict[str, obj
     count = page.paginator.count
     if status:
         count = Domain.objects.filter(organization=organization).count()
+    # Reversed once, not once a row: {% url %} costs ~60 µs a call, 3 ms on a full page.
+    detail_base = reverse("domains:detail", args=[_ZERO_UUID]).removesuffix(f"{_ZERO_UUID}/")
     return {
         "membership": membership,
         "organization": organization,
         "page": page,
+        "rows": _rows(page, detail_base),
         "status_filter": status,
         "entitlements": organization_entitlements(organization, domain_count=count),
         "cname_target": settings.DCV_CNAME_TARGET,
-        # Reversed once, not once a row: {% url %} costs ~60 µs a call, 3 ms on a full page.
-        "detail_base": reverse("domains:detail", args=[_ZERO_UUID]).removesuffix(f"{_ZERO_UUID}/"),
     }
 
 
