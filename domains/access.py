@@ -10,7 +10,7 @@ from domains.models import Domain
 
 def get_domain_or_404(membership: Membership, domain_id: uuid.UUID | str) -> Domain:
     """A domain of the current organization; another organization's domain is a 404."""
-    domain = Domain.objects.filter(organization=membership.organization, pk=domain_id).first()
-    if domain is None:
-        raise Http404("No such domain")
-    return domain
+    try:
+        return Domain.objects.get(organization_id=membership.organization_id, pk=domain_id)
+    except Domain.DoesNotExist:
+        raise Http404("No such domain") from None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -87,6 +89,14 @@ class CertificateSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(source="certificate_expires_at")
 
 
+def _iso(moment: datetime | None) -> str | None:
+    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone, UTC as "Z"."""
+    if moment is None:
+        return None
+    text = timezone.localtime(moment).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 class DomainOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     hostname = serializers.CharField()
@@ -103,6 +113,54 @@ class DomainOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     activated_at = serializers.DateTimeField(allow_null=True)
     last_synced_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, domain: Domain) -> dict[str, Any]:
+        # Written out by hand: DRF's field-by-field walk costs ~90 µs a domain, 4.5 ms for a
+        # page of 50, more than the rest of the request. The fields declared above still
+        # describe the shape (OpenAPI), and a test holds this to DRF's own output for domains
+        # in every state (tests/domains/test_api_shapes.py).
+        certificate = None
+        if domain.certificate_expires_at is not None:
+            certificate = {
+                "issuer": str(domain.certificate_issuer),
+                "expires_at": _iso(domain.certificate_expires_at),
+            }
+        explanation = explain(domain, target=cname_target())
+        return {
+            "id": str(domain.id),
+            "hostname": str(domain.hostname),
+            "status": str(domain.status),
+            "ready": domain.is_ready,
+            "dns_records": [
+                {
+                    "type": str(record["type"]),
+                    "name": str(record["name"]),
+                    "host": str(record["host"]),
+                    "value": str(record["value"]),
+                    "required": bool(record["required"]),
+                    "purpose": str(record["purpose"]),
+                }
+                for record in domain.dns_records
+            ],
+            "explanation": {
+                "headline": str(explanation.headline),
+                "next_step": str(explanation.next_step),
+                "problems": [str(problem) for problem in explanation.problems],
+            },
+            "cloudflare": {
+                "id": str(domain.cloudflare_id),
+                "hostname_status": str(domain.cloudflare_status),
+                "ssl_status": str(domain.ssl_status),
+                "verification_errors": [str(e) for e in domain.verification_errors],
+                "validation_errors": [str(e) for e in domain.validation_errors],
+            },
+            "certificate": certificate,
+            "last_error": str(domain.last_error),
+            "created_at": _iso(domain.created_at),
+            "updated_at": _iso(domain.updated_at),
+            "activated_at": _iso(domain.activated_at),
+            "last_synced_at": _iso(domain.last_synced_at),
+        }
 
     def _nested(self, serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
         # One instance per list, not one per domain: building a serializer deep-copies its
@@ -175,19 +233,23 @@ ERRORS = {
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such domain here.")}
 
 
-def _organization(request: Request) -> Organization:
+def _token(request: Request) -> ApiToken:
     token = request.auth
     assert isinstance(token, ApiToken)  # HasApiToken let the request through
-    return token.organization
+    return token
+
+
+def _organization(request: Request) -> Organization:
+    return _token(request).organization  # loaded on first use: reads need only its id
 
 
 def _domain_or_404(request: Request, domain_id: uuid.UUID) -> Domain:
     from django.http import Http404
 
-    domain = Domain.objects.filter(organization=_organization(request), pk=domain_id).first()
-    if domain is None:
-        raise Http404
-    return domain
+    try:
+        return Domain.objects.get(organization_id=_token(request).organization_id, pk=domain_id)
+    except Domain.DoesNotExist:
+        raise Http404 from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +325,7 @@ class DomainListCreateApi(StrictApiView):
         """The organization's domains, newest first, 50 a page; filter with `?status=`."""
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        domains = Domain.objects.filter(organization=_organization(request)).order_by(
+        domains = Domain.objects.filter(organization_id=_token(request).organization_id).order_by(
             "-created_at", "id"
         )
         if "status" in filters.validated_data:
