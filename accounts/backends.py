@@ -21,7 +21,7 @@ MEMBERSHIPS_ATTRIBUTE = "_dcvaas_memberships"
 class AuthenticationBackend(AllauthBackend):
     def get_user(self, user_id: Any) -> User | None:
         memberships = list(
-            Membership.objects.select_related("user", "organization")
+            Membership.objects.select_related("user", "organization", "organization__subscription")
             .filter(user_id=user_id)
             .order_by("created_at", "pk")
         )
