@@ -23,7 +23,9 @@ missed is reported, not raised: figures depend on the machine).
 Flags:
     --requests N      measured requests per endpoint and size (default 300)
     --concurrency N   client threads, each with its own keep-alive session (default 4)
-    --workers N       gunicorn worker processes (default 2)
+    --workers N       gunicorn worker processes (default 2 x cores + 1, gunicorn's advice)
+    --threads N       threads per worker process (default 1)
+    --rounds N        rounds over all endpoints, each with a share of the requests (default 5)
     --sizes A,B       domains in the small and the large organization (default 50,5000)
     --max-seconds S   time limit of one endpoint's run; it stops early past it (default 60)
     --smoke           tiny sizes and a few requests: checks that everything runs
@@ -299,7 +301,9 @@ def remove_seed() -> None:
 # The server
 # ---------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def gunicorn(environment: dict[str, str], port: int, workers: int, log: Path) -> Iterator[str]:
+def gunicorn(
+    environment: dict[str, str], port: int, workers: int, threads: int, log: Path
+) -> Iterator[str]:
     """gunicorn serving dcvaas.wsgi on 127.0.0.1:port, stopped (and waited for) on exit."""
     command = [
         sys.executable,
@@ -314,7 +318,7 @@ def gunicorn(environment: dict[str, str], port: int, workers: int, log: Path) ->
         "--worker-class",
         "gthread",
         "--threads",
-        "4",
+        str(threads),
         "--log-level",
         "warning",
     ]
@@ -384,6 +388,21 @@ class Result:
             return "-"
         low, high, mode = min(self.queries), max(self.queries), self.query_mode
         return str(mode) if low == high else f"{mode} ({low}-{high})"
+
+
+def merge(parts: list[Result]) -> Result:
+    """One endpoint's rounds as one result."""
+    errors: Counter[str] = Counter()
+    for part in parts:
+        errors.update(part.errors)
+    return Result(
+        parts[0].endpoint,
+        parts[0].tenant,
+        [latency for part in parts for latency in part.latencies],
+        [count for part in parts for count in part.queries],
+        errors,
+        sum(part.seconds for part in parts),
+    )
 
 
 def endpoints(tenant: Tenant) -> list[Endpoint]:
@@ -505,7 +524,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
+    # gunicorn's documented starting point: (2 x cores) + 1 processes. One thread each: a
+    # request's Python then never waits for another's on the same interpreter lock.
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sizes", default="50,5000")
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--smoke", action="store_true")
@@ -513,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         # Past one page of 50 on the large side, so pagination is exercised.
         args.sizes, args.requests, args.concurrency, args.max_seconds = "5,60", 6, 2, 30.0
+        args.rounds = 2
     small_size, large_size = (int(part) for part in args.sizes.split(","))
 
     database_url = os.environ.get("DATABASE_URL", "")
@@ -522,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     parsed = urlparse(database_url)
     print(
         f"database: {f'{parsed.hostname}{parsed.path}' if database_url else 'SQLite (temp file)'}; "
-        f"gunicorn {args.workers} workers; {args.concurrency} clients; "
+        f"gunicorn {args.workers} workers x {args.threads} threads; "
+        f"{args.concurrency} clients; "
         f"{args.requests} requests per endpoint and size"
     )
     try:
@@ -541,17 +566,29 @@ def main(argv: list[str] | None = None) -> int:
         connections.close_all()
         print(f"seeded {small_size} + {large_size} domains in {time.monotonic() - started:.1f} s")
         print()
-        with gunicorn(environment, port, args.workers, workdir / "gunicorn.log") as base:
+        with gunicorn(
+            environment, port, args.workers, args.threads, workdir / "gunicorn.log"
+        ) as base:
             options = {
-                "requests_count": args.requests,
                 "concurrency": args.concurrency,
-                "max_seconds": args.max_seconds,
+                "max_seconds": args.max_seconds / args.rounds,
             }
-            results = [drive(base, Endpoint(BASELINE, "/bench/hello/"), "-", **options)]
+            # In rounds, each driving the baseline and every endpoint for a share of the
+            # requests: a machine that speeds up or slows down during the run (a shared VM
+            # does) then weighs on the baseline and the endpoints alike.
+            runs: list[tuple[Endpoint, str]] = [(Endpoint(BASELINE, "/bench/hello/"), "-")]
             for endpoint_index in range(len(endpoints(tenants[0]))):
                 for tenant in tenants:
-                    endpoint = endpoints(tenant)[endpoint_index]
-                    results.append(drive(base, endpoint, tenant.label, **options))
+                    runs.append((endpoints(tenant)[endpoint_index], tenant.label))
+            share = max(1, args.requests // args.rounds)
+            per_round: list[list[Result]] = [
+                [
+                    drive(base, endpoint, label, **options, requests_count=share)
+                    for endpoint, label in runs
+                ]
+                for _ in range(args.rounds)
+            ]
+            results = [merge(list(same)) for same in zip(*per_round, strict=True)]
         report(results, tenants[0].label, tenants[1].label)
         total = sum(len(r.latencies) for r in results)
         print(f"\n{total} requests in {time.monotonic() - started:.1f} s overall")
