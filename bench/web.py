@@ -14,8 +14,10 @@ API token for a member of each, starts gunicorn on 127.0.0.1 with production set
 of keep-alive clients. Only loopback is contacted; every run is bounded in count and time.
 
 It prints, per endpoint and per organization size: requests per second, p50 and p99 latency,
-SQL queries per request (the server's X-DB-Queries header) and p50 as a multiple of the bare
-hello-world view's p50 (the baseline, served by the same server). Then PASS/FAIL lines for the
+the p50 time spent inside Django (the server's X-Server-Ms header: the rest of a latency is the
+network, gunicorn and the client's own work), SQL queries per request (the server's X-DB-Queries
+header) and p50 as a multiple of the bare hello-world view's p50 (the baseline, served by the
+same server). Then PASS/FAIL lines for the
 goals: every endpoint within 3x the baseline's p50 at 50 domains, and the same query count per
 request whatever the number of domains. Exit status 0 unless the run itself broke (a goal
 missed is reported, not raised: figures depend on the machine).
@@ -367,13 +369,14 @@ class Result:
     queries: list[int]
     errors: Counter[str]
     seconds: float
+    server: list[float] = field(default_factory=list)  # time in Django (X-Server-Ms)
 
     @property
     def rps(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
+    def percentile(self, q: float, *, server: bool = False) -> float:
+        ordered = sorted(self.server if server else self.latencies)
         if not ordered:
             return math.nan
         return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
@@ -402,6 +405,7 @@ def merge(parts: list[Result]) -> Result:
         [count for part in parts for count in part.queries],
         errors,
         sum(part.seconds for part in parts),
+        [moment for part in parts for moment in part.server],
     )
 
 
@@ -435,7 +439,7 @@ def drive(
     local = threading.local()
     deadline_holder: list[float] = []
 
-    def one(_: int) -> tuple[float, int, str] | None:
+    def one(_: int) -> tuple[float, int, float, str] | None:
         if deadline_holder and time.monotonic() > deadline_holder[0]:
             return None
         client = getattr(local, "session", None)
@@ -446,10 +450,12 @@ def drive(
         try:
             response = client.get(base + endpoint.path, timeout=30, allow_redirects=False)
         except requests.RequestException as error:
-            return time.perf_counter() - started, -1, type(error).__name__
+            return time.perf_counter() - started, -1, math.nan, type(error).__name__
         elapsed = time.perf_counter() - started
         problem = "" if response.status_code in endpoint.ok else f"HTTP {response.status_code}"
-        return elapsed, int(response.headers.get("X-DB-Queries", "-1")), problem
+        queries = int(response.headers.get("X-DB-Queries", "-1"))
+        server = float(response.headers.get("X-Server-Ms", "nan")) / 1000
+        return elapsed, queries, server, problem
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         # Warm-up: every worker process imports templates and opens its connection once.
@@ -458,19 +464,21 @@ def drive(
         started = time.perf_counter()
         outcomes = list(pool.map(one, range(requests_count)))
         seconds = time.perf_counter() - started
-    latencies, queries, errors = [], [], Counter[str]()
+    latencies, queries, server, errors = [], [], [], Counter[str]()
     for outcome in outcomes:
         if outcome is None:
             errors["stopped at the time limit"] += 1
             continue
-        elapsed, count, problem = outcome
+        elapsed, count, in_django, problem = outcome
         if problem:
             errors[problem] += 1
             continue
         latencies.append(elapsed)
+        if not math.isnan(in_django):
+            server.append(in_django)
         if count >= 0:
             queries.append(count)
-    return Result(endpoint.name, tenant, latencies, queries, errors, seconds)
+    return Result(endpoint.name, tenant, latencies, queries, errors, seconds, server)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,7 +490,7 @@ def report(results: list[Result], small: str, large: str) -> list[str]:
     base_p50 = baseline.percentile(0.5)
     header = (
         f"{'endpoint':<26} {'org':>13} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'queries/req':>12} {'p50/base':>9}  errors"
+        f"{'django p50':>10} {'queries/req':>12} {'p50/base':>9}  errors"
     )
     print(header)
     print("-" * len(header))
@@ -492,8 +500,13 @@ def report(results: list[Result], small: str, large: str) -> list[str]:
         print(
             f"{result.endpoint:<26} {result.tenant:>13} {result.rps:>8.1f} "
             f"{result.percentile(0.5) * 1000:>8.2f} {result.percentile(0.99) * 1000:>8.2f} "
+            f"{result.percentile(0.5, server=True) * 1000:>10.2f} "
             f"{result.query_text:>12} {ratio:>8.2f}x  {errors}"
         )
+    print(
+        "p50/p99: as the clients saw it (network, gunicorn and the client's own work included); "
+        "django p50: time inside Django alone (X-Server-Ms)."
+    )
     print()
     goals = []
     by_key = {(result.endpoint, result.tenant): result for result in results}

@@ -2,8 +2,10 @@
 
 - `hello`: a bare Django view (no session, no database, no template) served by the same
   process as the product: the baseline every page's latency is compared with.
-- `QueryCountMiddleware`: adds `X-DB-Queries` (SQL statements run for the request) to every
-  response, so the benchmark can check that no page's query count grows with the data.
+- `BenchmarkMiddleware`: adds `X-DB-Queries` (SQL statements run for the request) to every
+  response, so the benchmark can check that no page's query count grows with the data, and
+  `X-Server-Ms` (time spent in Django, from the first middleware in to the response out), so
+  it can tell the server's share of a latency from the client's and the network's.
 
 `dcvaas/settings.py` installs the middleware and `dcvaas/urls.py` routes the view only when
 `BENCHMARK` is set: production never exposes either (a query count tells an attacker how
@@ -13,6 +15,7 @@ much work a URL costs).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +23,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse
 
 QUERY_COUNT_HEADER = "X-DB-Queries"
+SERVER_TIME_HEADER = "X-Server-Ms"
 
 
 def hello(request: HttpRequest) -> HttpResponse:
@@ -45,8 +49,9 @@ class _Counter:
         return execute(sql, params, many, context)
 
 
-class QueryCountMiddleware:
-    """Counts every SQL statement run while the request is handled, on every database alias.
+class BenchmarkMiddleware:
+    """Counts every SQL statement run while the request is handled, on every database alias,
+    and times the request's way through Django.
 
     Installed first in MIDDLEWARE so that the session, authentication and cache lookups of
     the other middleware are counted too. Statements run after the response leaves this
@@ -57,10 +62,12 @@ class QueryCountMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
         counter = _Counter()
         with contextlib.ExitStack() as stack:
             for alias in connections:
                 stack.enter_context(connections[alias].execute_wrapper(counter))
             response = self.get_response(request)
         response[QUERY_COUNT_HEADER] = str(counter.count)
+        response[SERVER_TIME_HEADER] = f"{(time.perf_counter() - started) * 1000:.3f}"
         return response

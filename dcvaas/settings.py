@@ -502,8 +502,9 @@ LOGGING = {
 # BENCHMARKS
 # ---------------------------------------------------------------------------------------------
 # bench/web.py sets BENCHMARK=true in the server it starts: that routes a bare hello-world view
-# (the baseline) and adds an X-DB-Queries header to every response. Never on in production.
+# (the baseline) and adds X-DB-Queries and X-Server-Ms headers to every response. Never on in
+# production.
 BENCHMARK = env.bool("BENCHMARK", default=False)
 if BENCHMARK:
     # First, so that the queries of every other middleware (session, user, cache) are counted.
-    MIDDLEWARE.insert(0, "dcvaas.bench.QueryCountMiddleware")
+    MIDDLEWARE.insert(0, "dcvaas.bench.BenchmarkMiddleware")

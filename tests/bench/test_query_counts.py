@@ -16,11 +16,11 @@ from django.test import Client, override_settings
 from django.urls import Resolver404, resolve
 
 from bench.web import Tenant, seed_tenant
-from dcvaas.bench import QUERY_COUNT_HEADER
+from dcvaas.bench import QUERY_COUNT_HEADER, SERVER_TIME_HEADER
 
 pytestmark = pytest.mark.django_db
 
-COUNTING = ["dcvaas.bench.QueryCountMiddleware", *settings.MIDDLEWARE]
+COUNTING = ["dcvaas.bench.BenchmarkMiddleware", *settings.MIDDLEWARE]
 
 
 def _dashboard(client: Client, tenant: Tenant) -> HttpResponse:
@@ -101,4 +101,5 @@ def test_without_benchmark_there_is_no_hello_view_and_no_query_header(client: Cl
     response = client.get("/healthz")
 
     assert QUERY_COUNT_HEADER not in response
+    assert SERVER_TIME_HEADER not in response
     assert client.get("/bench/hello/").status_code == 404
