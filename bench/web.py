@@ -572,10 +572,11 @@ def main(argv: list[str] | None = None) -> int:
         from django.db import connection, connections
 
         if connection.vendor == "postgresql":
-            # Fresh statistics, as autovacuum would have after a bulk load: without them the
-            # planner guesses one row per organization and picks plans no real server would.
+            # What autovacuum does after a bulk load: fresh statistics (without them the
+            # planner guesses one row per organization and picks plans no real server would)
+            # and a visibility map, so counts can be answered from an index alone.
             with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+                cursor.execute("VACUUM ANALYZE")
         connections.close_all()
         print(f"seeded {small_size} + {large_size} domains in {time.monotonic() - started:.1f} s")
         print()
