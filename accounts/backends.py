@@ -12,19 +12,26 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
+from django.db.models import QuerySet
 
 from accounts.models import Membership, User
 
 MEMBERSHIPS_ATTRIBUTE = "_dcvaas_memberships"
 
 
+def memberships_of(user_id: Any) -> QuerySet[Membership]:
+    """A user's memberships, oldest first, with what every page reads of them: the user, the
+    organization and its subscription (the plan usage)."""
+    return (
+        Membership.objects.select_related("user", "organization", "organization__subscription")
+        .filter(user_id=user_id)
+        .order_by("created_at", "pk")
+    )
+
+
 class AuthenticationBackend(AllauthBackend):
     def get_user(self, user_id: Any) -> User | None:
-        memberships = list(
-            Membership.objects.select_related("user", "organization", "organization__subscription")
-            .filter(user_id=user_id)
-            .order_by("created_at", "pk")
-        )
+        memberships = list(memberships_of(user_id))
         if not memberships:
             return super().get_user(user_id)
         user = memberships[0].user
