@@ -20,10 +20,13 @@ MEMBERSHIPS_ATTRIBUTE = "_dcvaas_memberships"
 
 
 def memberships_of(user_id: Any) -> QuerySet[Membership]:
-    """A user's memberships, oldest first, with what every page reads of them: the user, the
-    organization and its subscription (the plan usage)."""
+    """A user's memberships, oldest first, with the user and the organization.
+
+    Not the subscription: joining it costs every signed-in request (the status fragment pages
+    poll every few seconds) more than the one query it saves the dashboard.
+    """
     return (
-        Membership.objects.select_related("user", "organization", "organization__subscription")
+        Membership.objects.select_related("user", "organization")
         .filter(user_id=user_id)
         .order_by("created_at", "pk")
     )
