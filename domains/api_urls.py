@@ -37,5 +37,6 @@ urlpatterns = [
     path("domains/<uuid:domain_id>/check", api.DomainCheckApi.as_view(), name="domain-check"),
     path("schema/", schema_view, name="schema"),
     path("docs/", docs_view, name="docs"),
-    re_path(r"^(?P<rest>.*)$", not_found),
+    # [\s\S], not `.`: a path with an encoded newline (%0A) must not fall through to HTML.
+    re_path(r"^(?P<rest>[\s\S]*)$", not_found),
 ]

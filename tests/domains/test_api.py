@@ -272,6 +272,18 @@ def test_anonymous_requests_get_401_for_every_endpoint(
     assert getattr(client, method)(f"{API}/{acme_domain.pk}{suffix}").status_code == 401
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/nope", "/domains/not-a-uuid", "/domains/not-a-uuid/check", "/domains/%0A/check", "/%0A"],
+)
+def test_anything_else_under_the_api_is_a_json_404(client: Client, path: str) -> None:
+    response = client.post(f"/api/v1{path}")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"
+
+
 # -- schema -----------------------------------------------------------------------------------
 def test_the_openapi_schema_and_docs_are_served_without_a_cdn(client: Client) -> None:
     schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json")
