@@ -310,7 +310,7 @@ SOCIALACCOUNT_PROVIDERS = {"github": _github}
 # ---------------------------------------------------------------------------------------------
 # CLOUDFLARE
 # ---------------------------------------------------------------------------------------------
-# Read by domains/cloudflare.py at call time, so a missing value fails the call that needs it
+# Read by domains/cloudflare/ at call time, so a missing value fails the call that needs it
 # (naming the variable), never import, `manage.py check` or tests.
 SANDBOX_CLOUDFLARE_PORT = env.int("SANDBOX_CLOUDFLARE_PORT", default=8787)
 SANDBOX_CLOUDFLARE_ZONE_ID = "023e105f4ecef8ad9ca31a8372d0c353"

@@ -1,0 +1,147 @@
+"""What Cloudflare's answers become: known values to compare with, and frozen results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+# ---------------------------------------------------------------------------------------------
+# Known values. Results keep whatever string Cloudflare sent (it adds values over time); these
+# enums are for comparing against, e.g. `hostname.status == HostnameStatus.ACTIVE`.
+# ---------------------------------------------------------------------------------------------
+class HostnameStatus(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"
+    ACTIVE_REDEPLOYING = "active_redeploying"
+    MOVED = "moved"
+    PENDING_DELETION = "pending_deletion"
+    DELETED = "deleted"
+    PENDING_BLOCKED = "pending_blocked"
+    PENDING_MIGRATION = "pending_migration"
+    PENDING_PROVISIONED = "pending_provisioned"
+    TEST_PENDING = "test_pending"
+    TEST_ACTIVE = "test_active"
+    TEST_ACTIVE_APEX = "test_active_apex"
+    TEST_BLOCKED = "test_blocked"
+    TEST_FAILED = "test_failed"
+    PROVISIONED = "provisioned"
+    BLOCKED = "blocked"
+
+
+class SSLStatus(StrEnum):
+    INITIALIZING = "initializing"
+    PENDING_VALIDATION = "pending_validation"
+    DELETED = "deleted"
+    PENDING_ISSUANCE = "pending_issuance"
+    PENDING_DEPLOYMENT = "pending_deployment"
+    PENDING_DELETION = "pending_deletion"
+    PENDING_EXPIRATION = "pending_expiration"
+    EXPIRED = "expired"
+    ACTIVE = "active"
+    INITIALIZING_TIMED_OUT = "initializing_timed_out"
+    VALIDATION_TIMED_OUT = "validation_timed_out"
+    ISSUANCE_TIMED_OUT = "issuance_timed_out"
+    DEPLOYMENT_TIMED_OUT = "deployment_timed_out"
+    DELETION_TIMED_OUT = "deletion_timed_out"
+    PENDING_CLEANUP = "pending_cleanup"
+    STAGING_DEPLOYMENT = "staging_deployment"
+    STAGING_ACTIVE = "staging_active"
+    DEACTIVATING = "deactivating"
+    INACTIVE = "inactive"
+    BACKUP_ISSUED = "backup_issued"
+    HOLDING_DEPLOYMENT = "holding_deployment"
+
+
+class FallbackOriginStatus(StrEnum):
+    INITIALIZING = "initializing"
+    PENDING_DEPLOYMENT = "pending_deployment"
+    PENDING_DELETION = "pending_deletion"
+    ACTIVE = "active"
+    DEPLOYMENT_TIMED_OUT = "deployment_timed_out"
+    DELETION_TIMED_OUT = "deletion_timed_out"
+
+
+class DCVMethod(StrEnum):
+    HTTP = "http"
+    TXT = "txt"
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TxtRecord:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class HttpToken:
+    url: str
+    body: str
+
+
+@dataclass(frozen=True)
+class CnameRecord:
+    name: str
+    target: str
+
+
+@dataclass(frozen=True)
+class CustomHostname:
+    """One custom hostname as Cloudflare reports it. Status strings are kept verbatim."""
+
+    id: str
+    hostname: str
+    status: str  # hostname (ownership) validation; "" when Cloudflare sent none
+    ssl_status: str  # certificate; "" when Cloudflare sent none
+    ssl_method: str
+    verification_errors: tuple[str, ...]
+    ownership_txt: TxtRecord | None
+    ownership_http: HttpToken | None
+    validation_txt: tuple[TxtRecord, ...]
+    validation_http: tuple[HttpToken, ...]
+    validation_cname: tuple[CnameRecord, ...]
+    validation_errors: tuple[str, ...]
+    certificate_issuer: str | None
+    certificate_expires_at: datetime | None
+    created_at: datetime | None
+
+    @property
+    def is_active(self) -> bool:
+        """Both validations passed: the hostname serves with our certificate."""
+        return self.status == HostnameStatus.ACTIVE and self.ssl_status == SSLStatus.ACTIVE
+
+    @property
+    def has_validation_records(self) -> bool:
+        return bool(self.validation_txt or self.validation_http or self.validation_cname)
+
+
+@dataclass(frozen=True)
+class HostnamePage:
+    """One page of a listing; `total_count`/`total_pages` are None when Cloudflare omits them."""
+
+    items: tuple[CustomHostname, ...]
+    page: int
+    per_page: int
+    total_count: int | None
+    total_pages: int | None
+
+
+@dataclass(frozen=True)
+class FallbackOrigin:
+    origin: str
+    status: str
+    errors: tuple[str, ...]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Quota:
+    allocated: int
+    used: int
+    hard_cap: int | None
+    exceeded: bool
