@@ -227,7 +227,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# SYNC (the Celery loop that keeps every domain's status true; domains/sync.py)
+# SYNC (the Celery loop that keeps every domain's status true; domains/sync/)
 # ---------------------------------------------------------------------------------------------
 # How long a cycle's claim on a domain lasts: a worker that dies mid-batch leaves its domains
 # to the first cycle after this. Must exceed CELERY_TASK_TIME_LIMIT (and SYNC_ZONE_TIME_LIMIT).

@@ -153,7 +153,7 @@ class DomainEvent(models.Model):
 
 
 # ---------------------------------------------------------------------------------------------
-# The sync loop's records (domains/sync.py)
+# The sync loop's records (domains/sync/)
 # ---------------------------------------------------------------------------------------------
 class SyncStrategy(models.TextChoices):
     NONE = "none", "Nothing to fetch"

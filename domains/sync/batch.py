@@ -1,0 +1,109 @@
+"""One batch's bookkeeping: its Cloudflare client and what it has done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Case, DateTimeField, F, Value, When
+
+from domains.cloudflare import (
+    CloudflareClient,
+    CloudflareRateLimitedError,
+)
+from domains.models import (
+    Domain,
+    DomainNotification,
+)
+from domains.rate_budget import Priority
+from domains.sync.schedule import retry_delay
+
+
+# ---------------------------------------------------------------------------------------------
+# One batch's bookkeeping
+# ---------------------------------------------------------------------------------------------
+class SyncClient(CloudflareClient):
+    """The Cloudflare client of one batch: bulk priority, a short budget wait, and a flag.
+
+    Services swallow Cloudflare errors into the domain's `last_error`; `rate_limited` tells the
+    batch that the budget (or Cloudflare's 429) stopped a call, so it stops instead of spending
+    the rest of its domains on refusals.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_wait", float(settings.SYNC_BUDGET_WAIT_SECONDS))
+        super().__init__(**kwargs)
+        self.rate_limited = False
+        self.retry_after = 0.0
+
+    def _request(self, method: str, path: str, *, priority: Priority, **kwargs: Any) -> Any:
+        try:
+            return super()._request(method, path, priority=priority, **kwargs)
+        except CloudflareRateLimitedError as error:
+            self.rate_limited = True
+            self.retry_after = max(self.retry_after, float(error.retry_after or 0.0))
+            raise
+
+
+@dataclass
+class Batch:
+    """What one batch (or one inline cycle) is doing, and what it has done."""
+
+    lease: datetime
+    now: datetime
+    client: SyncClient
+    fetched: int = 0
+    changed: int = 0
+    errors: int = 0
+    progress: Callable[[int], None] | None = None
+    outbox: list[DomainNotification] = field(default_factory=list)
+
+    @property
+    def stopped(self) -> bool:
+        return self.client.rate_limited
+
+    def advance(self, count: int) -> None:
+        if self.progress is not None and count:
+            self.progress(count)
+
+    def held(self, ids: Iterable[Any]) -> Any:
+        """The rows among `ids` this cycle still holds (not re-scheduled by anyone since)."""
+        return Domain.objects.filter(pk__in=list(ids), next_sync_at=self.lease)
+
+    def release(self, ids: Iterable[Any]) -> None:
+        """Give unprocessed domains back for when the budget reopens (nothing marked failed)."""
+        ids = list(ids)
+        if ids:
+            wait = max(self.client.retry_after, 1.0)
+            self.held(ids).update(next_sync_at=self.now + timedelta(seconds=wait))
+            self.advance(len(ids))
+
+    def retry_later(self, ids: Iterable[Any]) -> None:
+        """A fetch failed (transient or not): keep the status, look again after a backoff
+        that doubles with the domain's attempts (one UPDATE, a WHEN per doubling)."""
+        ids = list(ids)
+        if ids:
+            self.errors += len(ids)
+            cap = int(settings.SYNC_RETRY_MAX_SECONDS)
+            steps = 0
+            while retry_delay(steps + 1) < cap:
+                steps += 1
+            at = Case(
+                *(
+                    When(
+                        sync_attempts=n,
+                        then=Value(self.now + timedelta(seconds=retry_delay(n + 1))),
+                    )
+                    for n in range(steps)
+                ),
+                default=Value(self.now + timedelta(seconds=cap)),
+                output_field=DateTimeField(),
+            )
+            self.held(ids).update(next_sync_at=at, sync_attempts=F("sync_attempts") + 1)
+            self.advance(len(ids))
+
+
+# ---------------------------------------------------------------------------------------------

@@ -1,0 +1,152 @@
+"""When each domain is checked next, and how due domains are claimed for a cycle."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from datetime import datetime, timedelta
+from functools import cache
+
+from django.conf import settings
+from django.db.models import Case, DateTimeField, Value, When
+from django.utils import timezone
+
+from domains.models import (
+    Domain,
+    DomainStatus,
+    SyncRun,
+)
+
+# Statuses whose work is a Cloudflare write (create/delete), not a read.
+WORK_STATUSES = (DomainStatus.REGISTERING, DomainStatus.DELETING)
+
+
+# ---------------------------------------------------------------------------------------------
+# The schedule
+# ---------------------------------------------------------------------------------------------
+def pending_delay(checks: int) -> int:
+    """Seconds until the next check of a domain checked `checks` times while pending.
+
+    Cloudflare's own validation backoff (CONTRACT.md 5.4): min(floor(base * 1.05^n), cap) for
+    the first 10 attempts, then 1.15^n. Checking more often than Cloudflare validates would
+    only spend calls on answers that cannot have changed.
+    """
+    base = int(settings.SYNC_PENDING_BASE_SECONDS)
+    cap = int(settings.SYNC_PENDING_MAX_SECONDS)
+    factor = 1.05 if checks <= 10 else 1.15
+    # Past ~60 checks the power overflows nothing but is far past the cap anyway.
+    return min(math.floor(base * factor ** min(checks, 200)), cap)
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before retrying registering/deleting work or a failed fetch: doubling, capped."""
+    base = int(settings.SYNC_RETRY_BASE_SECONDS)
+    cap = int(settings.SYNC_RETRY_MAX_SECONDS)
+    return min(base * 2 ** min(max(attempts - 1, 0), 30), cap)
+
+
+def next_delay(status: str, checks: int, *, cloudflare_status: str = "") -> int | None:
+    """Seconds until the next check of a domain in `status` after `checks` checks in it.
+
+    None stops the loop for the domain: a `blocked` hostname stays blocked until someone acts,
+    and pressing Check now puts it back on the schedule.
+    """
+    if status == DomainStatus.ACTIVE:
+        return int(settings.SYNC_ACTIVE_INTERVAL_SECONDS)
+    if status == DomainStatus.FAILED:
+        if cloudflare_status == "blocked":
+            return None
+        return int(settings.SYNC_FAILED_INTERVAL_SECONDS)
+    if status in WORK_STATUSES:
+        return retry_delay(checks)
+    return pending_delay(max(checks, 1))
+
+
+@cache
+def _pending_saturation(base: int, cap: int) -> int:
+    """The first check count from which `pending_delay` is always the cap."""
+    checks = 1
+    while min(math.floor(base * (1.05 if checks <= 10 else 1.15) ** checks), cap) < cap:
+        checks += 1
+    return checks
+
+
+def _next_sync_expression(now: datetime) -> Case:
+    """`next_sync_at` for unchanged rows in one UPDATE, from each row's status and attempts.
+
+    The pending branch has one WHEN per attempt count below the cap (about 40), whatever the
+    number of rows, so the statement stays the same size as the zone grows.
+    """
+    saturation = _pending_saturation(
+        int(settings.SYNC_PENDING_BASE_SECONDS), int(settings.SYNC_PENDING_MAX_SECONDS)
+    )
+
+    def at(seconds: int | None) -> Value:
+        return Value(None if seconds is None else now + timedelta(seconds=seconds))
+
+    whens = [
+        When(status=DomainStatus.ACTIVE, then=at(next_delay(DomainStatus.ACTIVE, 0))),
+        When(
+            status=DomainStatus.FAILED,
+            cloudflare_status="blocked",
+            then=at(None),
+        ),
+        When(status=DomainStatus.FAILED, then=at(next_delay(DomainStatus.FAILED, 0))),
+    ]
+    # The row's attempts count before this check; this check makes it attempts + 1.
+    whens += [
+        When(status=DomainStatus.PENDING, sync_attempts=n, then=at(pending_delay(n + 1)))
+        for n in range(saturation)
+    ]
+    return Case(
+        *whens,
+        default=at(int(settings.SYNC_PENDING_MAX_SECONDS)),
+        output_field=DateTimeField(null=True),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Claiming
+# ---------------------------------------------------------------------------------------------
+def claim_due(*, now: datetime, limit: int, lease_seconds: int) -> tuple[datetime, int, int]:
+    """Claim up to `limit` due domains, oldest first. Returns (lease token, due, claimed).
+
+    One UPDATE claims them all. The token is `now + lease` plus random microseconds, so two
+    cycles started in the same instant still hold different tokens (a collision needs the same
+    microsecond out of a million); each reads back only the rows carrying its own token.
+    """
+    lease = now + timedelta(seconds=lease_seconds, microseconds=secrets.randbelow(1_000_000))
+    due = Domain.objects.due_for_sync(now)
+    due_count = due.count()
+    if not due_count:
+        return lease, 0, 0
+    oldest = due.order_by("next_sync_at").values("pk")[:limit]
+    claimed = Domain.objects.filter(pk__in=oldest, next_sync_at__lte=now).update(next_sync_at=lease)
+    return lease, due_count, claimed
+
+
+def claim_one(domain: Domain, *, now: datetime) -> datetime | None:
+    """Claim one domain whatever its schedule (the `sync_domain` command); None if it moved."""
+    lease = now + timedelta(
+        seconds=int(settings.SYNC_LEASE_SECONDS), microseconds=secrets.randbelow(1_000_000)
+    )
+    taken = Domain.objects.filter(pk=domain.pk, next_sync_at=domain.next_sync_at).update(
+        next_sync_at=lease
+    )
+    return lease if taken else None
+
+
+def sync_lag(now: datetime | None = None) -> timedelta:
+    """How long the oldest due domain has waited past its check time (zero when none waits)."""
+    now = now or timezone.now()
+    oldest = (
+        Domain.objects.due_for_sync(now)
+        .order_by("next_sync_at")
+        .values_list("next_sync_at", flat=True)
+        .first()
+    )
+    return max(now - oldest, timedelta(0)) if oldest else timedelta(0)
+
+
+def last_run() -> SyncRun | None:
+    return SyncRun.objects.order_by("-started_at", "-id").first()
