@@ -17,10 +17,11 @@ It prints, per endpoint and per organization size: requests per second, p50 and 
 the p50 time spent inside Django (the server's X-Server-Ms header: the rest of a latency is the
 network, gunicorn and the client's own work), SQL queries per request (the server's X-DB-Queries
 header) and p50 as a multiple of the bare hello-world view's p50 (the baseline, served by the
-same server). Then PASS/FAIL lines for the
-goals: every endpoint within 3x the baseline's p50 at 50 domains, and the same query count per
-request whatever the number of domains. Exit status 0 unless the run itself broke (a goal
-missed is reported, not raised: figures depend on the machine).
+same server). Then PASS/FAIL lines for the goals: every endpoint within 3x the baseline's p50
+at 50 domains, and the same query count per request whatever the number of domains. Exit
+status 0 unless the run itself broke (a goal missed is reported, not raised: figures depend
+on the machine). Requests are sent in rounds, each covering the baseline and every endpoint,
+so that a machine whose speed drifts during the run weighs on all of them alike.
 
 Flags:
     --requests N      measured requests per endpoint and size (default 300)
