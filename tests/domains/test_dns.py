@@ -18,10 +18,10 @@ from domains.dns import (
     MAX_HOPS,
     CaaRecord,
     Verdict,
-    _nameserver_setting,
     check_caa,
     check_cname,
 )
+from domains.dns.resolver import _nameserver_setting
 
 ZONE = "client.test-customer.dev"
 APP = f"app.{ZONE}"

@@ -1,0 +1,32 @@
+"""The app's DNS checks: the only package that resolves DNS (house style: one choke point).
+
+- `check_cname(hostname)`: does the customer's hostname point at our CNAME target
+  (settings.DCV_CNAME_TARGET)? Follows the CNAME chain hop by hop and answers with a verdict and a
+  sentence the customer can act on.
+- `check_caa(hostname)`: do the hostname's CAA records (RFC 8659) let Cloudflare's certificate
+  authorities issue for it?
+
+Both ask the nameserver at settings.DNS_RESOLVER ("host:port", "host", "[v6]:port"; empty = the
+system's resolver configuration), with settings.DNS_TIMEOUT seconds per query; settings are read
+at call time. Neither raises for DNS trouble or bad input: "could not tell" is a verdict
+(`Verdict.UNKNOWN`, `allows_cloudflare=None`) with the reason in its message. A malformed
+DNS_RESOLVER setting is a deployment error and raises ImproperlyConfigured.
+
+Inside: `resolver` (the nameserver setting, lookups, name parsing), `cname` and `caa`. Import
+from the package, not the modules.
+"""
+
+from domains.dns.caa import CLOUDFLARE_CAS, KNOWN_CAA_TAGS, CaaCheck, CaaRecord, check_caa
+from domains.dns.cname import MAX_HOPS, CnameCheck, Verdict, check_cname
+
+__all__ = [
+    "CLOUDFLARE_CAS",
+    "KNOWN_CAA_TAGS",
+    "MAX_HOPS",
+    "CaaCheck",
+    "CaaRecord",
+    "CnameCheck",
+    "Verdict",
+    "check_caa",
+    "check_cname",
+]

@@ -1,0 +1,216 @@
+"""Does the customer's hostname point at our CNAME target?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import dns.exception
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+import dns.rrset
+from django.conf import settings
+
+from domains.dns.resolver import (
+    _addresses,
+    _hostname,
+    _invalid_message,
+    _join,
+    _lookup,
+    _LookupFailed,
+    _resolver,
+    _text,
+)
+
+# How many CNAME hops we follow before calling the chain too long. Real chains are 1-3 hops
+# (customer -> CDN/provider -> us); resolvers give up around 8-16.
+MAX_HOPS = 8
+
+
+class Verdict(StrEnum):
+    POINTS_TO_US = "points_to_us"
+    POINTS_ELSEWHERE = "points_elsewhere"
+    MISSING = "missing"
+    APEX = "apex"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class CnameCheck:
+    """What `check_cname` found.
+
+    `chain` is every name followed, starting with the hostname itself and ending where the CNAME
+    chain stopped (the target, when it reaches us). `addresses` are the A/AAAA addresses the end
+    of the chain has, when they were looked up (no CNAME to the target).
+    """
+
+    hostname: str
+    target: str
+    verdict: Verdict
+    chain: tuple[str, ...]
+    addresses: tuple[str, ...]
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == Verdict.POINTS_TO_US
+
+
+# -- CNAME ------------------------------------------------------------------------------------
+
+
+def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
+    """Check that `hostname` points at `target` (default settings.DCV_CNAME_TARGET).
+
+    Follows the CNAME chain one query per hop (at most MAX_HOPS), so loops and dangling chains
+    are reported precisely. A name without a CNAME whose A/AAAA addresses are all among the
+    target's also counts as pointing to us: DNS providers that "flatten" CNAMEs answer that way.
+    Read-only and safe to call concurrently; never raises for DNS trouble or bad input.
+    """
+    target_text = str(target if target is not None else settings.DCV_CNAME_TARGET)
+    shown = str(hostname).strip().rstrip(".").lower() if isinstance(hostname, str) else ""
+    target_name = _hostname(target_text)
+    name = _hostname(hostname)
+    if target_name is None:
+        return CnameCheck(
+            shown,
+            target_text,
+            Verdict.UNKNOWN,
+            (),
+            (),
+            f"We could not check {shown or 'this hostname'}: our CNAME target "
+            f"{target_text!r} is not a valid hostname (check the DCV_CNAME_TARGET setting).",
+        )
+    target_shown = _text(target_name)
+    if name is None:
+        return CnameCheck(shown, target_shown, Verdict.UNKNOWN, (), (), _invalid_message(hostname))
+    host = _text(name)
+
+    def result(
+        verdict: Verdict, chain: list[str], addresses: tuple[str, ...], message: str
+    ) -> CnameCheck:
+        return CnameCheck(host, target_shown, verdict, tuple(chain), addresses, message)
+
+    resolver = _resolver()
+    chain = [name]
+    try:
+        stop = _follow_chain(resolver, chain, target_name)
+        names = [_text(n) for n in chain]
+        if stop == "target":
+            hops = f" (through {_join(names[1:-1])})" if len(names) > 2 else ""
+            return result(
+                Verdict.POINTS_TO_US, names, (), f"{host} points to {target_shown}{hops}."
+            )
+        if stop == "loop":
+            loop = " → ".join([*names[names.index(names[-1]) :]])
+            return result(
+                Verdict.UNKNOWN,
+                names[:-1],
+                (),
+                f"We could not tell where {host} points: its CNAME records form a loop "
+                f"({loop}). Change the CNAME record of {host} to {target_shown}.",
+            )
+        if stop == "too_long":
+            return result(
+                Verdict.UNKNOWN,
+                names,
+                (),
+                f"{host} leads through more than {MAX_HOPS} CNAME records without reaching "
+                f"{target_shown}. Point {host} directly to {target_shown} with one CNAME "
+                "record.",
+            )
+        end_missing = stop == "nxdomain"
+        addresses = () if end_missing else _addresses(resolver, chain[-1])
+        if addresses and set(addresses) <= set(_addresses(resolver, target_name)):
+            return result(
+                Verdict.POINTS_TO_US,
+                names,
+                addresses,
+                f"{host} resolves to the addresses of {target_shown} (your DNS provider "
+                "flattens the CNAME record).",
+            )
+        if len(chain) == 1 and _zone_of(resolver, name) == name:
+            return result(Verdict.APEX, names, addresses, _apex_message(host, target_shown))
+    except _LookupFailed as failure:
+        return result(
+            Verdict.UNKNOWN,
+            [_text(n) for n in chain],
+            (),
+            f"We could not tell where {host} points: {failure}. This is often temporary; we "
+            "will check again. If it persists, ask your DNS provider to check the domain's "
+            "nameservers.",
+        )
+    if len(chain) == 1 and not addresses:
+        what = "does not exist in DNS yet" if end_missing else "has no CNAME, A or AAAA record yet"
+        return result(
+            Verdict.MISSING,
+            names,
+            (),
+            f"{host} {what}. Create a CNAME record for {host} with the value {target_shown}. "
+            "If you just created it, DNS changes can take a few minutes to show up.",
+        )
+    if len(chain) == 1:
+        message = (
+            f"{host} has no CNAME record; it resolves to {_join(addresses)}, not to "
+            f"{target_shown}. Replace its A/AAAA records with a CNAME record pointing to "
+            f"{target_shown}."
+        )
+    else:
+        hops = f" (through {_join(names[1:-1])})" if len(names) > 2 else ""
+        if end_missing:
+            state = " (a name that does not exist)"
+        elif not addresses:
+            state = " (a name with no addresses)"
+        else:
+            state = ""
+        message = (
+            f"{host} points to {names[-1]}{hops}{state}, not to {target_shown}. "
+            f"Change the CNAME record's value to {target_shown}."
+        )
+    return result(Verdict.POINTS_ELSEWHERE, names, addresses, message)
+
+
+def _follow_chain(
+    resolver: dns.resolver.Resolver, chain: list[dns.name.Name], target: dns.name.Name
+) -> str:
+    """Extend `chain` one CNAME query per hop; say why it stopped.
+
+    "target" (reached it), "end" (the last name has no CNAME), "nxdomain" (the last name does
+    not exist), "loop" (the last name repeats an earlier one), "too_long" (MAX_HOPS followed).
+    Raises _LookupFailed; `chain` then holds the names followed so far.
+    """
+    while True:
+        current = chain[-1]
+        if current == target:
+            return "target"
+        if len(chain) > MAX_HOPS:
+            return "too_long"
+        lookup = _lookup(resolver, current, dns.rdatatype.CNAME)
+        if lookup.nxdomain:
+            return "nxdomain"
+        if lookup.rrset is None:
+            return "end"
+        next_name = lookup.rrset[0].target.canonicalize()
+        seen = next_name in chain
+        chain.append(next_name)
+        if seen:
+            return "loop"
+
+
+def _zone_of(resolver: dns.resolver.Resolver, name: dns.name.Name) -> dns.name.Name | None:
+    """The zone holding `name`, or None if it cannot be found (no root SOA, lookup failed)."""
+    try:
+        return dns.resolver.zone_for_name(name, resolver=resolver, lifetime=resolver.lifetime)
+    except (dns.exception.DNSException, OSError):
+        # Not knowing the zone only costs the more specific apex advice.
+        return None
+
+
+def _apex_message(host: str, target: str) -> str:
+    return (
+        f"{host} is the root (apex) of its DNS zone, where most DNS providers do not allow a "
+        f"CNAME record. Use a subdomain such as app.{host} instead, or, if your DNS provider "
+        f"offers CNAME flattening (ALIAS or ANAME records), point {host} to {target} that way."
+    )
