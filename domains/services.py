@@ -398,8 +398,12 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
 def _forget_remote(domain: Domain) -> Domain:
     """Cloudflare lost the hostname: go back to registering so it is registered again."""
     with transaction.atomic():
+        now = timezone.now()
         Domain.objects.filter(pk=domain.pk).update(
-            cloudflare_id="", status=DomainStatus.REGISTERING, cloudflare_status="deleted"
+            cloudflare_id="",
+            status=DomainStatus.REGISTERING,
+            cloudflare_status="deleted",
+            updated_at=now,
         )
         _event(
             domain,
@@ -411,6 +415,7 @@ def _forget_remote(domain: Domain) -> Domain:
     domain.cloudflare_id = ""
     domain.status = DomainStatus.REGISTERING
     domain.cloudflare_status = "deleted"
+    domain.updated_at = now
     return domain
 
 

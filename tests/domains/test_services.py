@@ -277,6 +277,23 @@ def test_applying_an_answer_to_a_domain_removed_meanwhile_writes_nothing(
     assert DomainEvent.objects.count() == events
 
 
+def test_a_hostname_cloudflare_lost_goes_back_to_registering_and_says_when(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    from domains.services import _forget_remote
+
+    domain = domain_register(organization=acme, hostname="forgot.test-customer.dev").domain
+    before = Domain.objects.get(pk=domain.pk).updated_at
+
+    _forget_remote(domain)
+
+    stored = Domain.objects.get(pk=domain.pk)
+    assert stored.status == DomainStatus.REGISTERING
+    assert stored.cloudflare_id == ""
+    assert stored.updated_at > before
+    assert domain.updated_at == stored.updated_at
+
+
 def test_readiness_needs_both_hostname_and_certificate_active(
     acme: Organization, cloudflare_sim: CloudflareSandbox
 ) -> None:
