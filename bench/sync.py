@@ -179,6 +179,7 @@ def main() -> None:
     if "DATABASE_URL" not in os.environ:
         print(f"SQLite file: {settings.DATABASES['default']['NAME']}")
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the cache is a table without REDIS_URL
     sim = start_simulator()
     organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     Domain.objects.all().delete()

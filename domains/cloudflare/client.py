@@ -191,21 +191,25 @@ class CloudflareClient:
         ssl_status: str | None = None,
         per_page: int = MAX_PER_PAGE,
         priority: Priority = "bulk",
+        first_page: int = 1,
     ) -> Iterator[HostnamePage]:
-        """Yield the zone's (filtered) hostnames page by page, for the sync loop.
+        """Yield the zone's (filtered) hostnames page by page from `first_page`, for the sync
+        loop.
 
         Stops on an empty page, on `page >= total_pages` when Cloudflare sends it, or on a
         short page; never yields an empty page.
         """
         if not MIN_PER_PAGE <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between {MIN_PER_PAGE} and {MAX_PER_PAGE}")
+        if first_page < 1:
+            raise ValueError("first_page starts at 1")
         filters = {
             "hostname": hostname,
             "hostname_status": hostname_status,
             "ssl_status": ssl_status,
         }
         params: dict[str, Any] = {k: str(v) for k, v in filters.items() if v}
-        page = 1
+        page = first_page
         previous_ids: tuple[str, ...] | None = None
         while True:
             query = {**params, "page": page, "per_page": per_page}

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 
 from domains import notifications
 from domains.cloudflare import (
     MAX_PER_PAGE,
+    CloudflareClient,
     CloudflareError,
     CloudflareNotFoundError,
     CloudflareRateLimitedError,
     CustomHostname,
+    HostnamePage,
 )
 from domains.models import (
     Domain,
@@ -123,24 +126,46 @@ def sync_by_get(batch: Batch, domains: Sequence[Domain]) -> None:
     apply_answers(batch, answers)
 
 
+# Where the next listing starts when the last one ran out of budget before the zone's end. A
+# zone of more pages than one window's bulk budget would otherwise be listed from page 1 in
+# every window and never reach its tail.
+LISTING_RESUME_KEY = "sync:listing:resume-page"
+LISTING_RESUME_SECONDS = 24 * 3600
+
+
+def _zone_pages(client: CloudflareClient, start: int) -> Iterator[HostnamePage]:
+    """Every page of the zone once: from `start` to the end, then from page 1 up to `start`."""
+    yield from client.iter_pages(per_page=MAX_PER_PAGE, priority="bulk", first_page=start)
+    if start > 1:
+        for page in client.iter_pages(per_page=MAX_PER_PAGE, priority="bulk"):
+            if page.page >= start:
+                return
+            yield page
+
+
 def sync_by_listing(batch: Batch, *, wanted: dict[str, Domain]) -> None:
     """Page through the zone and apply the pages' states to the claimed domains in them.
 
     `wanted` maps Cloudflare id to the claimed domain, loaded once for the whole listing, so a
     page of unchanged hostnames costs no query at all; their next check is written once at the
     end (`touch_unchanged`). Ids the listing never showed are fetched one by one afterwards
-    (usually a 404: the hostname vanished).
+    (usually a 404: the hostname vanished). A listing the budget stops is resumed where it
+    stopped by the next one (`LISTING_RESUME_KEY`), which wraps around to page 1.
     """
     wanted = dict(wanted)
     unchanged: list[Any] = []
+    resume = int(cache.get(LISTING_RESUME_KEY) or 1)
+    following = resume  # the page after the last one applied
     try:
-        for page in batch.client.iter_pages(per_page=MAX_PER_PAGE, priority="bulk"):
+        for page in _zone_pages(batch.client, resume):
             mine = [(wanted.pop(item.id), item) for item in page.items if item.id in wanted]
             if mine:
                 apply_answers(batch, mine, unchanged=unchanged)
-            if batch.stopped:
-                break
+            following = page.page + 1
+            if batch.stopped or not wanted:
+                break  # out of budget, or every claimed domain seen: the rest costs calls
     except CloudflareRateLimitedError:
+        cache.set(LISTING_RESUME_KEY, following, timeout=LISTING_RESUME_SECONDS)
         batch.release(d.pk for d in wanted.values())
         return
     except CloudflareError as error:
@@ -150,8 +175,10 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Domain]) -> None:
     finally:
         touch_unchanged(batch, unchanged)
     if batch.stopped:
+        cache.set(LISTING_RESUME_KEY, following, timeout=LISTING_RESUME_SECONDS)
         batch.release(d.pk for d in wanted.values())
         return
+    cache.delete(LISTING_RESUME_KEY)  # every claimed domain was looked for in the zone
     if wanted:
         leftovers = [d.pk for d in wanted.values()]
         sync_by_get(batch, list(batch.held(leftovers).order_by("next_sync_at", "pk")))

@@ -318,6 +318,20 @@ def test_iter_pages_yields_each_page_for_the_sync_loop(
     ]
 
 
+def test_iter_pages_can_start_part_way_for_a_listing_resumed_by_the_sync_loop(
+    client: CloudflareClient, cloudflare_http: Any
+) -> None:
+    make_hostnames(cloudflare_http, 12)
+
+    pages = list(client.iter_pages(per_page=5, first_page=2))
+    beyond = list(client.iter_pages(per_page=5, first_page=9))
+
+    assert [(p.page, len(p.items)) for p in pages] == [(2, 5), (3, 2)]
+    assert beyond == []  # the zone shrank below the page to resume at: nothing, no error
+    with pytest.raises(ValueError, match="first_page"):
+        list(client.iter_pages(first_page=0))
+
+
 def test_list_filters_by_hostname_and_statuses(
     client: CloudflareClient, cloudflare_sim: CloudflareSandbox, cloudflare_http: Any
 ) -> None:

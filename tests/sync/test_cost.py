@@ -59,6 +59,21 @@ def test_a_cycle_with_few_due_domains_fetches_each_with_one_get(
     assert fetched == {domains[3].cloudflare_id, domains[70].cloudflare_id}
 
 
+def test_a_listing_stops_once_every_claimed_domain_has_been_seen(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domains = register_many(cloudflare_http, acme, 400)  # 8 pages
+    Domain.objects.update(next_sync_at=None)
+    make_due(*domains[:20])  # more than 8 due: listing is cheaper; all on the first page
+    before = cloudflare_requests(cloudflare_sim)
+
+    run = sync.run_cycle()
+
+    assert run.strategy == "list"
+    assert cloudflare_requests(cloudflare_sim) - before == run.cloudflare_calls == 1
+    assert Domain.objects.filter(last_synced_at__isnull=False).count() == 20
+
+
 def _queries_of_a_cycle_over(
     count: int, acme: Organization, http: CloudflareHttp, prefix: str
 ) -> int:

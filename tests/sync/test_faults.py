@@ -135,6 +135,35 @@ def test_a_spent_budget_stops_the_cycle_and_leaves_the_rest_for_later(
     assert not Domain.objects.filter(status=DomainStatus.FAILED).exists()
 
 
+def test_a_zone_bigger_than_one_windows_budget_is_listed_to_its_end_over_later_windows(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.CLOUDFLARE_RATE_LIMIT = 6
+    settings.CLOUDFLARE_RATE_RESERVED = 1  # the sync loop may spend 5 calls a window: 5 pages
+    settings.CLOUDFLARE_RATE_WINDOW = 300
+    settings.SYNC_BUDGET_WAIT_SECONDS = 0
+    register_many(cloudflare_http, acme, 400)  # 8 pages, every domain due
+
+    first = sync.run_cycle()
+    assert first.budget_exhausted
+    assert Domain.objects.filter(last_synced_at=None).count() == 150  # pages 6-8 not reached
+    seen = len(cloudflare_sim.requests)
+
+    # Each later window resumes where the last listing stopped (it used to start at page 1
+    # again, spend the window on pages already seen, and never reach the tail).
+    moment = budget.usage().window_reset_at + timedelta(seconds=62)
+    with time_machine.travel(moment):
+        later = sync.run_cycle()
+    assert later.cloudflare_calls <= 5
+    assert Domain.objects.filter(last_synced_at=None).count() == 0
+    pages = [int(r.query["page"][0]) for r in cloudflare_sim.requests[seen:]]
+    # Then around to page 1 for the domains that came due again meanwhile, budget permitting.
+    assert pages[:3] == [6, 7, 8]
+
+
 def test_a_domain_cloudflare_keeps_failing_on_is_retried_later_and_later_never_failed(
     acme: Organization,
     cloudflare_sim: CloudflareSandbox,
