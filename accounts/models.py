@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, TypeVar
 
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
+from django.db.models import F
 
 from billing.plans import PlanKey
 
 if TYPE_CHECKING:
     from django.db.models.query import QuerySet
+
+M = TypeVar("M", bound=models.Model)
+_BULK_UPDATE: ContextVar[bool] = ContextVar("bulk_update", default=False)
 
 
 class User(AbstractUser):
@@ -32,6 +38,85 @@ class OrganizationQuerySet(models.QuerySet["Organization"]):
     def for_user(self, user: User) -> QuerySet[Organization]:
         return self.filter(memberships__user=user)
 
+    def touch(self, organization_ids: Iterable[int]) -> None:
+        """Move the `cache_version` of these organizations on: what was cached under the old
+        one is never read again. Call it in the transaction of the write it announces."""
+        ids = sorted(set(organization_ids))
+        if not ids:
+            return
+        with transaction.atomic(using=self.db):
+            if len(ids) > 1:
+                # Lock in id order: two writers touching the same organizations then queue
+                # instead of deadlocking (one UPDATE locks its rows in scan order).
+                list(self.filter(pk__in=ids).order_by("pk").select_for_update().values("pk"))
+            self.filter(pk__in=ids).update(cache_version=F("cache_version") + 1)
+
+
+class TouchingQuerySet(models.QuerySet[M]):
+    """A queryset of rows that belong to an organization (`organization_id`), whose every write
+    touches that organization (`OrganizationQuerySet.touch`), in the same transaction.
+
+    Pages and API answers built from these rows are cached under the organization's
+    `cache_version` (`dcvaas.cache.organization_key`). Writes to `quiet_fields` alone (a sync
+    loop's bookkeeping, shown nowhere) touch nothing. The model's own `save` and `delete`
+    call `touch_organization` (see `Domain`).
+    """
+
+    quiet_fields: frozenset[str] = frozenset()
+
+    def update(self, **kwargs: object) -> int:
+        if kwargs.keys() <= self.quiet_fields or _BULK_UPDATE.get():
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            # Exactly the rows written: locked, then updated by primary key.
+            rows = list(self.select_for_update().values_list("pk", "organization_id"))
+            count = (
+                self.model._base_manager.using(self.db)
+                .filter(pk__in=[pk for pk, _ in rows])
+                .update(**kwargs)
+            )
+            Organization.objects.using(self.db).touch(owner for _, owner in rows)
+        return count
+
+    def bulk_update(
+        self, objs: Iterable[M], fields: Iterable[str], batch_size: int | None = None
+    ) -> int:
+        objs, fields = list(objs), list(fields)
+        if set(fields) <= self.quiet_fields:
+            return super().bulk_update(objs, fields, batch_size)
+        with transaction.atomic(using=self.db):
+            # Django's bulk_update runs update() per batch: the owners are known here.
+            reset = _BULK_UPDATE.set(True)
+            try:
+                count = super().bulk_update(objs, fields, batch_size)
+            finally:
+                _BULK_UPDATE.reset(reset)
+            Organization.objects.using(self.db).touch(_owners(objs))
+        return count
+
+    def bulk_create(self, objs: Iterable[M], *args: object, **kwargs: object) -> list[M]:
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)  # type: ignore[arg-type]
+            Organization.objects.using(self.db).touch(_owners(objs))
+        return created
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=self.db):
+            owners = set(self.values_list("organization_id", flat=True).order_by())
+            deleted = super().delete()
+            Organization.objects.using(self.db).touch(owners)
+        return deleted
+
+
+def _owners(objs: Iterable[models.Model]) -> set[int]:
+    return {obj.organization_id for obj in objs}  # type: ignore[attr-defined]
+
+
+def touch_organization(obj: models.Model, using: str | None) -> None:
+    """For a model's `save` and `delete`: touch the organization the row belongs to."""
+    Organization.objects.using(using).touch([obj.organization_id])  # type: ignore[attr-defined]
+
 
 class Organization(models.Model):
     """A tenant: owns domains, API tokens and a subscription. Every tenant query starts here."""
@@ -41,6 +126,9 @@ class Organization(models.Model):
     plan = models.CharField(max_length=20, choices=PlanKey.choices, default=PlanKey.FREE)
     stripe_customer_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Moves on with every write to the organization's domains or subscription (see
+    # `TouchingQuerySet`): the version of everything cached about them.
+    cache_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = OrganizationQuerySet.as_manager()
 

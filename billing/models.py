@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from django.db import models
+from typing import Any
 
+from django.db import models, transaction
+
+from accounts.models import TouchingQuerySet, touch_organization
 from billing.plans import LIVE_STATUSES, PlanKey, SubscriptionStatus
 
 
@@ -35,11 +38,26 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Entitlements follow the subscription: pages cached under the organization's version
+    # must not outlive a change to it.
+    objects = TouchingQuerySet["Subscription"].as_manager()
+
     class Meta:
         ordering = ["-updated_at"]
 
     def __str__(self) -> str:
         return f"{self.organization} · {self.plan} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            touch_organization(self, kwargs.get("using"))
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=kwargs.get("using")):
+            deleted = super().delete(*args, **kwargs)
+            touch_organization(self, kwargs.get("using"))
+        return deleted
 
     @property
     def is_live(self) -> bool:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import Organization, TouchingQuerySet, touch_organization
 
 
 class RateBudgetCounter(models.Model):
@@ -47,7 +48,10 @@ class DomainStatus(models.TextChoices):
 SETTLED_STATUSES = (DomainStatus.ACTIVE, DomainStatus.FAILED)
 
 
-class DomainQuerySet(models.QuerySet["Domain"]):
+class DomainQuerySet(TouchingQuerySet["Domain"]):
+    # The sync loop's scheduling: shown on no page and in no API answer.
+    quiet_fields = frozenset({"next_sync_at", "sync_attempts", "moved_refresh_at"})
+
     def due_for_sync(self, now: datetime) -> DomainQuerySet:
         return self.filter(next_sync_at__lte=now)
 
@@ -105,6 +109,20 @@ class Domain(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        fields = kwargs.get("update_fields")
+        if fields is not None and set(fields) <= DomainQuerySet.quiet_fields:
+            return super().save(*args, **kwargs)
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            touch_organization(self, kwargs.get("using"))
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=kwargs.get("using")):
+            deleted = super().delete(*args, **kwargs)
+            touch_organization(self, kwargs.get("using"))
+        return deleted
 
     @property
     def is_settled(self) -> bool:
