@@ -87,8 +87,12 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     if not raw.startswith(ApiToken.PREFIX):
         return None
     try:
-        # Digests are unique. No join: API reads need only the organization's id.
-        token = ApiToken.objects.active().get(digest=ApiToken.digest_of(raw))
+        # Digests are unique. With the organization: its cache version keys the API's list.
+        token = (
+            ApiToken.objects.active()
+            .select_related("organization")
+            .get(digest=ApiToken.digest_of(raw))
+        )
     except ApiToken.DoesNotExist:
         return None
     now = timezone.now()

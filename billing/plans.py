@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
 from django.db import models
@@ -207,7 +207,11 @@ def _applicable_plan(
 
 
 def organization_entitlements(
-    organization: Organization, *, domain_count: int, now: dt.datetime | None = None
+    organization: Organization,
+    *,
+    domain_count: int,
+    now: dt.datetime | None = None,
+    subscription: Subscription | None | Literal["load"] = "load",
 ) -> Entitlements:
     """What `organization` may do at `now`, given how many domains it has.
 
@@ -217,8 +221,10 @@ def organization_entitlements(
     working and new ones are refused until the organization is under its limit.
     """
     now = now or timezone.now()
-    # The reverse one-to-one raises when there is no row; an organization without one is Free.
-    subscription = getattr(organization, "subscription", None)
+    if isinstance(subscription, str):  # "load"; else the caller has it (the dashboard caches it)
+        # The reverse one-to-one raises when there is no row; an organization without one is
+        # Free.
+        subscription = getattr(organization, "subscription", None)
     plan, subscribed, grace_ends_at, warnings = _applicable_plan(subscription, now)
     limit = plan.domain_limit
     can_add = domain_count < limit

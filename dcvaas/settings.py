@@ -183,6 +183,9 @@ else:
             "LOCATION": "dcvaas_cache",
         }
     }
+# How long the dashboard's and the API's lists stay cached (accounts/caching.py). Any write to
+# the organization's domains or subscription replaces them at once: this only bounds memory.
+ORGANIZATION_CACHE_SECONDS = env.int("ORGANIZATION_CACHE_SECONDS", default=300)
 
 # ---------------------------------------------------------------------------------------------
 # CELERY

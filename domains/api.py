@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.caching import cached, organization_key
 from accounts.models import ApiToken, IdempotentRequest, Organization
 from dcvaas.api import DomainPagination
 from domains.explain import explain
@@ -245,7 +246,7 @@ def _token(request: Request) -> ApiToken:
 
 
 def _organization(request: Request) -> Organization:
-    return _token(request).organization  # loaded on first use: reads need only its id
+    return _token(request).organization  # loaded with the token
 
 
 def _domain_or_404(request: Request, domain_id: uuid.UUID) -> Domain:
@@ -330,6 +331,14 @@ class DomainListCreateApi(StrictApiView):
         """The organization's domains, newest first, 50 a page; filter with `?status=`."""
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        # Cached under the organization's version, which any change to its domains moves on
+        # (accounts/caching.py); the page links in the answer depend on the URL.
+        organization = _organization(request)
+        zone = timezone.get_current_timezone_name()
+        key = organization_key(organization, "api-domains", request.build_absolute_uri(), zone)
+        return Response(cached(key, lambda: self._page(request, filters.validated_data)))
+
+    def _page(self, request: Request, filters: dict[str, Any]) -> dict[str, Any]:
         domains = (
             Domain.objects.filter(organization_id=_token(request).organization_id)
             # The sync loop's own columns are not part of the answer: two timestamps a row
@@ -337,11 +346,12 @@ class DomainListCreateApi(StrictApiView):
             .defer(*SYNC_ONLY_FIELDS)
             .order_by("-created_at", "id")
         )
-        if "status" in filters.validated_data:
-            domains = domains.filter(status=filters.validated_data["status"])
+        if "status" in filters:
+            domains = domains.filter(status=filters["status"])
         paginator = DomainPagination()
         page = paginator.paginate_queryset(domains, request, view=self)
-        return paginator.get_paginated_response(DomainOutputSerializer(page, many=True).data)
+        data = DomainOutputSerializer(page, many=True).data
+        return dict(paginator.get_paginated_response(data).data)
 
     @extend_schema(
         operation_id="domains_create",
