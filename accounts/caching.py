@@ -1,10 +1,17 @@
 """Caching what an organization's pages and API answers are built from.
 
-Keys carry the organization's `cache_version`, which every write to its domains or its
-subscription moves on in the same transaction (`accounts.models.TouchingQuerySet`). A request
-reads the version with the organization, before anything else: whatever it then reads and
-caches is at least as new as that version, so a cached entry is never older than its key says.
-Nothing is ever deleted; old versions are simply not asked for again and expire.
+Keys carry the organization's `cache_version`, which every committed write to its domains,
+their history or its subscription moves on (`accounts.models.TouchingQuerySet`). A request
+reads the version with the organization, before anything else, so whatever it then reads and
+caches is at least as new as that version:
+
+- a write that commits before the version is read is in the data read after it;
+- a write that commits after it moves the version on, and what the request caches under the
+  old version is never asked for again.
+
+The one gap: a process killed between a write's commit and the touch that follows it leaves
+the old version in place, and its pages up to `ORGANIZATION_CACHE_SECONDS` old. Nothing is
+ever deleted; old versions are simply not asked for again and expire.
 
 Keys also carry a fingerprint of the code and templates: a deploy that changes what a page
 or an answer looks like never serves a copy rendered by the previous release.
@@ -48,7 +55,10 @@ def organization_key(organization: Organization, name: str, *parts: object) -> s
 def cached(key: str, compute: Callable[[], T]) -> T:
     """The value cached under `key`, computed and stored first if there is none."""
     value: T | None = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, settings.ORGANIZATION_CACHE_SECONDS)
+    return remember(key, compute()) if value is None else value
+
+
+def remember(key: str, value: T) -> T:
+    """Cache `value` under `key` (a key from `organization_key`) and return it."""
+    cache.set(key, value, settings.ORGANIZATION_CACHE_SECONDS)
     return value

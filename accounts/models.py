@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
@@ -39,37 +39,42 @@ class OrganizationQuerySet(models.QuerySet["Organization"]):
         return self.filter(memberships__user=user)
 
     def touch(self, organization_ids: Iterable[int]) -> None:
-        """Move the `cache_version` of these organizations on: what was cached under the old
-        one is never read again. Call it in the transaction of the write it announces."""
+        """Move the `cache_version` of these organizations on once the current transaction
+        commits: what was cached under the old version is never read again.
+
+        After the commit, not in the transaction: the organization's row would otherwise stay
+        locked until the commit, and transactions that lock domains and then touch their
+        organization (the sync loop's batches, a check) would deadlock with one another.
+        """
         ids = sorted(set(organization_ids))
-        if not ids:
-            return
-        with transaction.atomic(using=self.db):
-            if len(ids) > 1:
-                # Lock in id order: two writers touching the same organizations then queue
-                # instead of deadlocking (one UPDATE locks its rows in scan order).
-                list(self.filter(pk__in=ids).order_by("pk").select_for_update().values("pk"))
-            self.filter(pk__in=ids).update(cache_version=F("cache_version") + 1)
+        if ids:
+            transaction.on_commit(lambda: self._move_on(ids), using=self.db, robust=True)
+
+    def _move_on(self, ids: list[int]) -> None:
+        self.filter(pk__in=ids).update(cache_version=F("cache_version") + 1)
 
 
 class TouchingQuerySet(models.QuerySet[M]):
     """A queryset of rows that belong to an organization (`organization_id`), whose every write
-    touches that organization (`OrganizationQuerySet.touch`), in the same transaction.
+    touches that organization (`OrganizationQuerySet.touch`) when it commits.
 
     Pages and API answers built from these rows are cached under the organization's
     `cache_version` (`dcvaas.cache.organization_key`). Writes to `quiet_fields` alone (a sync
-    loop's bookkeeping, shown nowhere) touch nothing. The model's own `save` and `delete`
-    call `touch_organization` (see `Domain`).
+    loop's bookkeeping, shown nowhere: the model's `cache_quiet_fields`) touch nothing. The
+    model's own `save` and `delete` touch too (`OrganizationOwned`).
     """
 
-    quiet_fields: frozenset[str] = frozenset()
+    @property
+    def quiet_fields(self) -> frozenset[str]:
+        return getattr(self.model, "cache_quiet_fields", frozenset())
 
     def update(self, **kwargs: object) -> int:
         if kwargs.keys() <= self.quiet_fields or _BULK_UPDATE.get():
             return super().update(**kwargs)
         with transaction.atomic(using=self.db):
-            # Exactly the rows written: locked, then updated by primary key.
-            rows = list(self.select_for_update().values_list("pk", "organization_id"))
+            # Exactly the rows written: locked as the UPDATE would lock them, then updated by
+            # primary key.
+            rows = list(self.select_for_update(no_key=True).values_list("pk", "organization_id"))
             count = (
                 self.model._base_manager.using(self.db)
                 .filter(pk__in=[pk for pk, _ in rows])
@@ -113,9 +118,29 @@ def _owners(objs: Iterable[models.Model]) -> set[int]:
     return {obj.organization_id for obj in objs}  # type: ignore[attr-defined]
 
 
-def touch_organization(obj: models.Model, using: str | None) -> None:
-    """For a model's `save` and `delete`: touch the organization the row belongs to."""
-    Organization.objects.using(using).touch([obj.organization_id])  # type: ignore[attr-defined]
+class OrganizationOwned(models.Model):
+    """A row of an organization's (`organization_id`) whose every write touches it: see
+    `TouchingQuerySet`, which such models use as their manager."""
+
+    # Fields whose writes alone touch nothing: shown on no page and in no API answer.
+    cache_quiet_fields: ClassVar[frozenset[str]] = frozenset()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        fields = kwargs.get("update_fields")
+        if fields is not None and set(fields) <= self.cache_quiet_fields:
+            return super().save(*args, **kwargs)
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            Organization.objects.using(self._state.db).touch([self.organization_id])  # type: ignore[attr-defined]
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=kwargs.get("using")):
+            deleted = super().delete(*args, **kwargs)
+            Organization.objects.using(self._state.db).touch([self.organization_id])  # type: ignore[attr-defined]
+        return deleted
 
 
 class Organization(models.Model):

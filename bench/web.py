@@ -411,7 +411,11 @@ def merge(parts: list[Result]) -> Result:
 
 
 def endpoints(tenant: Tenant) -> list[Endpoint]:
-    session = {"Cookie": f"sessionid={tenant.session_key}"}
+    # What a browser sends after its first page: the session and the CSRF cookie (any 32
+    # letters and digits make a valid one). Without the latter, every page would mint a new
+    # CSRF secret and set its cookie, work no real visitor's second request causes.
+    csrf = "webbench" + tenant.session_key[:24].ljust(24, "0")
+    session = {"Cookie": f"sessionid={tenant.session_key}; csrftoken={csrf}"}
     token = {"Authorization": f"Bearer {tenant.token}"}
     return [
         Endpoint("dashboard list", "/dashboard/", session),

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
+from django.db import models
 
-from django.db import models, transaction
-
-from accounts.models import TouchingQuerySet, touch_organization
+from accounts.models import OrganizationOwned, TouchingQuerySet
 from billing.plans import LIVE_STATUSES, PlanKey, SubscriptionStatus
 
 
-class Subscription(models.Model):
+class Subscription(OrganizationOwned):
     """An organization's Stripe subscription, as Stripe last told us.
 
     Stripe is the source of truth: rows are only written from a subscription read back from
@@ -47,17 +45,6 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization} · {self.plan} ({self.status})"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        with transaction.atomic(using=kwargs.get("using")):
-            super().save(*args, **kwargs)
-            touch_organization(self, kwargs.get("using"))
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        with transaction.atomic(using=kwargs.get("using")):
-            deleted = super().delete(*args, **kwargs)
-            touch_organization(self, kwargs.get("using"))
-        return deleted
 
     @property
     def is_live(self) -> bool:

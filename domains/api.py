@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from accounts.caching import cached, organization_key
 from accounts.models import ApiToken, IdempotentRequest, Organization
 from dcvaas.api import DomainPagination
+from domains.access import read_domain_or_404
 from domains.explain import explain
 from domains.models import Domain, DomainStatus
 from domains.services import (
@@ -434,7 +435,8 @@ class DomainDetailApi(StrictApiView):
     )
     def get(self, request: Request, domain_id: uuid.UUID) -> Response:
         """One domain: status, records to create, errors explained, certificate."""
-        return Response(DomainOutputSerializer(_domain_or_404(request, domain_id)).data)
+        domain = read_domain_or_404(_organization(request), domain_id)
+        return Response(DomainOutputSerializer(domain).data)
 
     @extend_schema(
         operation_id="domains_destroy",

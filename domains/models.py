@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
-from accounts.models import Organization, TouchingQuerySet, touch_organization
+from accounts.models import Organization, OrganizationOwned, TouchingQuerySet
 
 
 class RateBudgetCounter(models.Model):
@@ -49,14 +48,11 @@ SETTLED_STATUSES = (DomainStatus.ACTIVE, DomainStatus.FAILED)
 
 
 class DomainQuerySet(TouchingQuerySet["Domain"]):
-    # The sync loop's scheduling: shown on no page and in no API answer.
-    quiet_fields = frozenset({"next_sync_at", "sync_attempts", "moved_refresh_at"})
-
     def due_for_sync(self, now: datetime) -> DomainQuerySet:
         return self.filter(next_sync_at__lte=now)
 
 
-class Domain(models.Model):
+class Domain(OrganizationOwned):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="domains")
     # Normalised ASCII (punycode) form; unique across all organizations, by the database.
@@ -90,6 +86,8 @@ class Domain(models.Model):
     moved_refresh_at = models.DateTimeField(null=True, blank=True)
 
     objects = DomainQuerySet.as_manager()
+    # The sync loop's scheduling: shown on no page and in no API answer.
+    cache_quiet_fields = frozenset({"next_sync_at", "sync_attempts", "moved_refresh_at"})
 
     class Meta:
         ordering = ["hostname"]
@@ -109,20 +107,6 @@ class Domain(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        fields = kwargs.get("update_fields")
-        if fields is not None and set(fields) <= DomainQuerySet.quiet_fields:
-            return super().save(*args, **kwargs)
-        with transaction.atomic(using=kwargs.get("using")):
-            super().save(*args, **kwargs)
-            touch_organization(self, kwargs.get("using"))
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        with transaction.atomic(using=kwargs.get("using")):
-            deleted = super().delete(*args, **kwargs)
-            touch_organization(self, kwargs.get("using"))
-        return deleted
 
     @property
     def is_settled(self) -> bool:
@@ -145,7 +129,7 @@ class DomainEventKind(models.TextChoices):
     DELETED = "deleted", "Removed"
 
 
-class DomainEvent(models.Model):
+class DomainEvent(OrganizationOwned):
     """Append-only history of a domain. Kept (with the hostname) after the domain is removed."""
 
     domain = models.ForeignKey(
@@ -161,6 +145,8 @@ class DomainEvent(models.Model):
     message = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = TouchingQuerySet["DomainEvent"].as_manager()  # domain pages show the history
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
@@ -119,13 +121,14 @@ def test_the_domain_page_shows_the_records_to_create(
 
 
 def test_the_status_fragment_stops_polling_once_settled(
-    client: Client, alice: User, acme_domain: Domain
+    client: Client, alice: User, acme_domain: Domain, django_capture_on_commit_callbacks: Any
 ) -> None:
     client.force_login(alice)
     url = f"/domains/{acme_domain.pk}/status/"
 
     assert client.get(url, **HTMX).status_code == 200
-    Domain.objects.filter(pk=acme_domain.pk).update(status=DomainStatus.ACTIVE)
+    with django_capture_on_commit_callbacks(execute=True):  # committed: the cache moves on
+        Domain.objects.filter(pk=acme_domain.pk).update(status=DomainStatus.ACTIVE)
     settled = client.get(url, **HTMX)
     assert settled.status_code == 286
     assert b"hx-trigger" not in settled.content

@@ -1,5 +1,6 @@
-"""The dashboard and the API's list are cached, and every change shows at once: a sync cycle,
-a removal, a new subscription. Another organization never sees what was cached for one."""
+"""The dashboard, the domain pages and the API's reads are cached, and every change shows at
+once: a sync cycle, a check, a removal, a new subscription. Another organization never sees
+what was cached for one."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from domains.services import domain_delete, domain_register
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import DOMAIN, register
 
-pytestmark = pytest.mark.django_db
+# Committed for real: the version moves on when a write commits, as it does in production.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 API = "/api/v1/domains"
 
@@ -42,10 +44,10 @@ def api_statuses(client: Client, token: dict[str, str]) -> dict[str, str]:
 
 
 def reads_of_domains(request: object) -> int:
-    """How many SQL statements `request()` runs against the domains table."""
+    """How many SQL statements `request()` runs against the domains and their history."""
     with CaptureQueriesContext(connection) as queries:
         request()  # type: ignore[operator]
-    return sum('"domains_domain"' in query["sql"] for query in queries.captured_queries)
+    return sum('"domains_domain' in query["sql"] for query in queries.captured_queries)
 
 
 def test_a_second_look_at_the_dashboard_reads_no_domains(
@@ -161,3 +163,67 @@ def test_filters_and_pages_are_cached_apart(
     assert f"shop0.{DOMAIN}" in active
     assert f"shop1.{DOMAIN}" not in active
     assert "No domains with this status." in made_up
+
+
+def test_a_second_look_at_a_domain_reads_no_domains_or_history(
+    client: Client, alice: User, acme_token: dict[str, str], pending: Domain
+) -> None:
+    client.force_login(alice)
+    pages = [f"/domains/{pending.pk}/", f"/domains/{pending.pk}/status/"]
+    first = [client.get(page).status_code for page in pages]
+    client.get(f"{API}/{pending.pk}", **acme_token)  # type: ignore[arg-type]
+
+    assert first == [200, 200]
+    assert [reads_of_domains(lambda page=page: client.get(page)) for page in pages] == [0, 0]
+    assert reads_of_domains(lambda: client.get(f"{API}/{pending.pk}", **acme_token)) == 0  # type: ignore[arg-type]
+
+
+def test_a_sync_cycle_shows_on_the_cached_domain_page_status_and_api(
+    client: Client,
+    alice: User,
+    acme_token: dict[str, str],
+    pending: Domain,
+    cloudflare_sim: CloudflareSandbox,
+) -> None:
+    client.force_login(alice)
+    page, status = f"/domains/{pending.pk}/", f"/domains/{pending.pk}/status/"
+    detail = f"{API}/{pending.pk}"
+    assert 'data-testid="status-badge">Pending' in client.get(page).text
+    assert client.get(status, HTTP_HX_REQUEST="true").status_code == 200  # still polling
+    assert client.get(detail, **acme_token).json()["status"] == "pending"  # type: ignore[arg-type]
+    cloudflare_sim.set_cname(pending.hostname, True)
+
+    sync.run_cycle()
+
+    shown = client.get(page).text
+    assert 'data-testid="status-badge">Active' in shown
+    assert "Status changed" in shown  # the history, cached apart from the status
+    assert client.get(status, HTTP_HX_REQUEST="true").status_code == 286  # settled: stop
+    assert client.get(detail, **acme_token).json()["status"] == "active"  # type: ignore[arg-type]
+
+
+def test_a_check_shows_in_the_cached_history(
+    client: Client, alice: User, pending: Domain, dns_sandbox: object
+) -> None:
+    client.force_login(alice)
+    page = f"/domains/{pending.pk}/"
+    assert "Check requested" not in client.get(page).text
+
+    client.post(f"/domains/{pending.pk}/check/")
+
+    assert "Check requested" in client.get(page).text
+
+
+def test_an_outsider_gets_a_404_for_a_domain_cached_for_its_owner(
+    client: Client, alice: User, charlie: User, umbrella: Organization, pending: Domain
+) -> None:
+    client.force_login(alice)
+    assert client.get(f"/domains/{pending.pk}/").status_code == 200
+    umbrella_token = api_token_create(organization=umbrella, created_by=charlie, name="u")[1]
+
+    client.force_login(charlie)
+
+    assert client.get(f"/domains/{pending.pk}/").status_code == 404
+    assert client.get(f"/domains/{pending.pk}/status/").status_code == 404
+    answer = client.get(f"{API}/{pending.pk}", HTTP_AUTHORIZATION=f"Bearer {umbrella_token}")
+    assert answer.status_code == 404
