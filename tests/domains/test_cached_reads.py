@@ -89,6 +89,22 @@ def test_a_sync_cycle_that_activates_a_domain_shows_on_the_cached_dashboard_and_
     assert api_statuses(client, acme_token) == {pending.hostname: "active"}
 
 
+def test_an_added_domain_shows_on_the_cached_dashboard_and_api_with_its_usage(
+    client: Client, alice: User, acme_token: dict[str, str], cloudflare_sim: CloudflareSandbox
+) -> None:
+    acme = Organization.objects.get(slug="acme")
+    client.force_login(alice)
+    assert "0 of 3 domains" in client.get("/dashboard/").text
+    assert api_statuses(client, acme_token) == {}
+
+    domain = domain_register(organization=acme, hostname="new.acme.test-customer.dev").domain
+
+    page = client.get("/dashboard/").text
+    assert domain.hostname in page
+    assert "1 of 3 domains" in page
+    assert domain.hostname in api_statuses(client, acme_token)
+
+
 def test_a_removed_domain_leaves_the_cached_dashboard_and_api(
     client: Client, alice: User, acme_token: dict[str, str], cloudflare_sim: CloudflareSandbox
 ) -> None:
