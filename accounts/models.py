@@ -59,7 +59,7 @@ class TouchingQuerySet(models.QuerySet[M]):
     touches that organization (`OrganizationQuerySet.touch`) when it commits.
 
     Pages and API answers built from these rows are cached under the organization's
-    `cache_version` (`dcvaas.cache.organization_key`). Writes to `quiet_fields` alone (a sync
+    `cache_version` (`accounts.caching.organization_key`). Writes to `quiet_fields` alone (a sync
     loop's bookkeeping, shown nowhere: the model's `cache_quiet_fields`) touch nothing. The
     model's own `save` and `delete` touch too (`OrganizationOwned`).
     """
@@ -89,28 +89,24 @@ class TouchingQuerySet(models.QuerySet[M]):
         objs, fields = list(objs), list(fields)
         if set(fields) <= self.quiet_fields:
             return super().bulk_update(objs, fields, batch_size)
-        with transaction.atomic(using=self.db):
-            # Django's bulk_update runs update() per batch: the owners are known here.
-            reset = _BULK_UPDATE.set(True)
-            try:
-                count = super().bulk_update(objs, fields, batch_size)
-            finally:
-                _BULK_UPDATE.reset(reset)
-            Organization.objects.using(self.db).touch(_owners(objs))
+        # Django's bulk_update runs update() per batch: the owners are known here.
+        reset = _BULK_UPDATE.set(True)
+        try:
+            count = super().bulk_update(objs, fields, batch_size)
+        finally:
+            _BULK_UPDATE.reset(reset)
+        Organization.objects.using(self.db).touch(_owners(objs))
         return count
 
     def bulk_create(self, objs: Iterable[M], *args: object, **kwargs: object) -> list[M]:
-        objs = list(objs)
-        with transaction.atomic(using=self.db):
-            created = super().bulk_create(objs, *args, **kwargs)  # type: ignore[arg-type]
-            Organization.objects.using(self.db).touch(_owners(objs))
+        created = super().bulk_create(objs, *args, **kwargs)  # type: ignore[arg-type]
+        Organization.objects.using(self.db).touch(_owners(created))
         return created
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        with transaction.atomic(using=self.db):
-            owners = set(self.values_list("organization_id", flat=True).order_by())
-            deleted = super().delete()
-            Organization.objects.using(self.db).touch(owners)
+        owners = set(self.values_list("organization_id", flat=True).order_by())
+        deleted = super().delete()
+        Organization.objects.using(self.db).touch(owners)
         return deleted
 
 
@@ -129,18 +125,19 @@ class OrganizationOwned(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
         fields = kwargs.get("update_fields")
-        if fields is not None and set(fields) <= self.cache_quiet_fields:
-            return super().save(*args, **kwargs)
-        with transaction.atomic(using=kwargs.get("using")):
-            super().save(*args, **kwargs)
-            Organization.objects.using(self._state.db).touch([self.organization_id])  # type: ignore[attr-defined]
+        if fields is None or not set(fields) <= self.cache_quiet_fields:
+            self._touch()
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        with transaction.atomic(using=kwargs.get("using")):
-            deleted = super().delete(*args, **kwargs)
-            Organization.objects.using(self._state.db).touch([self.organization_id])  # type: ignore[attr-defined]
+        deleted = super().delete(*args, **kwargs)
+        self._touch()
         return deleted
+
+    def _touch(self) -> None:
+        owner: int = self.organization_id  # type: ignore[attr-defined]
+        Organization.objects.using(self._state.db).touch([owner])
 
 
 class Organization(models.Model):
