@@ -116,7 +116,12 @@ def _owners(objs: Iterable[models.Model]) -> set[int]:
 
 class OrganizationOwned(models.Model):
     """A row of an organization's (`organization_id`) whose every write touches it: see
-    `TouchingQuerySet`, which such models use as their manager."""
+    `TouchingQuerySet`, which such models use as their manager.
+
+    The one side effect in `save()` the house style allows itself, on purpose: a touch left to
+    each service would be one forgotten call away from a stale page, and the admin, the sync
+    loop's bulk writes and every service would each need it. Here no ORM write can miss it.
+    """
 
     # Fields whose writes alone touch nothing: shown on no page and in no API answer.
     cache_quiet_fields: ClassVar[frozenset[str]] = frozenset()
