@@ -71,6 +71,22 @@ def test_a_second_look_at_the_api_list_reads_no_domains(
     assert client.get(API, **acme_token).json() == first  # type: ignore[arg-type]
 
 
+def test_the_cached_api_list_answers_as_drf_would_for_each_accept_header(
+    client: Client, acme_token: dict[str, str], pending: Domain
+) -> None:
+    pretty = {**acme_token, "HTTP_ACCEPT": "application/json; indent=2"}
+
+    first, again = client.get(API, **acme_token), client.get(API, **acme_token)  # type: ignore[arg-type]
+    indented = client.get(API, **pretty)  # type: ignore[arg-type]
+
+    assert first["Content-Type"] == again["Content-Type"] == "application/json"
+    assert first.content == again.content
+    assert first.content.startswith(b'{"count":1,')
+    assert indented.content.startswith(b'{\n  "count": 1,')
+    assert indented.json() == first.json()
+    assert client.get(API, HTTP_ACCEPT="text/html", **acme_token).status_code == 406  # type: ignore[arg-type]
+
+
 def test_a_sync_cycle_that_activates_a_domain_shows_on_the_cached_dashboard_and_api(
     client: Client,
     alice: User,
