@@ -122,7 +122,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "dcvaas.staticfiles.StaticFilesStorage"  # whitenoise's, URLs remembered
         )
     },
 }
