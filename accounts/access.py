@@ -9,7 +9,7 @@ from typing import Any, Concatenate, ParamSpec
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
-from accounts.backends import MEMBERSHIPS_ATTRIBUTE, memberships_of
+from accounts.backends import MEMBERSHIPS_ATTRIBUTE, load_memberships
 from accounts.models import ApiToken, Membership, User
 from accounts.services import organization_ensure_personal
 
@@ -27,7 +27,7 @@ def user_memberships(request: HttpRequest) -> list[Membership]:
         # Loaded with the user by the authentication backend, when the session's user is.
         memberships = getattr(user, MEMBERSHIPS_ATTRIBUTE, None)
         if memberships is None:
-            memberships = list(memberships_of(user.pk)) if user.is_authenticated else []
+            memberships = load_memberships(user.pk) if user.is_authenticated else []
         setattr(request, MEMBERSHIPS_ATTRIBUTE, memberships)
     return getattr(request, MEMBERSHIPS_ATTRIBUTE)
 
