@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from accounts.caching import cached, organization_key
 from accounts.models import ApiToken, IdempotentRequest, Organization
 from dcvaas.api import DomainPagination
-from domains.access import read_domain_or_404
+from domains.access import get_domain_or_404, read_domain_or_404
 from domains.explain import explain
 from domains.models import Domain, DomainStatus
 from domains.services import (
@@ -251,15 +251,6 @@ def _organization(request: Request) -> Organization:
     return _token(request).organization  # loaded with the token
 
 
-def _domain_or_404(request: Request, domain_id: uuid.UUID) -> Domain:
-    from django.http import Http404
-
-    try:
-        return Domain.objects.get(organization_id=_token(request).organization_id, pk=domain_id)
-    except Domain.DoesNotExist:
-        raise Http404 from None
-
-
 # ---------------------------------------------------------------------------------------------
 # Views
 # ---------------------------------------------------------------------------------------------
@@ -467,7 +458,9 @@ class DomainDetailApi(StrictApiView):
     )
     def delete(self, request: Request, domain_id: uuid.UUID) -> Response:
         """Offboard the domain from Cloudflare. 202 while that is still being retried."""
-        remaining = domain_delete(domain=_domain_or_404(request, domain_id))
+        remaining = domain_delete(
+            domain=get_domain_or_404(_token(request).organization_id, domain_id)
+        )
         if remaining is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(DomainOutputSerializer(remaining).data, status=status.HTTP_202_ACCEPTED)
@@ -481,7 +474,7 @@ class DomainCheckApi(StrictApiView):
     )
     def post(self, request: Request, domain_id: uuid.UUID) -> Response:
         """Check now: our DNS lookup of the CNAME plus an immediate Cloudflare re-validation."""
-        domain = _domain_or_404(request, domain_id)
+        domain = get_domain_or_404(_token(request).organization_id, domain_id)
         try:
             result = domain_check_now(domain=domain)
         except DomainError as error:

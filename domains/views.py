@@ -23,7 +23,7 @@ from accounts.caching import cached, organization_key, remember
 from accounts.models import Membership, Organization
 from billing.models import Subscription
 from billing.plans import organization_entitlements
-from domains.access import domain_key, get_domain_or_404, load_domain, read_domain_or_404
+from domains.access import domain_key, get_domain_or_404, read_domain_or_404
 from domains.explain import explain
 from domains.forms import DomainForm
 from domains.models import Domain, DomainStatus
@@ -224,7 +224,9 @@ def domain_detail(
         organization_key(organization, "domain-body", str(domain_id), time_zone),
     )
     found = cache.get_many(keys)
-    domain: Domain = found.get(keys[0]) or remember(keys[0], load_domain(organization, domain_id))
+    domain: Domain = found.get(keys[0]) or remember(
+        keys[0], get_domain_or_404(organization.pk, domain_id)
+    )
     context = _detail_context(membership, domain)
 
     def render_body() -> str:
@@ -254,7 +256,7 @@ def domain_check(
     request: HttpRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Check now: our own DNS lookup plus a Cloudflare re-validation."""
-    domain = get_domain_or_404(membership, domain_id)
+    domain = get_domain_or_404(membership.organization_id, domain_id)
     context = _detail_context(membership, domain)
     try:
         result = domain_check_now(domain=domain, actor=request.user)  # type: ignore[arg-type]
@@ -278,7 +280,7 @@ def domain_remove(
     request: HttpRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Confirm, then offboard from Cloudflare. A failure leaves it `deleting`, retried later."""
-    domain = get_domain_or_404(membership, domain_id)
+    domain = get_domain_or_404(membership.organization_id, domain_id)
     if request.method == "GET":
         return render(request, "domains/remove.html", {"domain": domain, "membership": membership})
     remaining = domain_delete(domain=domain, actor=request.user)  # type: ignore[arg-type]
