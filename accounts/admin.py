@@ -27,8 +27,8 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "plan", "stripe_customer_id", "created_at"]
-    list_filter = ["plan", "created_at"]
+    list_display = ["name", "slug", "stripe_customer_id", "created_at"]
+    list_filter = ["created_at"]
     search_fields = ["name", "slug", "stripe_customer_id", "memberships__user__username"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]

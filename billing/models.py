@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from django.db import models
 
-from accounts.models import OrganizationOwned, TouchingQuerySet
 from billing.plans import LIVE_STATUSES, PlanKey, SubscriptionStatus
 
 
-class Subscription(OrganizationOwned):
+class Subscription(models.Model):
     """An organization's Stripe subscription, as Stripe last told us.
 
     Stripe is the source of truth: rows are only written from a subscription read back from
@@ -35,10 +34,6 @@ class Subscription(OrganizationOwned):
     stripe_state_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    # Entitlements follow the subscription: pages cached under the organization's version
-    # must not outlive a change to it.
-    objects = TouchingQuerySet["Subscription"].as_manager()
 
     class Meta:
         ordering = ["-updated_at"]

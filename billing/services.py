@@ -260,9 +260,6 @@ def _subscription_write(
             subscription = Subscription.objects.create(
                 organization=organization, stripe_subscription_id=state.id, **fields
             )
-        billed = subscription.plan if subscription.is_live else PlanKey.FREE
-        Organization.objects.filter(pk=organization.pk).update(plan=billed)
-        organization.plan = billed
     return subscription
 
 

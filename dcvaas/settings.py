@@ -122,7 +122,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "dcvaas.staticfiles.StaticFilesStorage"  # whitenoise's, URLs remembered
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
@@ -132,9 +132,6 @@ STORAGES = {
 # ---------------------------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend, reading timestamps with psycopg's C loader (dcvaas/postgresql).
-        DATABASES["default"]["ENGINE"] = "dcvaas.postgresql"
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
@@ -166,7 +163,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "dcvaas.cache.RedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "dcvaas",
         }
@@ -183,9 +180,6 @@ else:
             "LOCATION": "dcvaas_cache",
         }
     }
-# How long the dashboard's and the API's lists stay cached (accounts/caching.py). Any write to
-# the organization's domains or subscription replaces them at once: this only bounds memory.
-ORGANIZATION_CACHE_SECONDS = env.int("ORGANIZATION_CACHE_SECONDS", default=300)
 
 # ---------------------------------------------------------------------------------------------
 # CELERY

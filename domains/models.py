@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Organization, OrganizationOwned, TouchingQuerySet
+from accounts.models import Organization
 
 
 class RateBudgetCounter(models.Model):
@@ -47,12 +47,12 @@ class DomainStatus(models.TextChoices):
 SETTLED_STATUSES = (DomainStatus.ACTIVE, DomainStatus.FAILED)
 
 
-class DomainQuerySet(TouchingQuerySet["Domain"]):
+class DomainQuerySet(models.QuerySet["Domain"]):
     def due_for_sync(self, now: datetime) -> DomainQuerySet:
         return self.filter(next_sync_at__lte=now)
 
 
-class Domain(OrganizationOwned):
+class Domain(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="domains")
     # Normalised ASCII (punycode) form; unique across all organizations, by the database.
@@ -86,8 +86,6 @@ class Domain(OrganizationOwned):
     moved_refresh_at = models.DateTimeField(null=True, blank=True)
 
     objects = DomainQuerySet.as_manager()
-    # The sync loop's scheduling: shown on no page and in no API answer.
-    cache_quiet_fields = frozenset({"next_sync_at", "sync_attempts", "moved_refresh_at"})
 
     class Meta:
         ordering = ["hostname"]
@@ -129,7 +127,7 @@ class DomainEventKind(models.TextChoices):
     DELETED = "deleted", "Removed"
 
 
-class DomainEvent(OrganizationOwned):
+class DomainEvent(models.Model):
     """Append-only history of a domain. Kept (with the hostname) after the domain is removed."""
 
     domain = models.ForeignKey(
@@ -145,8 +143,6 @@ class DomainEvent(OrganizationOwned):
     message = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    objects = TouchingQuerySet["DomainEvent"].as_manager()  # domain pages show the history
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import factory
 
 from accounts.models import Membership, Organization, Role, User
+from domains.models import Domain, DomainStatus
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -29,3 +30,12 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     organization = factory.SubFactory(OrganizationFactory)
     role = Role.MEMBER
+
+
+class DomainFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Domain
+
+    organization = factory.SubFactory(OrganizationFactory)
+    hostname = factory.Sequence(lambda n: f"app{n}.client.test-customer.dev")
+    status = DomainStatus.PENDING

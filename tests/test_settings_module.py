@@ -111,8 +111,8 @@ def test_with_urls_set_the_database_is_postgresql_and_redis_serves_broker_cache_
     result = _manage("shell", "--no-imports", "-c", code, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "dcvaas.postgresql",
+        "django.db.backends.postgresql",
         "redis://127.0.0.1:6379/3",
-        "dcvaas.cache.RedisCache",
+        "django.core.cache.backends.redis.RedisCache",
         "django.contrib.sessions.backends.cached_db",
     ]

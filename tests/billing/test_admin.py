@@ -8,6 +8,7 @@ from django.test import Client
 from accounts.models import Organization
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from dcvaas.sandbox.stripe import StripeSandbox
+from tests.billing import billed_plan
 from tests.fixtures.stripe import subscribe
 
 pytestmark = pytest.mark.django_db
@@ -53,4 +54,4 @@ def test_the_reprocess_action_processes_failed_events(
         StripeEventStatus.PROCESSED
     }
     acme.refresh_from_db()
-    assert acme.plan == "agency"
+    assert billed_plan(acme) == "agency"

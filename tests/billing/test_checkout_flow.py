@@ -20,6 +20,7 @@ from accounts.models import Organization, User
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import PlanKey, organization_entitlements
 from dcvaas.sandbox.stripe import StripeSandbox
+from tests.billing import billed_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,7 +95,7 @@ def test_paying_with_the_test_card_puts_the_organization_on_pro(
         StripeEventStatus.PROCESSED
     }
     acme.refresh_from_db()
-    assert acme.plan == PlanKey.PRO
+    assert billed_plan(acme) == PlanKey.PRO
     assert Subscription.objects.get(organization=acme).status == "active"
     assert _entitlements(acme).domain_limit == 15
 
@@ -113,7 +114,7 @@ def test_a_declined_card_changes_nothing(
     assert not StripeEvent.objects.exists()
     assert not Subscription.objects.exists()
     acme.refresh_from_db()
-    assert acme.plan == PlanKey.FREE
+    assert billed_plan(acme) == PlanKey.FREE
     page = browser.get(f"{live_server.url}/billing/", timeout=10)
     assert 'data-testid="current-plan">Free<' in page.text
 

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from accounts.models import Organization
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.services import customer_ensure
 from dcvaas.sandbox.stripe import StripeSandbox
+from tests.billing import billed_plan
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def _snapshot() -> dict[int, tuple]:
     rows = Subscription.objects.select_related("organization").order_by("organization_id")
     return {
         row.organization_id: (
-            row.organization.plan,
+            billed_plan(row.organization),
             row.stripe_subscription_id,
             row.plan,
             row.status,
@@ -65,7 +65,6 @@ def _snapshot() -> dict[int, tuple]:
 def _forget_everything() -> None:
     Subscription.objects.all().delete()
     StripeEvent.objects.all().delete()
-    Organization.objects.update(plan="free")
 
 
 def test_shuffled_and_duplicated_delivery_ends_in_the_in_order_state(

@@ -12,6 +12,7 @@ from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import PlanKey
 from billing.services import stripe_event_reprocess
 from dcvaas.sandbox.stripe import StripeSandbox, sign_payload
+from tests.billing import billed_plan
 from tests.fixtures.stripe import event_payload, post_webhook, subscribe
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def test_a_paid_subscription_puts_the_organization_on_its_plan(
 
     acme.refresh_from_db()
     subscription = Subscription.objects.get(organization=acme)
-    assert acme.plan == PlanKey.PRO
+    assert billed_plan(acme) == PlanKey.PRO
     assert subscription.stripe_subscription_id == sub["id"]
     assert subscription.status == "active"
     assert subscription.current_period_end is not None
@@ -133,7 +134,7 @@ def test_a_deleted_event_arriving_before_an_older_updated_one_leaves_it_canceled
     acme.refresh_from_db()
     assert subscription.status == "canceled"
     assert subscription.ended_at is not None
-    assert acme.plan == PlanKey.FREE
+    assert billed_plan(acme) == PlanKey.FREE
     assert set(StripeEvent.objects.values_list("status", flat=True)) == {
         StripeEventStatus.PROCESSED
     }
@@ -218,7 +219,7 @@ def test_a_checkout_session_naming_the_organization_links_its_customer(
 
     acme.refresh_from_db()
     assert acme.stripe_customer_id == customer
-    assert acme.plan == PlanKey.PRO
+    assert billed_plan(acme) == PlanKey.PRO
 
 
 def test_a_checkout_session_cannot_take_over_an_organization_with_another_customer(
@@ -238,7 +239,7 @@ def test_a_checkout_session_cannot_take_over_an_organization_with_another_custom
     event = stripe_sim.send_event("checkout.session.completed", session)
 
     acme.refresh_from_db()
-    assert acme.plan == PlanKey.PRO
+    assert billed_plan(acme) == PlanKey.PRO
     assert acme.stripe_customer_id != intruder
     assert StripeEvent.objects.get(event_id=event["id"]).status == StripeEventStatus.FAILED
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organization, User
 from dcvaas.sandbox.cloudflare import CloudflareSandbox
@@ -19,6 +21,7 @@ from domains.services import (
     domain_finish_registration,
     domain_register,
 )
+from tests.factories import DomainFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -319,3 +322,12 @@ def test_a_blocked_hostname_needs_attention_and_says_why(
 
     assert domain.status == DomainStatus.FAILED
     assert explain(domain, target="dcv.pcnaid.com").headline == "Blocked by Cloudflare"
+
+
+def test_an_orm_update_of_a_domain_runs_exactly_one_statement(acme: Organization) -> None:
+    domain = DomainFactory(organization=acme)
+
+    with CaptureQueriesContext(connection) as queries:
+        Domain.objects.filter(pk=domain.pk).update(last_error="Cloudflare timed out.")
+
+    assert [query["sql"].split()[0] for query in queries.captured_queries] == ["UPDATE"]
