@@ -6,14 +6,14 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from accounts.models import ApiToken, Membership, Organization, User
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, User]):
     model = Membership
     extra = 0
     autocomplete_fields = ["user", "organization"]
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     list_display = ["username", "email", "is_staff", "is_active", "date_joined", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "date_joined"]
     search_fields = ["username", "email", "first_name", "last_name"]
@@ -26,7 +26,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(admin.ModelAdmin[Organization]):
     list_display = ["name", "slug", "stripe_customer_id", "created_at"]
     list_filter = ["created_at"]
     search_fields = ["name", "slug", "stripe_customer_id", "memberships__user__username"]
@@ -36,7 +36,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(admin.ModelAdmin[Membership]):
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "created_at"]
     search_fields = ["user__username", "user__email", "organization__name", "organization__slug"]
@@ -45,7 +45,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = [
         "name",
         "display_prefix",

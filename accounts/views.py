@@ -8,7 +8,12 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.access import get_api_token_or_404, get_membership_or_404, organization_required
+from accounts.access import (
+    SignedInRequest,
+    get_api_token_or_404,
+    get_membership_or_404,
+    organization_required,
+)
 from accounts.forms import ApiTokenForm
 from accounts.models import ApiToken, Membership
 from accounts.services import api_token_create, api_token_revoke, organization_switch
@@ -18,14 +23,14 @@ NEW_TOKEN_SESSION_KEY = "dcvaas_new_api_token"  # noqa: S105 - a session key, no
 
 @require_POST
 @login_required
-def organization_switch_view(request: HttpRequest) -> HttpResponse:
+def organization_switch_view(request: SignedInRequest) -> HttpResponse:
     """Make another of the user's organizations the current one; others' answer 404."""
     try:
         organization_id = int(request.POST.get("organization", ""))
     except ValueError:
         organization_id = 0
     membership = get_membership_or_404(request.user, organization_id)
-    organization_switch(user=request.user, organization=membership.organization)  # type: ignore[arg-type]
+    organization_switch(user=request.user, organization=membership.organization)
     messages.info(request, f"Switched to {membership.organization.name}.")
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
@@ -36,7 +41,7 @@ def organization_switch_view(request: HttpRequest) -> HttpResponse:
 
 
 @organization_required
-def api_tokens(request: HttpRequest, membership: Membership) -> HttpResponse:
+def api_tokens(request: SignedInRequest, membership: Membership) -> HttpResponse:
     """List the organization's tokens; owners and admins create them here.
 
     A new token's raw value survives exactly one redirect in the session and is then gone:
@@ -50,7 +55,7 @@ def api_tokens(request: HttpRequest, membership: Membership) -> HttpResponse:
         if form.is_valid():
             token, raw = api_token_create(
                 organization=membership.organization,
-                created_by=request.user,  # type: ignore[arg-type]
+                created_by=request.user,
                 name=form.cleaned_data["name"],
             )
             request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
@@ -69,7 +74,7 @@ def api_tokens(request: HttpRequest, membership: Membership) -> HttpResponse:
 @require_POST
 @organization_required
 def api_token_revoke_view(
-    request: HttpRequest, membership: Membership, token_id: int
+    request: SignedInRequest, membership: Membership, token_id: int
 ) -> HttpResponse:
     token = get_api_token_or_404(membership, token_id)
     if not membership.can_manage:

@@ -48,12 +48,12 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import Organization  # noqa: E402
-from dcvaas.sandbox.cloudflare import CloudflareSandbox, Delays  # noqa: E402
 from domains import sync  # noqa: E402
 from domains.cloudflare import MAX_PER_PAGE, parse_hostname  # noqa: E402
 from domains.models import Domain, DomainStatus, SyncRun  # noqa: E402
 from domains.services import records_for, remote_fields  # noqa: E402
 from domains.sync import REMOTE_FIELDS  # noqa: E402
+from sandbox.cloudflare import CloudflareSandbox, Delays  # noqa: E402
 
 SIZES = (1_000, 10_000)
 

@@ -9,7 +9,7 @@ from billing.services import stripe_event_reprocess
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(admin.ModelAdmin[Subscription]):
     list_display = (
         "organization",
         "plan",
@@ -34,7 +34,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
     list_display = (
         "event_id",
         "type",

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import organization_required
+from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
 from billing.forms import CheckoutForm
 from billing.models import Subscription
@@ -40,7 +40,7 @@ FORBIDDEN = "Only owners and admins of the organization can change billing."
 
 @require_GET
 @organization_required
-def billing_page(request: HttpRequest, membership: Membership) -> HttpResponse:
+def billing_page(request: SignedInRequest, membership: Membership) -> HttpResponse:
     organization = membership.organization
     entitlements = organization_entitlements(
         organization, domain_count=organization_domain_count(organization)
@@ -66,7 +66,7 @@ def billing_page(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @require_POST
 @organization_required
-def checkout(request: HttpRequest, membership: Membership) -> HttpResponse:
+def checkout(request: SignedInRequest, membership: Membership) -> HttpResponse:
     if not membership.can_manage:
         return HttpResponseForbidden(FORBIDDEN)
     form = CheckoutForm(request.POST)
@@ -78,7 +78,7 @@ def checkout(request: HttpRequest, membership: Membership) -> HttpResponse:
             organization=membership.organization,
             plan_key=form.cleaned_data["plan"],
             request_key=form.cleaned_data["request_key"],
-            email=request.user.email,  # type: ignore[union-attr]
+            email=request.user.email,
         )
     except BillingError as error:
         messages.error(request, error.message)
@@ -88,7 +88,7 @@ def checkout(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @require_POST
 @organization_required
-def portal(request: HttpRequest, membership: Membership) -> HttpResponse:
+def portal(request: SignedInRequest, membership: Membership) -> HttpResponse:
     if not membership.can_manage:
         return HttpResponseForbidden(FORBIDDEN)
     try:
@@ -101,7 +101,7 @@ def portal(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @require_GET
 @organization_required
-def checkout_success(request: HttpRequest, membership: Membership) -> HttpResponse:
+def checkout_success(request: SignedInRequest, membership: Membership) -> HttpResponse:
     try:
         subscription = checkout_complete(
             organization=membership.organization,

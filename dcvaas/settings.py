@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# Lets admin classes name their model (`admin.ModelAdmin[Domain]`) for the type checker, as
+# django-stubs documents: Django's generic classes gain a `__class_getitem__`.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -63,11 +68,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    "dcvaas",  # the sandbox simulators' management commands
     "accounts",
     "domains",
     "billing",
 ]
+if SANDBOX:
+    # The simulators of the outside world and their management commands (sandbox/): never
+    # installed in production, where nothing of the product imports them.
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -291,7 +299,7 @@ if GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET:
         "SCOPE": ["read:user", "user:email"],
     }
 elif SANDBOX:
-    # The GitHub simulator (dcvaas/sandbox/github.py) speaks GitHub Enterprise's URL layout,
+    # The GitHub simulator (sandbox/github.py) speaks GitHub Enterprise's URL layout,
     # which allauth reaches through GITHUB_URL: the OAuth dance really happens over HTTP.
     _github = {
         "APP": {"client_id": "sandbox-client-id", "secret": "sandbox-client-secret"},

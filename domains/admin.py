@@ -37,7 +37,7 @@ def known_values_filter(field: str, title: str, values: Iterable[str]) -> type[a
     return KnownValuesFilter
 
 
-class DomainEventInline(admin.TabularInline):
+class DomainEventInline(admin.TabularInline[DomainEvent, Domain]):
     model = DomainEvent
     extra = 0
     can_delete = False
@@ -51,7 +51,7 @@ class DomainEventInline(admin.TabularInline):
 
 
 @admin.register(Domain)
-class DomainAdmin(admin.ModelAdmin):
+class DomainAdmin(admin.ModelAdmin[Domain]):
     list_display = [
         "hostname",
         "organization",
@@ -81,7 +81,7 @@ class DomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(DomainEvent)
-class DomainEventAdmin(admin.ModelAdmin):
+class DomainEventAdmin(admin.ModelAdmin[DomainEvent]):
     list_display = ["created_at", "hostname", "organization", "kind", "from_status", "to_status"]
     list_filter = [
         "kind",
@@ -98,13 +98,13 @@ class DomainEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(RateBudgetCounter)
-class RateBudgetCounterAdmin(admin.ModelAdmin):
+class RateBudgetCounterAdmin(admin.ModelAdmin[RateBudgetCounter]):
     list_display = ["name", "window_start", "used", "paused_until"]
     search_fields = ["name"]
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
     list_display = [
         "started_at",
         "finished_at",
@@ -130,7 +130,7 @@ class SyncRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(DomainNotification)
-class DomainNotificationAdmin(admin.ModelAdmin):
+class DomainNotificationAdmin(admin.ModelAdmin[DomainNotification]):
     list_display = ["created_at", "domain", "kind", "key", "sent_at", "error"]
     list_filter = ["kind", "created_at"]
     search_fields = ["domain__hostname", "key", "error"]

@@ -49,7 +49,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 # ---------------------------------------------------------------------------------------------
 # Shapes
 # ---------------------------------------------------------------------------------------------
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     code = serializers.CharField(help_text="Stable, machine-readable reason.")
     detail = serializers.CharField(help_text="What went wrong, for a person.")
     # DRF's metaclass pops declared fields off the class, so these names shadow nothing.
@@ -60,7 +60,7 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-class RecordSerializer(serializers.Serializer):
+class RecordSerializer(serializers.Serializer[Any]):
     type = serializers.CharField()
     name = serializers.CharField(help_text="The full record name.")
     host = serializers.CharField(help_text="The name relative to the zone, as DNS providers ask.")
@@ -69,13 +69,13 @@ class RecordSerializer(serializers.Serializer):
     purpose = serializers.CharField()
 
 
-class ExplanationSerializer(serializers.Serializer):
+class ExplanationSerializer(serializers.Serializer[Any]):
     headline = serializers.CharField()
     next_step = serializers.CharField()
     problems = serializers.ListField(child=serializers.CharField())
 
 
-class CloudflareStateSerializer(serializers.Serializer):
+class CloudflareStateSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(source="cloudflare_id")
     hostname_status = serializers.CharField(source="cloudflare_status")
     ssl_status = serializers.CharField()
@@ -83,12 +83,12 @@ class CloudflareStateSerializer(serializers.Serializer):
     validation_errors = serializers.ListField(child=serializers.CharField())
 
 
-class CertificateSerializer(serializers.Serializer):
+class CertificateSerializer(serializers.Serializer[Any]):
     issuer = serializers.CharField(source="certificate_issuer")
     expires_at = serializers.DateTimeField(source="certificate_expires_at")
 
 
-class DomainOutputSerializer(serializers.Serializer):
+class DomainOutputSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     hostname = serializers.CharField()
     status = serializers.ChoiceField(choices=DomainStatus.choices)
@@ -116,15 +116,15 @@ class DomainOutputSerializer(serializers.Serializer):
         return CertificateSerializer(domain).data
 
 
-class DomainPageSerializer(serializers.Serializer):
+class DomainPageSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = DomainOutputSerializer(many=True)
 
 
-class CheckOutputSerializer(serializers.Serializer):
-    class DnsSerializer(serializers.Serializer):
+class CheckOutputSerializer(serializers.Serializer[Any]):
+    class DnsSerializer(serializers.Serializer[Any]):
         verdict = serializers.ChoiceField(
             choices=["points_to_us", "points_elsewhere", "missing", "apex", "unknown"]
         )
@@ -205,12 +205,12 @@ BAD_PARAMETER = {400: OpenApiResponse(ErrorSerializer, description="Unknown quer
 class DomainListCreateApi(StrictApiView):
     query_parameters = {"GET": frozenset({"status", "page", "page_size"})}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         hostname = serializers.CharField(
             max_length=300, help_text="The customer's hostname, like app.client.com."
         )
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[Any]):
         status = serializers.ChoiceField(choices=DomainStatus.choices, required=False)
         page = serializers.IntegerField(min_value=1, required=False, help_text="From 1.")
         page_size = serializers.IntegerField(

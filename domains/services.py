@@ -64,7 +64,7 @@ def cname_target() -> str:
     return str(settings.DCV_CNAME_TARGET).rstrip(".").lower()
 
 
-def _event(
+def domain_event(
     domain: Domain,
     kind: DomainEventKind,
     *,
@@ -82,6 +82,34 @@ def _event(
         to_status=to_status,
         message=message,
         data=data or {},
+    )
+
+
+def status_change_event(
+    domain: Domain,
+    *,
+    before: tuple[str, str, str],
+    to_status: str,
+    remote: CustomHostname,
+    by: str = "",
+) -> DomainEvent:
+    """The event of a change in Cloudflare's answer: `before` is (our status, hostname status,
+    certificate status) as they were; the request, Check now and the sync loop all record it
+    with this one builder."""
+    data: dict[str, Any] = {
+        "hostname_status": [before[1], remote.status],
+        "ssl_status": [before[2], remote.ssl_status],
+    }
+    if by:
+        data["by"] = by
+    return domain_event(
+        domain,
+        DomainEventKind.STATUS_CHANGED,
+        from_status=before[0],
+        to_status=to_status,
+        message=f"Cloudflare: hostname {remote.status or '—'}, "
+        f"certificate {remote.ssl_status or '—'}",
+        data=data,
     )
 
 
@@ -124,7 +152,7 @@ def domain_register(
                 # If this process dies before Cloudflare answers, the sync loop takes over.
                 next_sync_at=timezone.now() + timedelta(seconds=30),
             )
-            _event(
+            domain_event(
                 domain,
                 DomainEventKind.CREATED,
                 message=f"Added by {actor.username}" if actor else "Added",
@@ -178,7 +206,7 @@ def _record_error(domain: Domain, message: str, *, retry: bool) -> Domain:
             updates["next_sync_at"] = now + timedelta(seconds=60)
             updates["sync_attempts"] = domain.sync_attempts + 1
         Domain.objects.filter(pk=domain.pk).update(**updates)
-        _event(domain, DomainEventKind.ERROR, message=message).save()
+        domain_event(domain, DomainEventKind.ERROR, message=message).save()
     for name, value in updates.items():
         setattr(domain, name, value)
     logger.warning("domain %s (%s): %s", domain.pk, domain.hostname, message)
@@ -317,7 +345,7 @@ def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
         events = []
         if not domain.cloudflare_id and domain.status == DomainStatus.REGISTERING:
             events.append(
-                _event(
+                domain_event(
                     domain,
                     DomainEventKind.REGISTERED,
                     message=f"Registered with Cloudflare as {remote.id}",
@@ -327,18 +355,7 @@ def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
         after = (new_status, remote.status, remote.ssl_status)
         if after != before:
             events.append(
-                _event(
-                    domain,
-                    DomainEventKind.STATUS_CHANGED,
-                    from_status=before[0],
-                    to_status=new_status,
-                    message=f"Cloudflare: hostname {remote.status or '—'}, "
-                    f"certificate {remote.ssl_status or '—'}",
-                    data={
-                        "hostname_status": [before[1], remote.status],
-                        "ssl_status": [before[2], remote.ssl_status],
-                    },
-                )
+                status_change_event(domain, before=before, to_status=new_status, remote=remote)
             )
         Domain.objects.filter(pk=domain.pk).update(updated_at=now, **fields)
         DomainEvent.objects.bulk_create(events)
@@ -364,7 +381,7 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
             retry_after=interval,
         )
     found = dns.check_cname(domain.hostname, cname_target())
-    _event(
+    domain_event(
         domain,
         DomainEventKind.CHECK_REQUESTED,
         message=found.message,
@@ -383,7 +400,7 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
                 # PATCH with the same method restarts Cloudflare's validation backoff.
                 remote = client.refresh(domain.cloudflare_id, method=domain.ssl_method or None)
         except CloudflareNotFoundError:
-            domain = _forget_remote(domain)
+            domain = domain_forget_remote(domain)
             domain = domain_finish_registration(domain=domain)
             cloudflare_error = domain.last_error
         except CloudflareError as error:
@@ -395,7 +412,7 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
     return CheckResult(domain=domain, dns=found, cloudflare_error=cloudflare_error)
 
 
-def _forget_remote(domain: Domain) -> Domain:
+def domain_forget_remote(domain: Domain) -> Domain:
     """Cloudflare lost the hostname: go back to registering so it is registered again."""
     with transaction.atomic():
         now = timezone.now()
@@ -405,7 +422,7 @@ def _forget_remote(domain: Domain) -> Domain:
             cloudflare_status="deleted",
             updated_at=now,
         )
-        _event(
+        domain_event(
             domain,
             DomainEventKind.STATUS_CHANGED,
             from_status=domain.status,
@@ -436,7 +453,7 @@ def domain_delete(*, domain: Domain, actor: User | None = None) -> Domain | None
                 next_sync_at=timezone.now() + timedelta(seconds=60),
                 updated_at=timezone.now(),
             )
-            _event(
+            domain_event(
                 domain,
                 DomainEventKind.DELETING,
                 from_status=domain.status,
@@ -465,7 +482,7 @@ def domain_finish_deletion(
         return domain
     with transaction.atomic():
         # The history outlives the row: deleting it sets the events' domain to NULL.
-        _event(
+        domain_event(
             domain,
             DomainEventKind.DELETED,
             from_status=DomainStatus.DELETING,

@@ -10,6 +10,7 @@ database hiccup does, and that is retried with jittered, capped backoff.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -20,17 +21,19 @@ from domains import sync
 # Lost connection, "database is locked", a failover: worth another try a little later (5 s,
 # doubling, jittered, capped at 2 minutes, at most 5 times; the next cycle covers the rest).
 TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
+# What every task here shares: late acks (a worker that dies leaves the message for another)
+# and retries of database hiccups only.
+RETRY_DATABASE_ERRORS: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": TRANSIENT_DATABASE_ERRORS,
+    "retry_backoff": 5,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
 
-@shared_task(
-    name="domains.schedule_sync",
-    acks_late=True,
-    autoretry_for=TRANSIENT_DATABASE_ERRORS,
-    retry_backoff=5,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(name="domains.schedule_sync", **RETRY_DATABASE_ERRORS)
 def schedule_sync() -> int:
     """Claim the due domains and enqueue their batches; returns the SyncRun id.
 
@@ -41,15 +44,7 @@ def schedule_sync() -> int:
     return int(sync.schedule_cycle().pk)
 
 
-@shared_task(
-    name="domains.sync_batch",
-    acks_late=True,
-    autoretry_for=TRANSIENT_DATABASE_ERRORS,
-    retry_backoff=5,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(name="domains.sync_batch", **RETRY_DATABASE_ERRORS)
 def sync_batch(domain_ids: list[str], run_id: int | None = None, lease: str = "") -> int:
     """Sync these domains (one GET each, or their pending registration/deletion).
 
@@ -62,12 +57,7 @@ def sync_batch(domain_ids: list[str], run_id: int | None = None, lease: str = ""
 
 @shared_task(
     name="domains.sync_zone",
-    autoretry_for=TRANSIENT_DATABASE_ERRORS,
-    retry_backoff=5,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=5,
-    acks_late=True,
+    **RETRY_DATABASE_ERRORS,
     # Listing a large zone takes a while (about 0.3 s a page): its own, longer limits.
     soft_time_limit=settings.SYNC_ZONE_TIME_LIMIT - 30,
     time_limit=settings.SYNC_ZONE_TIME_LIMIT,

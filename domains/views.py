@@ -5,13 +5,13 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from accounts.access import organization_required
+from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
 from billing.models import Subscription
 from billing.plans import organization_entitlements
@@ -24,7 +24,7 @@ from domains.services import DomainError, domain_check_now, domain_delete, domai
 PAGE_SIZE = 50
 
 
-def _list_context(request: HttpRequest, membership: Membership) -> dict[str, object]:
+def _list_context(request: SignedInRequest, membership: Membership) -> dict[str, object]:
     """The dashboard: plan usage and one page of the organization's domains."""
     organization = membership.organization
     status = request.GET.get("status", "")
@@ -52,10 +52,10 @@ def _list_context(request: HttpRequest, membership: Membership) -> dict[str, obj
 
 
 @organization_required
-def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
+def dashboard(request: SignedInRequest, membership: Membership) -> HttpResponse:
     """The organization's domains, plan usage and the add form."""
     context = _list_context(request, membership)
-    if request.htmx and request.GET.get("fragment") == "list":  # type: ignore[attr-defined]
+    if request.htmx and request.GET.get("fragment") == "list":
         return render(request, "domains/dashboard.html#domain-list", context)
     context["form"] = DomainForm()
     return render(request, "domains/dashboard.html", context)
@@ -63,7 +63,7 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @require_POST
 @organization_required
-def domain_add(request: HttpRequest, membership: Membership) -> HttpResponse:
+def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse:
     """Add a domain. With htmx, errors come back inline next to the field."""
     form = DomainForm(request.POST)
     if form.is_valid():
@@ -71,7 +71,7 @@ def domain_add(request: HttpRequest, membership: Membership) -> HttpResponse:
             registration = domain_register(
                 organization=membership.organization,
                 hostname=form.cleaned_data["hostname"],
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
             )
         except DomainError as error:
             form.add_error("hostname", error.message)
@@ -86,12 +86,12 @@ def domain_add(request: HttpRequest, membership: Membership) -> HttpResponse:
                 )
             messages.success(request, f"Added {domain.hostname}. Now create the DNS record below.")
             url = reverse("domains:detail", args=[domain.pk])
-            if request.htmx:  # type: ignore[attr-defined]
+            if request.htmx:
                 return HttpResponseClientRedirect(url)
             return redirect(url)
     context = _list_context(request, membership)
     context["form"] = form
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "domains/dashboard.html#add-form", context)
     return render(request, "domains/dashboard.html", context, status=400)
 
@@ -112,7 +112,7 @@ def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]
 
 @organization_required
 def domain_detail(
-    request: HttpRequest, membership: Membership, domain_id: uuid.UUID
+    request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     domain = get_domain_or_404(membership.organization_id, domain_id)
     context = _detail_context(membership, domain)
@@ -122,7 +122,7 @@ def domain_detail(
 
 @organization_required
 def domain_status(
-    request: HttpRequest, membership: Membership, domain_id: uuid.UUID
+    request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """The status block that a pending domain's page polls; 286 stops polling once settled."""
     domain = get_domain_or_404(membership.organization_id, domain_id)
@@ -135,37 +135,39 @@ def domain_status(
 @require_POST
 @organization_required
 def domain_check(
-    request: HttpRequest, membership: Membership, domain_id: uuid.UUID
+    request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Check now: our own DNS lookup plus a Cloudflare re-validation."""
     domain = get_domain_or_404(membership.organization_id, domain_id)
-    context = _detail_context(membership, domain)
     try:
-        result = domain_check_now(domain=domain, actor=request.user)  # type: ignore[arg-type]
+        result = domain_check_now(domain=domain, actor=request.user)
     except DomainError as error:
+        context = _detail_context(membership, domain)
         context["check_error"] = error.message
+        notice = error.message
     else:
         context = _detail_context(membership, result.domain)
         context["check"] = result
-    if request.htmx:  # type: ignore[attr-defined]
+        notice = ""
+    if request.htmx:
         return render(request, "domains/detail.html#status", context)
-    if "check" in context:
-        messages.info(request, context["check"].dns.message)  # type: ignore[attr-defined]
+    if notice:
+        messages.warning(request, notice)
     else:
-        messages.warning(request, str(context["check_error"]))
+        messages.info(request, result.dns.message)
     return redirect("domains:detail", domain_id=domain.pk)
 
 
 @require_http_methods(["GET", "POST"])
 @organization_required
 def domain_remove(
-    request: HttpRequest, membership: Membership, domain_id: uuid.UUID
+    request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Confirm, then offboard from Cloudflare. A failure leaves it `deleting`, retried later."""
     domain = get_domain_or_404(membership.organization_id, domain_id)
     if request.method == "GET":
         return render(request, "domains/remove.html", {"domain": domain, "membership": membership})
-    remaining = domain_delete(domain=domain, actor=request.user)  # type: ignore[arg-type]
+    remaining = domain_delete(domain=domain, actor=request.user)
     if remaining is None:
         messages.success(request, f"Removed {domain.hostname}. Its slot in your plan is free.")
     else:

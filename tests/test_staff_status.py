@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from billing.models import StripeEvent, StripeEventStatus
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains.models import Domain
 from domains.services import domain_register
+from sandbox.cloudflare import CloudflareSandbox
 
 pytestmark = pytest.mark.django_db
 

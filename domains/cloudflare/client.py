@@ -323,7 +323,7 @@ class CloudflareClient:
         # Capped exponential backoff with "equal jitter": at least half the step, so retries
         # from many processes spread out but never come back at once.
         step = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
-        return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - not security
+        return float(step / 2 + random.uniform(0, step / 2))  # noqa: S311 - not security
 
     def _request(
         self,

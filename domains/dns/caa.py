@@ -12,13 +12,13 @@ import dns.resolver
 import dns.rrset
 
 from domains.dns.resolver import (
-    _hostname,
-    _invalid_message,
-    _join,
-    _lookup,
-    _LookupFailed,
-    _resolver,
-    _text,
+    LookupFailed,
+    configured_resolver,
+    invalid_name_message,
+    join_names,
+    name_text,
+    parse_name,
+    query_once,
 )
 
 # Certificate authorities Cloudflare for SaaS issues from, as their CAA issuer domains
@@ -86,21 +86,21 @@ def check_caa(hostname: str) -> CaaCheck:
     """
     shown = hostname.strip().rstrip(".").lower() if isinstance(hostname, str) else ""
     wildcard = shown.startswith("*.")
-    name = _hostname(shown[2:] if wildcard else shown)
+    name = parse_name(shown[2:] if wildcard else shown)
     if name is None:
-        return CaaCheck(shown, None, (), None, (), _invalid_message(hostname))
-    host = ("*." if wildcard else "") + _text(name)
-    resolver = _resolver()
+        return CaaCheck(shown, None, (), None, (), invalid_name_message(hostname))
+    host = ("*." if wildcard else "") + name_text(name)
+    resolver = configured_resolver()
     current = name
     rrset: dns.rrset.RRset | None = None
     try:
         while len(current) > 1:  # stop before the root, which holds no CAA records
-            rrset = _lookup(resolver, current, dns.rdatatype.CAA).rrset
+            rrset = query_once(resolver, current, dns.rdatatype.CAA).rrset
             if rrset is not None and len(rrset):
                 break
             rrset = None
             current = current.parent()
-    except _LookupFailed as failure:
+    except LookupFailed as failure:
         return CaaCheck(
             host,
             None,
@@ -108,7 +108,7 @@ def check_caa(hostname: str) -> CaaCheck:
             None,
             (),
             f"We could not check the CAA records of {host}: the CAA lookup for "
-            f"{_text(failure.name)} {failure.reason}. Certificate authorities refuse to issue "
+            f"{name_text(failure.name)} {failure.reason}. Certificate authorities refuse to issue "
             "while CAA lookups fail, so this must be fixed at your DNS provider if it persists.",
         )
     if rrset is None:
@@ -134,7 +134,7 @@ def check_caa(hostname: str) -> CaaCheck:
             key=lambda r: (r.tag, r.value, r.flags),
         )
     )
-    return _caa_decision(host, _text(rrset.name), records, wildcard=wildcard)
+    return _caa_decision(host, name_text(rrset.name), records, wildcard=wildcard)
 
 
 def _caa_decision(
@@ -182,17 +182,17 @@ def _caa_decision(
         return result(
             True,
             cas,
-            f"The CAA records at {found_at} allow {_join(list(cas))}, which Cloudflare uses to "
-            f"issue the certificate for {host}.",
+            f"The CAA records at {found_at} allow {join_names(list(cas))}, which Cloudflare uses "
+            f"to issue the certificate for {host}.",
         )
     add = "; ".join(f'`{found_at} CAA 0 {tag} "{ca}"`' for ca in CLOUDFLARE_CAS)
     if pinned:
         why = (
-            f"Your CAA records at {found_at} allow {_join(sorted(set(pinned)))} only for your "
+            f"Your CAA records at {found_at} allow {join_names(sorted(set(pinned)))} only for your "
             "own ACME account (accounturi), which Cloudflare does not use"
         )
     elif others:
-        why = f"Your CAA records at {found_at} only allow {_join(sorted(set(others)))}"
+        why = f"Your CAA records at {found_at} only allow {join_names(sorted(set(others)))}"
     else:
         why = f"Your CAA records at {found_at} forbid every certificate authority"
     scope = " for wildcard certificates" if tag == "issuewild" else ""

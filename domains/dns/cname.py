@@ -14,14 +14,14 @@ import dns.rrset
 from django.conf import settings
 
 from domains.dns.resolver import (
-    _addresses,
-    _hostname,
-    _invalid_message,
-    _join,
-    _lookup,
-    _LookupFailed,
-    _resolver,
-    _text,
+    LookupFailed,
+    addresses_of,
+    configured_resolver,
+    invalid_name_message,
+    join_names,
+    name_text,
+    parse_name,
+    query_once,
 )
 
 # How many CNAME hops we follow before calling the chain too long. Real chains are 1-3 hops
@@ -71,8 +71,8 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
     """
     target_text = str(target if target is not None else settings.DCV_CNAME_TARGET)
     shown = str(hostname).strip().rstrip(".").lower() if isinstance(hostname, str) else ""
-    target_name = _hostname(target_text)
-    name = _hostname(hostname)
+    target_name = parse_name(target_text)
+    name = parse_name(hostname)
     if target_name is None:
         return CnameCheck(
             shown,
@@ -83,23 +83,25 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
             f"We could not check {shown or 'this hostname'}: our CNAME target "
             f"{target_text!r} is not a valid hostname (check the DCV_CNAME_TARGET setting).",
         )
-    target_shown = _text(target_name)
+    target_shown = name_text(target_name)
     if name is None:
-        return CnameCheck(shown, target_shown, Verdict.UNKNOWN, (), (), _invalid_message(hostname))
-    host = _text(name)
+        return CnameCheck(
+            shown, target_shown, Verdict.UNKNOWN, (), (), invalid_name_message(hostname)
+        )
+    host = name_text(name)
 
     def result(
         verdict: Verdict, chain: list[str], addresses: tuple[str, ...], message: str
     ) -> CnameCheck:
         return CnameCheck(host, target_shown, verdict, tuple(chain), addresses, message)
 
-    resolver = _resolver()
+    resolver = configured_resolver()
     chain = [name]
     try:
         stop = _follow_chain(resolver, chain, target_name)
-        names = [_text(n) for n in chain]
+        names = [name_text(n) for n in chain]
         if stop == "target":
-            hops = f" (through {_join(names[1:-1])})" if len(names) > 2 else ""
+            hops = f" (through {join_names(names[1:-1])})" if len(names) > 2 else ""
             return result(
                 Verdict.POINTS_TO_US, names, (), f"{host} points to {target_shown}{hops}."
             )
@@ -122,8 +124,8 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
                 "record.",
             )
         end_missing = stop == "nxdomain"
-        addresses = () if end_missing else _addresses(resolver, chain[-1])
-        if addresses and set(addresses) <= set(_addresses(resolver, target_name)):
+        addresses = () if end_missing else addresses_of(resolver, chain[-1])
+        if addresses and set(addresses) <= set(addresses_of(resolver, target_name)):
             return result(
                 Verdict.POINTS_TO_US,
                 names,
@@ -133,10 +135,10 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
             )
         if len(chain) == 1 and _zone_of(resolver, name) == name:
             return result(Verdict.APEX, names, addresses, _apex_message(host, target_shown))
-    except _LookupFailed as failure:
+    except LookupFailed as failure:
         return result(
             Verdict.UNKNOWN,
-            [_text(n) for n in chain],
+            [name_text(n) for n in chain],
             (),
             f"We could not tell where {host} points: {failure}. This is often temporary; we "
             "will check again. If it persists, ask your DNS provider to check the domain's "
@@ -153,12 +155,12 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
         )
     if len(chain) == 1:
         message = (
-            f"{host} has no CNAME record; it resolves to {_join(addresses)}, not to "
+            f"{host} has no CNAME record; it resolves to {join_names(addresses)}, not to "
             f"{target_shown}. Replace its A/AAAA records with a CNAME record pointing to "
             f"{target_shown}."
         )
     else:
-        hops = f" (through {_join(names[1:-1])})" if len(names) > 2 else ""
+        hops = f" (through {join_names(names[1:-1])})" if len(names) > 2 else ""
         if end_missing:
             state = " (a name that does not exist)"
         elif not addresses:
@@ -179,7 +181,7 @@ def _follow_chain(
 
     "target" (reached it), "end" (the last name has no CNAME), "nxdomain" (the last name does
     not exist), "loop" (the last name repeats an earlier one), "too_long" (MAX_HOPS followed).
-    Raises _LookupFailed; `chain` then holds the names followed so far.
+    Raises LookupFailed; `chain` then holds the names followed so far.
     """
     while True:
         current = chain[-1]
@@ -187,7 +189,7 @@ def _follow_chain(
             return "target"
         if len(chain) > MAX_HOPS:
             return "too_long"
-        lookup = _lookup(resolver, current, dns.rdatatype.CNAME)
+        lookup = query_once(resolver, current, dns.rdatatype.CNAME)
         if lookup.nxdomain:
             return "nxdomain"
         if lookup.rrset is None:

@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-class _LookupFailed(Exception):
+class LookupFailed(Exception):
     """A query got no usable answer; `reason` completes "the DNS lookup of <name> ..."."""
 
     def __init__(self, name: dns.name.Name, reason: str) -> None:
@@ -28,11 +28,11 @@ class _LookupFailed(Exception):
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"the DNS lookup of {_text(self.name)} {self.reason}"
+        return f"the DNS lookup of {name_text(self.name)} {self.reason}"
 
 
 @dataclass(frozen=True)
-class _Lookup:
+class LookupResult:
     rrset: dns.rrset.RRset | None
     nxdomain: bool
 
@@ -69,7 +69,7 @@ def _nameserver_setting(value: str) -> tuple[str, int]:
     return host, port
 
 
-def _resolver() -> dns.resolver.Resolver:
+def configured_resolver() -> dns.resolver.Resolver:
     configured = str(settings.DNS_RESOLVER or "").strip()
     timeout = float(settings.DNS_TIMEOUT)
     if configured:
@@ -108,29 +108,29 @@ def _failure_reason(exc: BaseException) -> str:
     return f"failed ({exc})"
 
 
-def _lookup(
+def query_once(
     resolver: dns.resolver.Resolver, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
-) -> _Lookup:
+) -> LookupResult:
     """One query; the resolver follows CNAMEs for types other than CNAME."""
     try:
         answer = resolver.resolve(name, rdtype, search=False, raise_on_no_answer=False)
     except dns.resolver.NXDOMAIN:
-        return _Lookup(None, nxdomain=True)
+        return LookupResult(None, nxdomain=True)
     except (dns.exception.DNSException, OSError) as exc:
-        raise _LookupFailed(name, _failure_reason(exc)) from exc
-    return _Lookup(answer.rrset, nxdomain=False)
+        raise LookupFailed(name, _failure_reason(exc)) from exc
+    return LookupResult(answer.rrset, nxdomain=False)
 
 
-def _addresses(resolver: dns.resolver.Resolver, name: dns.name.Name) -> tuple[str, ...]:
+def addresses_of(resolver: dns.resolver.Resolver, name: dns.name.Name) -> tuple[str, ...]:
     found: list[str] = []
     for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-        rrset = _lookup(resolver, name, rdtype).rrset
+        rrset = query_once(resolver, name, rdtype).rrset
         if rrset is not None:
             found.extend(sorted(rdata.to_text() for rdata in rrset))
     return tuple(found)
 
 
-def _hostname(value: object) -> dns.name.Name | None:
+def parse_name(value: object) -> dns.name.Name | None:
     """The hostname as an absolute lower-case name, or None if it is not a hostname.
 
     Internationalised names are accepted and checked in their IDNA (xn--) form.
@@ -152,17 +152,17 @@ def _hostname(value: object) -> dns.name.Name | None:
     return name.canonicalize()
 
 
-def _invalid_message(value: object) -> str:
+def invalid_name_message(value: object) -> str:
     if isinstance(value, str) and not value.strip():
         return "A hostname is required (not a valid hostname: it is empty)."
     return f"{value!r} is not a valid hostname. Enter a full hostname such as app.example.com."
 
 
-def _text(name: dns.name.Name) -> str:
+def name_text(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True)
 
 
-def _join(items: tuple[str, ...] | list[str]) -> str:
+def join_names(items: tuple[str, ...] | list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]

@@ -25,20 +25,19 @@ from domains.cloudflare import (
 from domains.models import (
     Domain,
     DomainEvent,
-    DomainEventKind,
     DomainNotification,
     DomainStatus,
     NotificationKind,
 )
 from domains.services import (
-    _event,
-    _forget_remote,
     domain_finish_deletion,
     domain_finish_registration,
+    domain_forget_remote,
     remote_fields,
+    status_change_event,
 )
 from domains.sync.batch import Batch
-from domains.sync.schedule import WORK_STATUSES, _next_sync_expression, next_delay
+from domains.sync.schedule import WORK_STATUSES, next_delay, next_sync_expression
 
 logger = logging.getLogger("domains.sync")  # one logger for the whole loop
 
@@ -92,7 +91,7 @@ def _finish_work(batch: Batch, domain: Domain) -> None:
 
 def _reregister(batch: Batch, domain: Domain) -> None:
     """Cloudflare no longer has the hostname: register it again, never keep showing it active."""
-    domain = _forget_remote(domain)
+    domain = domain_forget_remote(domain)
     _finish_work(batch, domain)
 
 
@@ -271,18 +270,8 @@ def apply_answers(
         changed.append(domain)
         if after != before:
             events.append(
-                _event(
-                    domain,
-                    DomainEventKind.STATUS_CHANGED,
-                    from_status=before[0],
-                    to_status=domain.status,
-                    message=f"Cloudflare: hostname {remote.status or '—'}, "
-                    f"certificate {remote.ssl_status or '—'}",
-                    data={
-                        "hostname_status": [before[1], remote.status],
-                        "ssl_status": [before[2], remote.ssl_status],
-                        "by": "sync",
-                    },
+                status_change_event(
+                    domain, before=before, to_status=domain.status, remote=remote, by="sync"
                 )
             )
     if changed:
@@ -318,7 +307,7 @@ def touch_unchanged(batch: Batch, pks: list[Any]) -> None:
         batch.held(pks[start : start + TOUCH_CHUNK]).filter(
             Q(status__in=[DomainStatus.ACTIVE, DomainStatus.FAILED, DomainStatus.PENDING])
         ).update(
-            next_sync_at=_next_sync_expression(batch.now),
+            next_sync_at=next_sync_expression(batch.now),
             sync_attempts=F("sync_attempts") + 1,
             last_synced_at=batch.now,
         )
@@ -347,7 +336,7 @@ def _queue_expiry_notifications(batch: Batch, domains: list[Domain]) -> None:
             batch.outbox.append(notification)
 
 
-def _send_outbox(batch: Batch) -> None:
+def send_outbox(batch: Batch) -> None:
     outbox, batch.outbox = batch.outbox, []
     # Transitions applied by this batch, by Check now or by a registration: all are events.
     outbox += notifications.record_transitions(now=batch.now)

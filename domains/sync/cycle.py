@@ -23,7 +23,7 @@ from domains.models import (
     SyncRun,
     SyncStrategy,
 )
-from domains.sync.apply import _send_outbox, sync_by_get, sync_by_listing
+from domains.sync.apply import send_outbox, sync_by_get, sync_by_listing
 from domains.sync.batch import Batch, SyncClient
 from domains.sync.schedule import WORK_STATUSES, claim_due, claim_one
 
@@ -41,7 +41,7 @@ def _new_batch(
 
 def _finish(batch: Batch, run_id: int | None) -> None:
     """Send the batch's emails and add its figures to the cycle's run."""
-    _send_outbox(batch)
+    send_outbox(batch)
     if run_id is None:
         return
     now = timezone.now()

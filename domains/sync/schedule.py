@@ -42,7 +42,7 @@ def retry_delay(attempts: int) -> int:
     """Seconds before retrying registering/deleting work or a failed fetch: doubling, capped."""
     base = int(settings.SYNC_RETRY_BASE_SECONDS)
     cap = int(settings.SYNC_RETRY_MAX_SECONDS)
-    return min(base * 2 ** min(max(attempts - 1, 0), 30), cap)
+    return int(min(base * 2 ** min(max(attempts - 1, 0), 30), cap))
 
 
 def next_delay(status: str, checks: int, *, cloudflare_status: str = "") -> int | None:
@@ -71,7 +71,7 @@ def _pending_saturation(base: int, cap: int) -> int:
     return checks
 
 
-def _next_sync_expression(now: datetime) -> Case:
+def next_sync_expression(now: datetime) -> Case:
     """`next_sync_at` for unchanged rows in one UPDATE, from each row's status and attempts.
 
     The pending branch has one WHEN per attempt count below the cap (about 40), whatever the

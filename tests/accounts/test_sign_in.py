@@ -5,7 +5,7 @@ import requests
 from django.test import Client
 
 from accounts.models import Membership, Organization, Role
-from dcvaas.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 from tests.fixtures.github import github_sign_in
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.test import Client
 
 from accounts.models import Organization
 from billing.models import StripeEvent, StripeEventStatus, Subscription
-from dcvaas.sandbox.stripe import StripeSandbox
+from sandbox.stripe import StripeSandbox
 from tests.billing import billed_plan
 from tests.fixtures.stripe import subscribe
 

@@ -19,7 +19,7 @@ from django.test import Client
 from accounts.models import Organization, User
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import PlanKey, organization_entitlements
-from dcvaas.sandbox.stripe import StripeSandbox
+from sandbox.stripe import StripeSandbox
 from tests.billing import billed_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ import pytest
 
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.services import customer_ensure
-from dcvaas.sandbox.stripe import StripeSandbox
+from sandbox.stripe import StripeSandbox
 from tests.billing import billed_plan
 from tests.factories import OrganizationFactory
 

@@ -18,7 +18,7 @@ from billing.stripe_client import (
     SubscriptionState,
     WebhookSignatureError,
 )
-from dcvaas.sandbox.stripe import StripeSandbox, sign_payload
+from sandbox.stripe import StripeSandbox, sign_payload
 from tests.fixtures.stripe import event_payload, subscribe
 
 

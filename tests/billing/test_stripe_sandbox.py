@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from dcvaas.sandbox.server import SandboxServer
-from dcvaas.sandbox.stripe import StripeSandbox, app_from_settings, parse_form, sign_payload
+from sandbox.server import SandboxServer
+from sandbox.stripe import StripeSandbox, app_from_settings, parse_form, sign_payload
 
 PRICES = {"price_pro": ("Pro", 2900), "price_agency": ("Agency", 9900)}
 

@@ -12,7 +12,7 @@ from django.test import Client
 from accounts.models import Membership, Organization, Role, User
 from billing.models import Subscription
 from billing.plans import PlanKey
-from dcvaas.sandbox.stripe import StripeSandbox
+from sandbox.stripe import StripeSandbox
 from tests.fixtures.stripe import subscribe
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from accounts.models import Organization
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import PlanKey
 from billing.services import stripe_event_reprocess
-from dcvaas.sandbox.stripe import StripeSandbox, sign_payload
+from sandbox.stripe import StripeSandbox, sign_payload
 from tests.billing import billed_plan
 from tests.fixtures.stripe import event_payload, post_webhook, subscribe
 

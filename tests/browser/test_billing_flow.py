@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import time_machine
 
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.server import SandboxServer
-from dcvaas.sandbox.stripe import StripeSandbox
 from domains.models import Domain
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.server import SandboxServer
+from sandbox.stripe import StripeSandbox
 from tests.browser.test_domain_flow import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

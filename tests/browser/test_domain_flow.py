@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.dns import DnsSandbox
-from dcvaas.sandbox.server import SandboxServer
 from domains.models import Domain
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
+from sandbox.server import SandboxServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

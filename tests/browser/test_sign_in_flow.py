@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from accounts.models import Membership, Role
-from dcvaas.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,9 +5,9 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.models import Organization
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains.models import Domain
 from domains.services import domain_register
+from sandbox.cloudflare import CloudflareSandbox
 
 pytestmark = pytest.mark.django_db
 

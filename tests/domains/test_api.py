@@ -7,10 +7,10 @@ from django.test import Client
 
 from accounts.models import Organization, User
 from accounts.services import api_token_create, api_token_revoke
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.dns import DnsSandbox
 from domains.models import Domain, DomainStatus
 from domains.services import domain_register
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,9 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.models import Organization, User
 from accounts.services import api_token_create
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.dns import DnsSandbox
 from dcvaas.wsgi import application  # noqa: E402 - Django is set up by pytest-django first
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
 # Every call below carries a valid token: a generated (or deliberately broken) Authorization

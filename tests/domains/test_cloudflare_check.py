@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from dcvaas.sandbox.cloudflare import CloudflareSandbox, Delays, ManualClock
+from sandbox.cloudflare import CloudflareSandbox, Delays, ManualClock
 
 pytestmark = pytest.mark.django_db
 

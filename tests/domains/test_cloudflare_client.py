@@ -21,8 +21,6 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from dcvaas.sandbox.cloudflare import CloudflareSandbox, Delays, ManualClock
-from dcvaas.sandbox.server import Request, Response, SandboxApp, SandboxServer
 from domains.cloudflare import (
     INVALID_HOSTNAME_MESSAGES,
     CloudflareAuthError,
@@ -38,6 +36,8 @@ from domains.cloudflare import (
     cname_target,
 )
 from domains.rate_budget import RateBudget
+from sandbox.cloudflare import CloudflareSandbox, Delays, ManualClock
+from sandbox.server import Request, Response, SandboxApp, SandboxServer
 
 pytestmark = pytest.mark.django_db
 

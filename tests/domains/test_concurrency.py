@@ -11,8 +11,8 @@ from django.db import connection
 
 from accounts.models import Organization, User
 from accounts.services import api_token_create
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains.models import Domain
+from sandbox.cloudflare import CloudflareSandbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -12,7 +12,6 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
-from dcvaas.sandbox.dns import DEFAULT_TARGET_A, DnsSandbox
 from domains.dns import (
     CLOUDFLARE_CAS,
     MAX_HOPS,
@@ -22,6 +21,7 @@ from domains.dns import (
     check_cname,
 )
 from domains.dns.resolver import _nameserver_setting
+from sandbox.dns import DEFAULT_TARGET_A, DnsSandbox
 
 ZONE = "client.test-customer.dev"
 APP = f"app.{ZONE}"

@@ -9,8 +9,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organization, User
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.dns import DnsSandbox
 from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
 from domains.services import (
     DomainError,
@@ -21,6 +19,8 @@ from domains.services import (
     domain_finish_registration,
     domain_register,
 )
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
 from tests.factories import DomainFactory
 
 pytestmark = pytest.mark.django_db
@@ -283,12 +283,12 @@ def test_applying_an_answer_to_a_domain_removed_meanwhile_writes_nothing(
 def test_a_hostname_cloudflare_lost_goes_back_to_registering_and_says_when(
     acme: Organization, cloudflare_sim: CloudflareSandbox
 ) -> None:
-    from domains.services import _forget_remote
+    from domains.services import domain_forget_remote
 
     domain = domain_register(organization=acme, hostname="forgot.test-customer.dev").domain
     before = Domain.objects.get(pk=domain.pk).updated_at
 
-    _forget_remote(domain)
+    domain_forget_remote(domain)
 
     stored = Domain.objects.get(pk=domain.pk)
     assert stored.status == DomainStatus.REGISTERING

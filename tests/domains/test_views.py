@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Organization, User
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.dns import DnsSandbox
 from domains.models import Domain, DomainStatus
 from domains.services import domain_register
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
 
 pytestmark = pytest.mark.django_db
 

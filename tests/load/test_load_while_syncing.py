@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from accounts.services import api_token_create
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.dns import DnsSandbox
 from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
 from domains.sync import run_cycle
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

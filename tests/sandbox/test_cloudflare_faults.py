@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 import requests
 
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 
 

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dcvaas.sandbox.cloudflare import CloudflareSandbox, Delays, ManualClock
-from dcvaas.sandbox.dns import DnsSandbox
+from sandbox.cloudflare import CloudflareSandbox, Delays, ManualClock
+from sandbox.dns import DnsSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 
 HOST = "shop.test-customer.dev"

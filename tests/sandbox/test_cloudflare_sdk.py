@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from cloudflare import Cloudflare, ConflictError, NotFoundError, RateLimitError
 
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
+from sandbox.cloudflare import CloudflareSandbox
 
 
 @pytest.fixture

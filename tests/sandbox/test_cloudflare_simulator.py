@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from dcvaas.sandbox.cloudflare import CloudflareSandbox, app_from_settings
-from dcvaas.sandbox.server import Request, Response
+from sandbox.cloudflare import CloudflareSandbox, app_from_settings
+from sandbox.server import Request, Response
 from tests.fixtures.cloudflare import CloudflareHttp, schema_problem
 
 HOST = "shop.test-customer.dev"
@@ -548,7 +548,7 @@ def test_fallback_origin_can_be_set_read_and_removed(cloudflare_http: Cloudflare
 def test_fallback_origin_deploys_after_the_deployment_delay(
     cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
 ) -> None:
-    from dcvaas.sandbox.cloudflare import Delays, ManualClock
+    from sandbox.cloudflare import Delays, ManualClock
 
     clock = ManualClock()
     cloudflare_sim.configure(clock=clock, delays=Delays(deployment=60))
@@ -585,7 +585,7 @@ def test_every_answer_carries_rate_limit_headers_that_count_down(
 def test_an_enforced_rate_limit_answers_429_971_until_the_window_moves_on(
     cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
 ) -> None:
-    from dcvaas.sandbox.cloudflare import ManualClock
+    from sandbox.cloudflare import ManualClock
 
     clock = ManualClock()
     cloudflare_sim.configure(clock=clock, enforce_rate_limit=True, rate_limit=3, rate_window=300)

@@ -23,7 +23,7 @@ import dns.resolver
 import pytest
 from django.conf import settings
 
-from dcvaas.sandbox.dns import DEFAULT_TARGET_A, DnsSandbox, Record, server_from_settings
+from sandbox.dns import DEFAULT_TARGET_A, DnsSandbox, Record, server_from_settings
 
 ZONE = "client.test-customer.dev"
 TARGET_ZONE = settings.DCV_CNAME_TARGET.split(".", 1)[1]

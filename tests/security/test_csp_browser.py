@@ -15,9 +15,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from accounts.models import Organization, User
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.dns import DnsSandbox
-from dcvaas.sandbox.server import SandboxServer
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
+from sandbox.server import SandboxServer
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -13,8 +13,8 @@ from accounts.models import Organization, User
 from accounts.services import api_token_create, api_token_revoke
 from dcvaas.celery import app
 from dcvaas.logging import RedactSecretsFilter, describe_ids, redact
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains.models import Domain
+from sandbox.cloudflare import CloudflareSandbox
 
 pytestmark = pytest.mark.django_db
 

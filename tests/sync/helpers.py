@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from accounts.models import Organization
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains.cloudflare import CustomHostname, parse_hostname
 from domains.models import Domain, DomainStatus
 from domains.services import records_for, status_from_remote
+from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 
 DOMAIN = "acme-shop.dev"  # a registrable test domain (the simulator's special labels need one)

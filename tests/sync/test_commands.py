@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Organization
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains.models import Domain, DomainStatus, SyncRun
+from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import DOMAIN, register, register_many
 

@@ -12,9 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Organization
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains import sync
 from domains.models import Domain
+from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import register_many
 

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organization
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains import sync
 from domains.models import Domain, DomainStatus
+from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import make_all_due, make_due, register_many
 

@@ -10,7 +10,6 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import Organization
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains import sync
 from domains.models import (
     Domain,
@@ -20,6 +19,7 @@ from domains.models import (
     DomainStatus,
     SyncRun,
 )
+from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import DOMAIN, make_due, register
 

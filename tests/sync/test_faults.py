@@ -11,10 +11,10 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import Organization
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains import sync
 from domains.models import Domain, DomainEvent, DomainStatus, SyncRun
 from domains.rate_budget import budget
+from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import DOMAIN, make_all_due, register, register_many, statuses, truth
 

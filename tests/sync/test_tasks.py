@@ -9,9 +9,9 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from accounts.models import Organization
 from dcvaas.celery import app
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
 from domains import sync, tasks
 from domains.models import Domain, DomainStatus, SyncRun
+from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import register_many
 

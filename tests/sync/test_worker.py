@@ -10,10 +10,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Organization
-from dcvaas.sandbox.cloudflare import CloudflareSandbox
-from dcvaas.sandbox.dns import DnsSandbox
 from domains import sync
 from domains.models import Domain, DomainStatus, SyncRun
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import DOMAIN, register
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from dcvaas.sandbox.cloudflare.cname import CnameChecker
-from dcvaas.sandbox.cloudflare.limits import (
+from sandbox.cloudflare.cname import CnameChecker
+from sandbox.cloudflare.limits import (
     FAULT_KINDS,
     Fault,
     RateCounter,
@@ -26,7 +26,7 @@ from dcvaas.sandbox.cloudflare.limits import (
     server_error,
     throttled,
 )
-from dcvaas.sandbox.cloudflare.model import (
+from sandbox.cloudflare.model import (
     ApiError,
     Clock,
     CustomHostname,
@@ -35,9 +35,9 @@ from dcvaas.sandbox.cloudflare.model import (
     utc_now,
     validate_hostname,
 )
-from dcvaas.sandbox.cloudflare.page import handle_page
-from dcvaas.sandbox.cloudflare.store import FallbackOrigin, State, load_state, save_state
-from dcvaas.sandbox.cloudflare.wire import (
+from sandbox.cloudflare.page import handle_page
+from sandbox.cloudflare.store import FallbackOrigin, State, load_state, save_state
+from sandbox.cloudflare.wire import (
     UUID_RE,
     SslInput,
     envelope,
@@ -48,7 +48,7 @@ from dcvaas.sandbox.cloudflare.wire import (
     parse_ssl,
     selected,
 )
-from dcvaas.sandbox.server import Request, Response, SandboxApp, SandboxServer
+from sandbox.server import Request, Response, SandboxApp, SandboxServer
 
 __all__ = ["PREFIX", "CloudflareSandbox", "RecordedRequest"]
 

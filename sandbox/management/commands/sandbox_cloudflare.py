@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from dcvaas.sandbox.cloudflare import RUN_DELAYS, CloudflareSandbox, Delays
-from dcvaas.sandbox.server import SandboxServer
+from sandbox.cloudflare import RUN_DELAYS, CloudflareSandbox, Delays
+from sandbox.server import SandboxServer
 
 
 class Command(BaseCommand):

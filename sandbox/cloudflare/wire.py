@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcvaas.sandbox.cloudflare.model import (
+from sandbox.cloudflare.model import (
     BUNDLE_METHODS,
     CERTIFICATE_AUTHORITIES,
     DCV_METHODS,
@@ -19,7 +19,7 @@ from dcvaas.sandbox.cloudflare.model import (
     bad_param,
     validate_hostname,
 )
-from dcvaas.sandbox.server import Request
+from sandbox.server import Request
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HOSTNAME_FILTERS = ("hostname", "hostname.exact", "hostname.contain", "hostname.startsWith")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dcvaas.sandbox.cloudflare.model import CustomHostname, Delays, isoformat
+from sandbox.cloudflare.model import CustomHostname, Delays, isoformat
 
 STATE_VERSION = 1
 

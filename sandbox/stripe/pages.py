@@ -8,11 +8,11 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from dcvaas.sandbox.server import Request, Response
-from dcvaas.sandbox.stripe.wire import CARD_FAILS_LATER, CARD_OK, DECLINES
+from sandbox.server import Request, Response
+from sandbox.stripe.wire import CARD_FAILS_LATER, CARD_OK, DECLINES
 
 if TYPE_CHECKING:
-    from dcvaas.sandbox.stripe.app import StripeSandbox
+    from sandbox.stripe.app import StripeSandbox
 
 
 def page(title: str, body: str, status: int = 200) -> Response:

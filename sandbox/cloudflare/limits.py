@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
-from dcvaas.sandbox.cloudflare.model import ApiError
-from dcvaas.sandbox.cloudflare.wire import failure
-from dcvaas.sandbox.server import Request, Response
+from sandbox.cloudflare.model import ApiError
+from sandbox.cloudflare.wire import failure
+from sandbox.server import Request, Response
 
 FAULT_KINDS = ("429", "500", "502", "503", "slow", "drop")
 SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dcvaas.sandbox.cloudflare.app import CloudflareSandbox, RecordedRequest
-from dcvaas.sandbox.cloudflare.model import Delays, ManualClock
+from sandbox.cloudflare.app import CloudflareSandbox, RecordedRequest
+from sandbox.cloudflare.model import Delays, ManualClock
 
 __all__ = [
     "RUN_DELAYS",

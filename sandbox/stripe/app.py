@@ -20,10 +20,10 @@ from typing import Any
 
 import requests
 
-from dcvaas.sandbox.server import Request, Response, SandboxApp
-from dcvaas.sandbox.stripe import pages
-from dcvaas.sandbox.stripe.objects import StripeObjects, empty_state
-from dcvaas.sandbox.stripe.wire import StripeApiError, missing, parse_form, sign_payload
+from sandbox.server import Request, Response, SandboxApp
+from sandbox.stripe import pages
+from sandbox.stripe.objects import StripeObjects, empty_state
+from sandbox.stripe.wire import StripeApiError, missing, parse_form, sign_payload
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from dcvaas.sandbox.server import SandboxServer
-from dcvaas.sandbox.stripe import app_from_settings
+from sandbox.server import SandboxServer
+from sandbox.stripe import app_from_settings
 
 
 class Command(BaseCommand):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlencode, urlsplit
 
-from dcvaas.sandbox.server import Request, Response, SandboxApp
+from sandbox.server import Request, Response, SandboxApp
 
 LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 PRESET_USERS = ("octocat", "hubot", "monalisa")

@@ -9,8 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dcvaas.sandbox import cloudflare, dns, github, stripe
-from dcvaas.sandbox.server import SandboxServer
+from sandbox import cloudflare, dns, github, stripe
+from sandbox.server import SandboxServer
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from dcvaas.sandbox.dns import DnsSandbox
+from sandbox.dns import DnsSandbox
 
 
 class Command(BaseCommand):

@@ -8,11 +8,11 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from dcvaas.sandbox.cloudflare.model import HELD_ZONE
-from dcvaas.sandbox.server import Request, Response
+from sandbox.cloudflare.model import HELD_ZONE
+from sandbox.server import Request, Response
 
 if TYPE_CHECKING:
-    from dcvaas.sandbox.cloudflare.app import CloudflareSandbox
+    from sandbox.cloudflare.app import CloudflareSandbox
 
 ACTIONS = {
     "cname": "The customer added the CNAME",

@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Any
 
-from dcvaas.sandbox.stripe.wire import (
+from sandbox.stripe.wire import (
     API_VERSION,
     CARD_FAILS_LATER,
     PERIOD_SECONDS,

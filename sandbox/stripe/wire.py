@@ -9,7 +9,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
-from dcvaas.sandbox.server import Response
+from sandbox.server import Response
 
 API_VERSION = "2025-10-29.clover"
 PERIOD_SECONDS = 30 * 24 * 3600

@@ -36,8 +36,8 @@ time), `reset()`. Every delivery is recorded in `deliveries`.
 
 from __future__ import annotations
 
-from dcvaas.sandbox.stripe.app import Delivery, StripeSandbox, WebhookSender, app_from_settings
-from dcvaas.sandbox.stripe.wire import parse_form, sign_payload
+from sandbox.stripe.app import Delivery, StripeSandbox, WebhookSender, app_from_settings
+from sandbox.stripe.wire import parse_form, sign_payload
 
 __all__ = [
     "Delivery",
