@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format typecheck install migrate sandbox bench-web bench-sync clean lock
 
-$(STAMP): pyproject.toml requirements.lock
+# requirements.lock pins what production installs; requirements-dev.lock adds the tests' and
+# tools' packages (the same versions for everything both name). Development installs the latter.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,7 +33,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy dcvaas accounts domains billing
+	$(BIN)/mypy --strict dcvaas accounts domains billing
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -43,15 +45,18 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy dcvaas accounts domains billing
+	$(BIN)/mypy --strict dcvaas accounts domains billing
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 
-# Re-resolve the pinned versions after changing pyproject.toml.
+# Re-resolve the pinned versions after changing pyproject.toml: production's lock, then the
+# development lock, which keeps production's versions for every package both name.
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --quiet -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --constraint requirements.lock \
+		--python-version 3.11 --quiet -o requirements-dev.lock
 
 # Only the simulators (GitHub, Cloudflare, Stripe, DNS), for pointing other clients at them.
 sandbox: export DEBUG ?= true

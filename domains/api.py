@@ -13,7 +13,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
 )
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -23,7 +22,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken, IdempotentRequest, Organization
 from dcvaas.api import DomainPagination
 from domains.access import get_domain_or_404
-from domains.explain import explain
+from domains.explain import Explanation, explain
 from domains.models import Domain, DomainStatus
 from domains.services import (
     DomainError,
@@ -70,9 +69,14 @@ class RecordSerializer(serializers.Serializer[Any]):
 
 
 class ExplanationSerializer(serializers.Serializer[Any]):
+    """What the domain's state means and what to do, in words (`domains.explain`)."""
+
     headline = serializers.CharField()
     next_step = serializers.CharField()
     problems = serializers.ListField(child=serializers.CharField())
+
+    def get_attribute(self, instance: Domain) -> Explanation:
+        return explain(instance, target=cname_target())
 
 
 class CloudflareStateSerializer(serializers.Serializer[Any]):
@@ -84,8 +88,13 @@ class CloudflareStateSerializer(serializers.Serializer[Any]):
 
 
 class CertificateSerializer(serializers.Serializer[Any]):
+    """The domain's certificate; null until Cloudflare reports one."""
+
     issuer = serializers.CharField(source="certificate_issuer")
     expires_at = serializers.DateTimeField(source="certificate_expires_at")
+
+    def get_attribute(self, instance: Domain) -> Domain | None:
+        return instance if instance.certificate_expires_at is not None else None
 
 
 class DomainOutputSerializer(serializers.Serializer[Any]):
@@ -96,24 +105,16 @@ class DomainOutputSerializer(serializers.Serializer[Any]):
         source="is_ready", help_text="Hostname and certificate active."
     )
     dns_records = RecordSerializer(many=True)
-    explanation = serializers.SerializerMethodField()
+    # Nested serializers, bound once per list (a serializer made per domain would copy its
+    # fields for every row).
+    explanation = ExplanationSerializer()
     cloudflare = CloudflareStateSerializer(source="*")
-    certificate = serializers.SerializerMethodField()
+    certificate = CertificateSerializer(allow_null=True)
     last_error = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     activated_at = serializers.DateTimeField(allow_null=True)
     last_synced_at = serializers.DateTimeField(allow_null=True)
-
-    @extend_schema_field(ExplanationSerializer)
-    def get_explanation(self, domain: Domain) -> dict[str, Any]:
-        return ExplanationSerializer(explain(domain, target=cname_target())).data
-
-    @extend_schema_field(CertificateSerializer(allow_null=True))
-    def get_certificate(self, domain: Domain) -> dict[str, Any] | None:
-        if domain.certificate_expires_at is None:
-            return None
-        return CertificateSerializer(domain).data
 
 
 class DomainPageSerializer(serializers.Serializer[Any]):
