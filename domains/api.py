@@ -97,6 +97,17 @@ class CertificateSerializer(serializers.Serializer[Any]):
         return instance if instance.certificate_expires_at is not None else None
 
 
+class HostnameField(serializers.CharField):
+    """A JSON string, nothing else: DRF's CharField would turn 123 into "123"."""
+
+    default_error_messages = {"invalid_type": "Send the hostname as a JSON string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid_type")
+        return str(super().to_internal_value(data))
+
+
 class DomainOutputSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     hostname = serializers.CharField()
@@ -207,8 +218,12 @@ class DomainListCreateApi(StrictApiView):
     query_parameters = {"GET": frozenset({"status", "page", "page_size"})}
 
     class InputSerializer(serializers.Serializer[Any]):
-        hostname = serializers.CharField(
-            max_length=300, help_text="The customer's hostname, like app.client.com."
+        hostname = HostnameField(
+            max_length=300,
+            # The limit holds for what was sent: spaces are trimmed by the hostname parser,
+            # never to make a longer input fit.
+            trim_whitespace=False,
+            help_text="The customer's hostname, like app.client.com.",
         )
 
     class FilterSerializer(serializers.Serializer[Any]):

@@ -11,5 +11,7 @@ class DomainForm(forms.Form):
         error_messages={
             "required": "Enter the hostname your customer will use, like app.client.com."
         },
-        strip=True,
+        # The limit holds for what was typed: the hostname parser trims spaces, never to make
+        # a longer input fit.
+        strip=False,
     )

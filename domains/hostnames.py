@@ -10,7 +10,6 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import idna
 from publicsuffixlist import PublicSuffixList
@@ -18,8 +17,15 @@ from publicsuffixlist import PublicSuffixList
 MAX_NAME = 253
 MAX_LABEL = 63
 LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-# RFC 2606 / RFC 6761 special-use names, and what Cloudflare refuses (error codes 1409, 1411).
-RESERVED_TLDS = frozenset({"test", "example", "invalid", "localhost", "local", "onion", "internal"})
+# Special-use top-level names (RFC 2606, 6761, 6762, 7686, 9476, 8375 and the rest of IANA's
+# special-use registry, whose other entries all sit under .arpa; ICANN's .internal), and what
+# Cloudflare refuses (error codes 1409, 1411).
+RESERVED_TLDS = frozenset(
+    {"test", "example", "invalid", "localhost", "local", "onion", "internal", "arpa", "alt"}
+)
+URL_SCHEMES = ("http", "https")
+# A scheme before a colon that is not a port ("ftp:", "mailto:"): RFC 3986's scheme syntax.
+SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*):(?!\d*$)")
 EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")
 
 
@@ -62,16 +68,39 @@ def _psl() -> PublicSuffixList:
 
 
 def _strip_decoration(raw: str) -> str:
-    """Accept what people paste: surrounding spaces, a URL, a port, a trailing dot."""
+    """Accept what people paste: surrounding spaces, an http(s) URL, a port, one trailing dot.
+
+    Anything that would otherwise become a different name is refused instead: a user name or
+    an "@" (`ap@p.shop.dev` is not `p.shop.dev`), another URL scheme, a second trailing dot.
+    """
     text = raw.strip()
+    scheme = SCHEME_RE.match(text.lower())
+    if scheme and scheme.group(1) not in URL_SCHEMES and not _is_ip_address(text):
+        raise HostnameError(
+            "unsupported_scheme",
+            f"“{scheme.group(1)}:” is not a web address. Enter only the hostname, like "
+            "app.client.com, or an http(s):// URL.",
+        )
     if "://" in text:
-        text = urlsplit(text).netloc or text.split("://", 1)[1]
-    text = text.split("/", 1)[0]
+        text = text.split("://", 1)[1]
+    text = re.split(r"[/?#]", text, maxsplit=1)[0]
     if "@" in text:
-        text = text.rsplit("@", 1)[1]
+        raise HostnameError(
+            "userinfo",
+            "A hostname has no “@” or user name in it. Enter only the hostname, like "
+            "app.client.com.",
+        )
     if text.count(":") == 1:  # host:port (an IPv6 address has several colons)
         text = text.split(":", 1)[0]
-    return text.rstrip(".").lower()
+    return text.removesuffix(".").lower()
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def parse_hostname(raw: str, *, allow_wildcard: bool = False, cname_target: str = "") -> Hostname:
@@ -86,11 +115,7 @@ def parse_hostname(raw: str, *, allow_wildcard: bool = False, cname_target: str 
     if " " in text or "\t" in text:
         raise HostnameError("invalid_characters", "A hostname cannot contain spaces.")
 
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        pass
-    else:
+    if _is_ip_address(text):
         raise HostnameError(
             "ip_address",
             "That is an IP address. Enter the hostname your customer will use, "
@@ -134,7 +159,8 @@ def parse_hostname(raw: str, *, allow_wildcard: bool = False, cname_target: str 
     if tld in RESERVED_TLDS:
         raise HostnameError(
             "reserved_tld",
-            f"“.{tld}” is reserved and never resolves on the internet. Use the real domain.",
+            f"“.{tld}” is reserved for special use and never names a website on the internet. "
+            "Use the real domain.",
         )
     if any(ascii_name == d or ascii_name.endswith("." + d) for d in EXAMPLE_DOMAINS):
         raise HostnameError(

@@ -109,8 +109,18 @@ def test_creating_a_domain_answers_201_with_the_records_to_create(
         ({"hostname": "shop.example.com"}, "example_domain"),
         ({"hostname": ""}, "blank"),
         ({}, "required"),
-        ({"hostname": 42}, "single_label"),
-        ({"hostname": ["a.test-customer.dev"]}, "invalid"),
+        ({"hostname": 42}, "invalid_type"),
+        ({"hostname": 123}, "invalid_type"),
+        ({"hostname": None}, "null"),
+        ({"hostname": ["a.test-customer.dev"]}, "invalid_type"),
+        ({"hostname": "ap@p.shop.test-customer.dev"}, "userinfo"),
+        ({"hostname": "mailto:a@shop.test-customer.dev"}, "unsupported_scheme"),
+        ({"hostname": "ftp://shop.test-customer.dev/"}, "unsupported_scheme"),
+        ({"hostname": "1.0.0.127.in-addr.arpa"}, "reserved_tld"),
+        ({"hostname": "app.home.arpa"}, "reserved_tld"),
+        ({"hostname": "app.shop.test-customer.dev.."}, "empty_label"),
+        # Fits in 300 characters only once the spaces are trimmed.
+        ({"hostname": " " * 290 + "app.shop.test-customer.dev"}, "max_length"),
     ],
 )
 def test_bad_input_gets_400_with_a_field_error_and_a_stable_code(
