@@ -69,6 +69,8 @@ class CloudflareSandbox(SandboxApp):
         zone_id: str,
         token: str,
         cname_target: str,
+        api_email: str = "sandbox@dcvaas.localhost",
+        api_key: str = "sandbox-cloudflare-global-api-key",
         dns_resolver: str = "",
         delays: Delays | None = None,
         clock: Clock | None = None,
@@ -86,6 +88,10 @@ class CloudflareSandbox(SandboxApp):
             raise ValueError("unknown_zone_code must be 10000 or 7003")
         self.zone_id = zone_id
         self.token = token
+        # The account's global API key, sent as X-Auth-Email + X-Auth-Key (Cloudflare's older
+        # scheme, which its SDKs still offer).
+        self.api_email = api_email
+        self.api_key = api_key
         self.cname_target = cname_target
         self.prefix = prefix.rstrip("/")
         self.delays = delays or Delays()
@@ -289,7 +295,7 @@ class CloudflareSandbox(SandboxApp):
         elif fault is not None:
             return self._fault_response(request, fault)
         limited = self._rates.hit(
-            request.headers.get("authorization", "anonymous"),
+            _caller(request),
             self.clock().timestamp(),
             limit=self.rate_limit,
             window=self.rate_window,
@@ -352,11 +358,11 @@ class CloudflareSandbox(SandboxApp):
     def _authenticate(self, request: Request) -> None:
         authorization = request.headers.get("authorization")
         if authorization is None:
-            if any(
-                h in request.headers
-                for h in ("x-auth-key", "x-auth-email", "x-auth-user-service-key")
-            ):
-                # The simulator knows API tokens only; a global key is never valid here.
+            if "x-auth-key" in request.headers or "x-auth-email" in request.headers:
+                self._authenticate_global_key(request)
+                return
+            if "x-auth-user-service-key" in request.headers:
+                # Origin CA keys reach the certificates API only, never custom hostnames.
                 raise ApiError(403, 9109, "Invalid access token")
             raise ApiError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
         scheme, _, token = authorization.partition(" ")
@@ -369,6 +375,15 @@ class CloudflareSandbox(SandboxApp):
             )
         if not secrets.compare_digest(token.strip().encode(), self.token.encode()):
             raise ApiError(403, 9109, "Invalid access token")
+
+    def _authenticate_global_key(self, request: Request) -> None:
+        email = request.headers.get("x-auth-email", "").strip()
+        key = request.headers.get("x-auth-key", "").strip()
+        if not email or not key:
+            raise ApiError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
+        known = secrets.compare_digest(key.encode(), self.api_key.encode())
+        if not known or email.lower() != self.api_email.lower():
+            raise ApiError(403, 9103, "Unknown X-Auth-Key or X-Auth-Email")
 
     # -- faults and rate limits ------------------------------------------------------------
 
@@ -391,7 +406,7 @@ class CloudflareSandbox(SandboxApp):
 
     def _rate_headers(self, request: Request) -> dict[str, str]:
         return self._rates.headers(
-            request.headers.get("authorization", "anonymous"),
+            _caller(request),
             self.clock().timestamp(),
             limit=self.rate_limit,
             window=self.rate_window,
@@ -602,3 +617,8 @@ class CloudflareSandbox(SandboxApp):
         self._hostnames = {record.id: record for record in state.hostnames}
         self._overrides = state.overrides
         self._fallback = state.fallback
+
+
+def _caller(request: Request) -> str:
+    """Whose rate limit a request counts against: its token, or its global key."""
+    return request.headers.get("authorization") or request.headers.get("x-auth-key", "anonymous")

@@ -138,3 +138,23 @@ def test_the_sdk_retries_a_server_error_and_honours_retry_after(
     assert quota is not None
     assert quota.used == 0
     assert [r.status for r in cloudflare_sim.requests] == [429, 503, 200]
+
+
+def test_the_sdk_signs_in_with_the_accounts_email_and_global_api_key(
+    cloudflare_sim: CloudflareSandbox,
+) -> None:
+    client = Cloudflare(
+        api_email=cloudflare_sim.api_email,
+        api_key=cloudflare_sim.api_key,
+        base_url=cloudflare_sim.base_url,
+        max_retries=0,
+    )
+    try:
+        created = client.custom_hostnames.create(
+            zone_id=cloudflare_sim.zone_id, hostname="key.test-customer.dev"
+        )
+        fetched = client.custom_hostnames.get(created.id, zone_id=cloudflare_sim.zone_id)
+    finally:
+        client.close()
+
+    assert fetched.hostname == "key.test-customer.dev"

@@ -295,21 +295,42 @@ def test_a_request_without_credentials_is_400_9106(cloudflare_sim: CloudflareSan
     assert (response.status_code, error_code(response)) == (400, 9106)
 
 
+def test_a_wrong_token_is_403_9109(cloudflare_sim: CloudflareSandbox) -> None:
+    url = f"{cloudflare_sim.base_url}/zones/{cloudflare_sim.zone_id}/custom_hostnames"
+
+    response = requests.get(url, headers={"Authorization": "Bearer wrong-token"}, timeout=10)
+
+    assert (response.status_code, error_code(response)) == (403, 9109)
+
+
+def test_the_accounts_global_api_key_with_its_email_is_accepted(
+    cloudflare_sim: CloudflareSandbox,
+) -> None:
+    url = f"{cloudflare_sim.base_url}/zones/{cloudflare_sim.zone_id}/custom_hostnames"
+    headers = {"X-Auth-Email": cloudflare_sim.api_email, "X-Auth-Key": cloudflare_sim.api_key}
+
+    response = requests.get(url, headers=headers, timeout=10)
+
+    assert response.status_code == 200
+    assert response.json()["success"] is True
+
+
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "expected"),
     [
-        {"Authorization": "Bearer wrong-token"},
-        {"X-Auth-Email": "ops@saas-test.dev", "X-Auth-Key": "global-key"},
+        ({"X-Auth-Email": "ops@saas-test.dev", "X-Auth-Key": "global-key"}, (403, 9103)),
+        ({"X-Auth-Key": "sandbox-cloudflare-global-api-key"}, (400, 9106)),
+        ({"X-Auth-Email": "sandbox@dcvaas.localhost"}, (400, 9106)),
     ],
 )
-def test_wrong_credentials_are_403_9109(
-    cloudflare_sim: CloudflareSandbox, headers: dict[str, str]
+def test_a_wrong_or_half_global_key_is_refused(
+    cloudflare_sim: CloudflareSandbox, headers: dict[str, str], expected: tuple[int, int]
 ) -> None:
     url = f"{cloudflare_sim.base_url}/zones/{cloudflare_sim.zone_id}/custom_hostnames"
 
     response = requests.get(url, headers=headers, timeout=10)
 
-    assert (response.status_code, error_code(response)) == (403, 9109)
+    assert (response.status_code, error_code(response)) == expected
 
 
 def test_an_authorization_header_of_another_scheme_is_400_6003(
