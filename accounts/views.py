@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -17,8 +18,6 @@ from accounts.access import (
 from accounts.forms import ApiTokenForm
 from accounts.models import ApiToken, Membership
 from accounts.services import api_token_create, api_token_revoke, organization_switch
-
-NEW_TOKEN_SESSION_KEY = "dcvaas_new_api_token"  # noqa: S105 - a session key, not a secret
 
 
 @require_POST
@@ -44,10 +43,11 @@ def organization_switch_view(request: SignedInRequest) -> HttpResponse:
 def api_tokens(request: SignedInRequest, membership: Membership) -> HttpResponse:
     """List the organization's tokens; owners and admins create them here.
 
-    A new token's raw value survives exactly one redirect in the session and is then gone:
-    it is shown once and never stored.
+    A new token's raw value is shown once, in the answer to the request that created it
+    (`Cache-Control: no-store`), and stored nowhere: not in the session, not in a cache.
     """
     form = ApiTokenForm()
+    new_token = None
     if request.method == "POST":
         if not membership.can_manage:
             raise PermissionDenied("Only owners and admins can create API tokens.")
@@ -58,17 +58,19 @@ def api_tokens(request: SignedInRequest, membership: Membership) -> HttpResponse
                 created_by=request.user,
                 name=form.cleaned_data["name"],
             )
-            request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
-            return redirect("accounts:api_tokens")
-    new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+            new_token = {"id": token.pk, "raw": raw}
+            form = ApiTokenForm()
     tokens = ApiToken.objects.filter(organization=membership.organization).select_related(
         "created_by"
     )
-    return render(
+    response = render(
         request,
         "accounts/api_tokens.html",
         {"membership": membership, "form": form, "tokens": tokens, "new_token": new_token},
     )
+    if new_token is not None:
+        patch_cache_control(response, no_store=True, private=True)
+    return response
 
 
 @require_POST

@@ -47,3 +47,14 @@ class DomainPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+def without_slash_aliases(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
+    """drf-spectacular preprocessing hook: an endpoint also served with a trailing slash is
+    listed once, without it."""
+    paths = {endpoint[0] for endpoint in endpoints}
+    return [
+        endpoint
+        for endpoint in endpoints
+        if not (endpoint[0].endswith("/") and endpoint[0].rstrip("/") in paths)
+    ]

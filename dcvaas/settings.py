@@ -424,6 +424,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["dcvaas.api.without_slash_aliases"],
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -500,6 +501,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own handlers for this logger (a console one while DEBUG is on) would print
+        # "Not Found: <path>" unredacted: ours replace them.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # stripe-python logs every request at INFO, with URLs we do not need in our logs.
         "stripe": {"level": "WARNING"},

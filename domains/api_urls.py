@@ -35,6 +35,11 @@ urlpatterns = [
     path("domains", api.DomainListCreateApi.as_view(), name="domains"),
     path("domains/<uuid:domain_id>", api.DomainDetailApi.as_view(), name="domain"),
     path("domains/<uuid:domain_id>/check", api.DomainCheckApi.as_view(), name="domain-check"),
+    # The same endpoints with a trailing slash, served rather than redirected (a redirected
+    # POST loses its body with most clients); the schema lists each endpoint once.
+    path("domains/", api.DomainListCreateApi.as_view()),
+    path("domains/<uuid:domain_id>/", api.DomainDetailApi.as_view()),
+    path("domains/<uuid:domain_id>/check/", api.DomainCheckApi.as_view()),
     path("schema/", schema_view, name="schema"),
     path("docs/", docs_view, name="docs"),
     # [\s\S], not `.`: a path with an encoded newline (%0A) must not fall through to HTML.

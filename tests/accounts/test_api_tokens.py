@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from accounts.models import ApiToken, Organization, User
@@ -16,16 +17,31 @@ def test_an_owner_creates_a_token_and_sees_it_exactly_once(
 ) -> None:
     client.force_login(alice)
 
-    response = client.post("/tokens/", {"name": "CI deploys"}, follow=True)
+    response = client.post("/tokens/", {"name": "CI deploys"})
 
     token = ApiToken.objects.get(organization=acme)
     raw = response.context["new_token"]["raw"]
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
     assert raw.startswith("dcv_")
     assert raw.encode() in response.content
     assert token.digest == hashlib.sha256(raw.encode()).hexdigest()
     assert token.display_prefix == raw[:10]
     assert raw.encode() not in client.get("/tokens/").content
     assert not ApiToken.objects.filter(digest=raw).exists()
+
+
+def test_a_new_raw_token_is_never_kept_in_the_session(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    client.force_login(alice)
+
+    response = client.post("/tokens/", {"name": "CI deploys"})
+
+    raw = response.context["new_token"]["raw"]
+    stored = Session.objects.get(session_key=client.session.session_key)
+    assert raw not in str(stored.get_decoded())
+    assert raw not in str(dict(client.session))
 
 
 def test_a_token_needs_a_name(client: Client, alice: User, acme: Organization) -> None:

@@ -333,3 +333,39 @@ def test_unknown_query_parameters_are_refused_not_ignored(
     assert response.status_code == 400
     assert response.json()["code"] == "unknown_parameter"
     assert Domain.objects.filter(pk=acme_domain.pk).exists()
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_the_domain_list_answers_with_or_without_a_trailing_slash(
+    client: Client, acme_token: str, acme_domain: Domain, suffix: str
+) -> None:
+    listed = client.get(f"/api/v1/domains{suffix}", HTTP_AUTHORIZATION=f"Bearer {acme_token}")
+    one = client.get(
+        f"/api/v1/domains/{acme_domain.pk}{suffix}", HTTP_AUTHORIZATION=f"Bearer {acme_token}"
+    )
+
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["results"]] == [str(acme_domain.pk)]
+    assert one.json()["id"] == str(acme_domain.pk)
+
+
+def test_a_post_with_a_trailing_slash_adds_the_domain(
+    client: Client, acme_token: str, cloudflare_sim: CloudflareSandbox
+) -> None:
+    response = client.post(
+        "/api/v1/domains/",
+        {"hostname": "slash.acme.test-customer.dev"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {acme_token}",
+    )
+
+    assert response.status_code == 201
+    assert Domain.objects.filter(hostname="slash.acme.test-customer.dev").exists()
+
+
+def test_the_schema_lists_each_endpoint_once_without_the_slash(client: Client) -> None:
+    paths = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+
+    assert "/api/v1/domains" in paths
+    assert "/api/v1/domains/" not in paths
+    assert "/api/v1/domains/{domain_id}/" not in paths
