@@ -59,6 +59,29 @@ _VALIDATION = (
 )
 
 
+# Which step of the certificate ran out of time, and what starts it again.
+_TIMEOUTS = {
+    "validation_timed_out": (
+        "Certificate validation timed out",
+        "Press Check now to restart validation once the DNS record is in place.",
+    ),
+    "initializing_timed_out": (
+        "Ordering the certificate timed out",
+        "Press Check now to order it again.",
+    ),
+    "issuance_timed_out": (
+        "Issuing the certificate timed out",
+        "The certificate authority did not issue in time. Press Check now to order it again; "
+        "if it times out again, contact support.",
+    ),
+    "deployment_timed_out": (
+        "Deploying the certificate timed out",
+        "Cloudflare did not finish deploying it. Press Check now to try again; if it times "
+        "out again, contact support.",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Explanation:
     headline: str
@@ -118,16 +141,34 @@ def explain(domain: Domain, *, target: str) -> Explanation:
             f"Point the CNAME for {host} at {target} again, then press Check now.",
             problems,
         )
+    if ssl in _TIMEOUTS:
+        headline, step = _TIMEOUTS[ssl]
+        return Explanation(headline, step, problems)
     if ssl.endswith("_timed_out"):
         return Explanation(
-            "Certificate validation timed out",
-            "Press Check now to restart validation once the DNS record is in place.",
+            "Cloudflare stopped trying: a step of the certificate timed out",
+            "Press Check now to start again.",
+            problems,
+        )
+    if ssl == "expired":
+        return Explanation(
+            "The certificate has expired: HTTPS fails",
+            f"Cloudflare could not renew it. Check that the CNAME for {host} still points to "
+            f"{target} and that no CAA record forbids Cloudflare's certificate authorities, "
+            "then press Check now.",
+            problems,
+        )
+    if domain.status == DomainStatus.FAILED and problems:
+        return Explanation(
+            "Action needed: the certificate cannot be issued",
+            f"Fix what is listed below at the DNS provider of {host}, then press Check now.",
             problems,
         )
     if cf in ("deleted", "pending_deletion"):
         return Explanation(
             "Removed at Cloudflare",
-            "Cloudflare no longer has this hostname; we will register it again.",
+            "Cloudflare no longer serves this hostname; the next check registers it again. "
+            "Press Check now to do it right away.",
             problems,
         )
     if cf == "active":
@@ -140,6 +181,15 @@ def explain(domain: Domain, *, target: str) -> Explanation:
         return Explanation(
             headline,
             "Nothing to do: this usually takes a few minutes. This page updates by itself.",
+            problems,
+        )
+    if domain.activated_at is not None and not problems:
+        # It was active before: Cloudflare lost the hostname and it was registered again, or
+        # it is validating anew. The customer's record is most likely still in place.
+        return Explanation(
+            "Being validated again",
+            f"Cloudflare is checking {host} anew. If the CNAME still points to {target}, there "
+            "is nothing to do: it turns active again within minutes.",
             problems,
         )
     return Explanation(

@@ -277,10 +277,20 @@ def records_for(hostname: str, remote: CustomHostname) -> list[dict[str, Any]]:
 
 
 def status_from_remote(remote: CustomHostname) -> DomainStatus:
-    """Our summary of Cloudflare's two state machines. Active only when both are active."""
+    """Our summary of Cloudflare's two state machines. Active only when both are active.
+
+    Needs attention (failed) whenever someone must act: Cloudflare stopped (blocked, moved, a
+    timeout), the certificate expired, or the certificate authority reports a problem at the
+    customer's DNS (a CAA record, a nameserver failing). Pending means waiting is enough.
+    """
     if remote.is_active:
         return DomainStatus.ACTIVE
-    if remote.status in ("blocked", "moved") or remote.ssl_status.endswith("_timed_out"):
+    if (
+        remote.status in ("blocked", "moved")
+        or remote.ssl_status.endswith("_timed_out")
+        or remote.ssl_status == "expired"
+        or remote.validation_errors
+    ):
         return DomainStatus.FAILED
     return DomainStatus.PENDING
 
@@ -348,8 +358,14 @@ def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
                 domain_event(
                     domain,
                     DomainEventKind.REGISTERED,
-                    message=f"Registered with Cloudflare as {remote.id}",
-                    data={"cloudflare_id": remote.id},
+                    message=f"Registered with Cloudflare as {remote.id}"
+                    + (
+                        f", after deleting {remote.replaced_id}, which Cloudflare kept as "
+                        "deleted under the same name"
+                        if remote.replaced_id
+                        else ""
+                    ),
+                    data={"cloudflare_id": remote.id, "replaced_id": remote.replaced_id},
                 )
             )
         after = (new_status, remote.status, remote.ssl_status)
@@ -392,24 +408,31 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
         domain = domain_finish_registration(domain=domain)
         cloudflare_error = domain.last_error
     elif domain.cloudflare_id and domain.status != DomainStatus.DELETING:
-        client = CloudflareClient()
-        try:
-            if domain.status == DomainStatus.ACTIVE:
-                remote = client.get(domain.cloudflare_id)
-            else:
-                # PATCH with the same method restarts Cloudflare's validation backoff.
-                remote = client.refresh(domain.cloudflare_id, method=domain.ssl_method or None)
-        except CloudflareNotFoundError:
-            domain = domain_forget_remote(domain)
-            domain = domain_finish_registration(domain=domain)
-            cloudflare_error = domain.last_error
-        except CloudflareError as error:
-            cloudflare_error = _describe(error)
-            domain = _record_error(domain, cloudflare_error, retry=True)
-        else:
-            domain = domain_apply_remote(domain=domain, remote=remote)
+        domain, cloudflare_error = _revalidate(domain)
     Domain.objects.filter(pk=domain.pk).update(next_sync_at=timezone.now() + timedelta(seconds=30))
     return CheckResult(domain=domain, dns=found, cloudflare_error=cloudflare_error)
+
+
+def _revalidate(domain: Domain) -> tuple[Domain, str]:
+    """Check now's Cloudflare half: (the domain as it is now, an error for the page or "")."""
+    client = CloudflareClient()
+    remote: CustomHostname | None
+    try:
+        if domain.status == DomainStatus.ACTIVE:
+            remote = client.get(domain.cloudflare_id)
+        else:
+            # PATCH with the same method restarts Cloudflare's validation backoff.
+            remote = client.refresh(domain.cloudflare_id, method=domain.ssl_method or None)
+    except CloudflareNotFoundError:
+        remote = None
+    except CloudflareError as error:
+        message = _describe(error)
+        return _record_error(domain, message, retry=True), message
+    if remote is None or remote.is_gone:
+        # Cloudflare lost it, or keeps it only as deleted: register it again.
+        domain = domain_finish_registration(domain=domain_forget_remote(domain))
+        return domain, domain.last_error
+    return domain_apply_remote(domain=domain, remote=remote), ""
 
 
 def domain_forget_remote(domain: Domain) -> Domain:

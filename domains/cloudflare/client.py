@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import logging
 import random
 import threading
@@ -142,8 +143,19 @@ class CloudflareClient:
             existing = self.find_by_hostname(hostname, priority=priority)
             if existing is None:
                 raise
-            logger.info("cloudflare: adopted existing custom hostname %s", existing.id)
-            return existing
+            if not existing.is_gone:
+                logger.info("cloudflare: adopted existing custom hostname %s", existing.id)
+                return existing
+            # Cloudflare keeps a deleted hostname (a `moved` one, after 7 days) under its name:
+            # adopting it would register nothing. Delete it and create afresh, once; a second
+            # duplicate answer is raised, never looped on.
+            self.delete(existing.id, priority=priority)
+            payload = self._request("POST", "/custom_hostnames", json=body, priority=priority)
+            created = parse_hostname(payload.get("result"))
+            logger.info(
+                "cloudflare: replaced deleted custom hostname %s with %s", existing.id, created.id
+            )
+            return dataclasses.replace(created, replaced_id=existing.id)
         return parse_hostname(payload.get("result"))
 
     def get(self, hostname_id: str, *, priority: Priority = "user") -> CustomHostname:

@@ -108,11 +108,19 @@ class CustomHostname:
     certificate_issuer: str | None
     certificate_expires_at: datetime | None
     created_at: datetime | None
+    # Set by `CloudflareClient.create` when it had to delete a hostname Cloudflare kept as
+    # deleted (or pending deletion) under the same name before it could create this one.
+    replaced_id: str = ""
 
     @property
     def is_active(self) -> bool:
         """Both validations passed: the hostname serves with our certificate."""
         return self.status == HostnameStatus.ACTIVE and self.ssl_status == SSLStatus.ACTIVE
+
+    @property
+    def is_gone(self) -> bool:
+        """Cloudflare keeps the name but no longer serves it: deleted, or about to be."""
+        return self.status in (HostnameStatus.DELETED, HostnameStatus.PENDING_DELETION)
 
     @property
     def has_validation_records(self) -> bool:

@@ -192,7 +192,8 @@ def _refresh_moved(
     """Ask Cloudflare once to re-validate each newly `moved` hostname; handle vanished ones."""
     kept: list[tuple[Domain, CustomHostname]] = []
     for domain, remote in answers:
-        if remote.status == "deleted":
+        if remote.is_gone and domain.status != DomainStatus.DELETING:
+            # Deleted (or being deleted) at Cloudflare without our asking: register it again.
             _reregister(batch, domain)
             continue
         if (

@@ -121,6 +121,48 @@ def test_a_hostname_that_vanished_at_cloudflare_is_registered_again(
     assert [h["id"] for h in cloudflare_sim.hostnames()] == [domain.cloudflare_id]
 
 
+@pytest.mark.parametrize("kept_as", ["deleted", "pending_deletion"])
+def test_a_hostname_cloudflare_keeps_as_deleted_is_replaced_once_and_the_history_says_so(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    kept_as: str,
+) -> None:
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}")
+    old_id = domain.cloudflare_id
+    Domain.objects.filter(pk=domain.pk).update(status=DomainStatus.ACTIVE)
+    cloudflare_sim.set_state(domain.hostname, status=kept_as)
+
+    sync.run_cycle()
+    make_due(domain)
+    sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert domain.cloudflare_id not in ("", old_id)
+    assert [h["id"] for h in cloudflare_sim.hostnames()] == [domain.cloudflare_id]
+    creates = [r for r in cloudflare_sim.requests if r.method == "POST"]
+    deletes = [r for r in cloudflare_sim.requests if r.method == "DELETE"]
+    # The first registration, the duplicate answer, the new one: nothing more the next cycle.
+    assert (len(creates), len(deletes)) == (3, 1)
+    registered = DomainEvent.objects.get(domain=domain, kind=DomainEventKind.REGISTERED)
+    assert f"after deleting {old_id}" in registered.message
+
+
+def test_a_caa_record_that_forbids_issuance_needs_attention_and_is_emailed(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domain = register(cloudflare_http, acme, f"caa.{DOMAIN}", status=DomainStatus.PENDING)
+    cloudflare_sim.set_cname(domain.hostname, True)
+
+    sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert domain.cloudflare_status == "active"
+    assert domain.validation_errors
+    assert domain.status == DomainStatus.FAILED
+    assert [m.subject for m in mail.outbox] == [f"{domain.hostname} needs attention"]
+
+
 def test_a_moved_hostname_is_refreshed_once_then_the_owners_are_told(
     acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
 ) -> None:
