@@ -344,6 +344,9 @@ DCV_CNAME_TARGET = env.str("DCV_CNAME_TARGET", default="dcv.pcnaid.com")
 CLOUDFLARE_CONNECT_TIMEOUT = env.float("CLOUDFLARE_CONNECT_TIMEOUT", default=5.0)
 CLOUDFLARE_READ_TIMEOUT = env.float("CLOUDFLARE_READ_TIMEOUT", default=20.0)
 CLOUDFLARE_MAX_RETRIES = env.int("CLOUDFLARE_MAX_RETRIES", default=3)
+# The most a person's request (adding, removing, Check now) waits on Cloudflare, all calls,
+# retries and waits together; what is left unfinished is finished by the sync loop.
+CLOUDFLARE_INTERACTIVE_SECONDS = env.float("CLOUDFLARE_INTERACTIVE_SECONDS", default=4.0)
 # Cloudflare allows 1,200 requests per 5 minutes per token, across every process; we keep a
 # slice of it for people (add, delete, check now) so a large sync can never starve them.
 CLOUDFLARE_RATE_LIMIT = env.int("CLOUDFLARE_RATE_LIMIT", default=1200)

@@ -284,6 +284,11 @@ class DomainListCreateApi(StrictApiView):
         ],
         responses={
             201: DomainOutputSerializer,
+            202: OpenApiResponse(
+                DomainOutputSerializer,
+                description="Added and still registering: Cloudflare did not confirm in time, "
+                "the registration is finished in the background.",
+            ),
             400: OpenApiResponse(ErrorSerializer, description="Invalid hostname."),
             402: OpenApiResponse(
                 ErrorSerializer, description="The plan's domain limit is reached."
@@ -329,8 +334,13 @@ class DomainListCreateApi(StrictApiView):
         except DomainError as error:
             response = _error(error)
         else:
+            domain = registration.domain
+            # Still registering: Cloudflare did not confirm within the request's few seconds,
+            # and the sync loop finishes the registration.
+            finished = domain.status != DomainStatus.REGISTERING
             response = Response(
-                DomainOutputSerializer(registration.domain).data, status=status.HTTP_201_CREATED
+                DomainOutputSerializer(domain).data,
+                status=status.HTTP_201_CREATED if finished else status.HTTP_202_ACCEPTED,
             )
         if key and response.status_code < 500 and response.status_code != 429:
             # A concurrent request with the same key may have stored its answer first.

@@ -8,6 +8,7 @@ short transaction. Every step is idempotent, so the sync loop can finish anythin
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +23,11 @@ from billing.plans import organization_entitlements
 from domains import dns
 from domains.cloudflare import (
     CloudflareClient,
+    CloudflareDeadlineError,
     CloudflareError,
     CloudflareInvalidHostnameError,
     CloudflareNotFoundError,
+    CloudflareRateLimitedError,
     CloudflareTransientError,
     CustomHostname,
 )
@@ -167,7 +170,9 @@ def domain_register(
             field="hostname",
         ) from error
 
-    return Registration(domain=domain_finish_registration(domain=domain), hostname=parsed)
+    # A person is waiting: Cloudflare gets a few seconds, the sync loop finishes the rest.
+    registered = domain_finish_registration(domain=domain, client=CloudflareClient.interactive())
+    return Registration(domain=registered, hostname=parsed)
 
 
 def domain_finish_registration(
@@ -193,6 +198,14 @@ def domain_finish_registration(
 
 
 def _describe(error: CloudflareError) -> str:
+    if isinstance(error, CloudflareRateLimitedError):
+        wait = f" in about {math.ceil(error.retry_after)} seconds" if error.retry_after else ""
+        return f"Cloudflare is rate limiting our requests right now. We will retry{wait}."
+    if isinstance(error, CloudflareDeadlineError):
+        return (
+            "Cloudflare did not answer within a few seconds. We are finishing this in the "
+            "background."
+        )
     if isinstance(error, CloudflareTransientError):
         return f"Cloudflare is unreachable or failing right now ({error}). We will retry."
     return f"Cloudflare refused the request: {error}"
@@ -405,7 +418,7 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
     ).save()
     cloudflare_error = ""
     if domain.status == DomainStatus.REGISTERING:
-        domain = domain_finish_registration(domain=domain)
+        domain = domain_finish_registration(domain=domain, client=CloudflareClient.interactive())
         cloudflare_error = domain.last_error
     elif domain.cloudflare_id and domain.status != DomainStatus.DELETING:
         domain, cloudflare_error = _revalidate(domain)
@@ -415,7 +428,7 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
 
 def _revalidate(domain: Domain) -> tuple[Domain, str]:
     """Check now's Cloudflare half: (the domain as it is now, an error for the page or "")."""
-    client = CloudflareClient()
+    client = CloudflareClient.interactive()
     remote: CustomHostname | None
     try:
         if domain.status == DomainStatus.ACTIVE:
@@ -430,7 +443,7 @@ def _revalidate(domain: Domain) -> tuple[Domain, str]:
         return _record_error(domain, message, retry=True), message
     if remote is None or remote.is_gone:
         # Cloudflare lost it, or keeps it only as deleted: register it again.
-        domain = domain_finish_registration(domain=domain_forget_remote(domain))
+        domain = domain_finish_registration(domain=domain_forget_remote(domain), client=client)
         return domain, domain.last_error
     return domain_apply_remote(domain=domain, remote=remote), ""
 
@@ -484,7 +497,7 @@ def domain_delete(*, domain: Domain, actor: User | None = None) -> Domain | None
                 message=f"Removal requested by {actor.username}" if actor else "Removal requested",
             ).save()
         domain.status = DomainStatus.DELETING
-    return domain_finish_deletion(domain=domain)
+    return domain_finish_deletion(domain=domain, client=CloudflareClient.interactive())
 
 
 def domain_finish_deletion(

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from domains.cloudflare.errors import (
     RATE_LIMIT_CODES,
     ROUTING_CODES,
+    CloudflareDeadlineError,
     CloudflareDuplicateError,
     CloudflareError,
     CloudflareNotFoundError,
@@ -85,8 +86,18 @@ class CloudflareClient:
     `sleep` and `clock` (wall-clock epoch seconds) are injectable so tests stay fast; `max_wait`
     caps any single wait inside a call (a 429's reset, our own budget), beyond which the call
     raises `CloudflareRateLimitedError` with `retry_after` instead of blocking its caller.
-    `calls` counts HTTP attempts made by this client (retries included).
+    `deadline` (seconds from the client's creation) bounds everything the client does, retries,
+    waits and timeouts included: past it a call raises `CloudflareDeadlineError`. People's
+    requests use `CloudflareClient.interactive()`, so no page or API answer waits long on
+    Cloudflare. `calls` counts HTTP attempts made by this client (retries included).
     """
+
+    @classmethod
+    def interactive(cls) -> CloudflareClient:
+        """A client for calls a person waits on: all of them together end within
+        `CLOUDFLARE_INTERACTIVE_SECONDS`; what does not finish is left to the sync loop."""
+        seconds = float(settings.CLOUDFLARE_INTERACTIVE_SECONDS)
+        return cls(deadline=seconds, max_wait=seconds)
 
     def __init__(
         self,
@@ -95,12 +106,14 @@ class CloudflareClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         max_wait: float = 30.0,
+        deadline: float | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self.budget = budget or shared_budget
         self._sleep = sleep
         self._clock = clock
         self.max_wait = max_wait
+        self._ends_at = None if deadline is None else time.monotonic() + deadline
         self._session = session or requests.Session()
         self._calls = 0
         self._calls_lock = threading.Lock()
@@ -323,9 +336,20 @@ class CloudflareClient:
             raise ValueError("a custom hostname id is required")
         return "/custom_hostnames/" + quote(hostname_id, safe="")
 
+    def _time_left(self) -> float | None:
+        """Seconds left before the deadline (None: no deadline); raises once it has passed."""
+        if self._ends_at is None:
+            return None
+        left = self._ends_at - time.monotonic()
+        if left <= 0:
+            raise CloudflareDeadlineError("Cloudflare did not answer in time")
+        return left
+
     def _spend(self, priority: Priority) -> None:
+        left = self._time_left()
+        wait = self.max_wait if left is None else min(self.max_wait, left)
         try:
-            self.budget.acquire(priority=priority, wait=True, timeout=self.max_wait)
+            self.budget.acquire(priority=priority, wait=True, timeout=wait)
         except RateBudgetExhausted as exc:
             raise CloudflareRateLimitedError(
                 "Our shared Cloudflare request budget is spent for now", retry_after=exc.retry_after
@@ -360,6 +384,9 @@ class CloudflareClient:
         while True:
             attempt += 1
             self._spend(priority)
+            left = self._time_left()
+            if left is not None:
+                timeout = (min(timeout[0], left), min(timeout[1], left))
             with self._calls_lock:
                 self._calls += 1
             started = time.monotonic()
@@ -399,7 +426,8 @@ class CloudflareClient:
             wait = self._backoff(attempt)
             if error.retry_after is not None:
                 wait = max(wait, error.retry_after) if error.status != 429 else error.retry_after
-            if wait > self.max_wait:
+            left = self._time_left()
+            if wait > self.max_wait or (left is not None and wait >= left):
                 raise error
             self._sleep(wait)
 

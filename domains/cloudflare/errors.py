@@ -42,6 +42,11 @@ class CloudflareTransientError(CloudflareError):
     """Network failure, timeout, dropped connection, 5xx or 1500: worth retrying later."""
 
 
+class CloudflareDeadlineError(CloudflareTransientError):
+    """The caller's time for Cloudflare ran out (`CloudflareClient(deadline=...)`); the work is
+    left for later, as after any transient failure."""
+
+
 class CloudflareRateLimitedError(CloudflareTransientError):
     """429 (codes 971/10100), or our own budget is spent; `retry_after` is in seconds."""
 

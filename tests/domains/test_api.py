@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from django.test import Client
 
 from accounts.models import Organization, User
 from accounts.services import api_token_create, api_token_revoke
 from domains.models import Domain, DomainStatus
-from domains.services import domain_register
+from domains.services import domain_finish_deletion, domain_finish_registration, domain_register
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
 
@@ -29,6 +33,14 @@ def umbrella_token(umbrella: Organization, charlie: User) -> str:
 
 def auth(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    """Until the simulator has done what it was told to do late (a slow answer's work)."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "the simulator never finished"
+        time.sleep(0.02)
 
 
 def post(client: Client, token: str, body: dict[str, object], **extra: str):  # noqa: ANN201
@@ -369,3 +381,79 @@ def test_the_schema_lists_each_endpoint_once_without_the_slash(client: Client) -
     assert "/api/v1/domains" in paths
     assert "/api/v1/domains/" not in paths
     assert "/api/v1/domains/{domain_id}/" not in paths
+
+
+def test_a_cloudflare_that_hangs_gets_a_202_registering_and_the_loop_finishes_it(
+    client: Client, acme_token: str, cloudflare_sim: CloudflareSandbox, settings: Any
+) -> None:
+    settings.CLOUDFLARE_INTERACTIVE_SECONDS = 0.5
+    cloudflare_sim.inject_fault("slow", method="POST", count=1, delay=3.0)
+
+    response = post(client, acme_token, {"hostname": "hang.acme.test-customer.dev"})
+    answered_before_cloudflare = not cloudflare_sim.hostnames()
+
+    assert response.status_code == 202
+    assert answered_before_cloudflare  # the request did not wait for the slow create
+    assert response.json()["status"] == "registering"
+    assert "did not answer within a few seconds" in response.json()["last_error"]
+    # The create Cloudflare finishes late is adopted by the loop, not duplicated.
+    wait_for(lambda: bool(cloudflare_sim.hostnames()))
+    domain = domain_finish_registration(domain=Domain.objects.get())
+    assert domain.status == DomainStatus.PENDING
+    assert len(cloudflare_sim.hostnames()) == 1
+
+
+def test_a_rate_limited_cloudflare_gets_a_202_that_says_it_is_a_rate_limit(
+    client: Client, acme_token: str, cloudflare_sim: CloudflareSandbox
+) -> None:
+    cloudflare_sim.inject_fault("429", method="POST", retry_after=60)
+
+    response = post(client, acme_token, {"hostname": "busy.acme.test-customer.dev"})
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "registering"
+    assert "rate limiting" in response.json()["last_error"]
+    assert "unreachable" not in response.json()["last_error"]
+    assert len([r for r in cloudflare_sim.requests if r.method == "POST"]) == 1
+
+
+def test_a_removal_cloudflare_is_slow_to_confirm_gets_a_202_and_stays_removing(
+    client: Client,
+    acme_token: str,
+    acme_domain: Domain,
+    cloudflare_sim: CloudflareSandbox,
+    settings: Any,
+) -> None:
+    settings.CLOUDFLARE_INTERACTIVE_SECONDS = 0.5
+    cloudflare_sim.inject_fault("slow", method="DELETE", count=1, delay=3.0)
+
+    response = client.delete(f"{API}/{acme_domain.pk}", **auth(acme_token))
+    answered_before_cloudflare = bool(cloudflare_sim.hostnames())
+
+    assert response.status_code == 202
+    assert answered_before_cloudflare
+    assert response.json()["status"] == "deleting"
+    wait_for(lambda: not cloudflare_sim.hostnames())
+    assert domain_finish_deletion(domain=Domain.objects.get()) is None
+    assert not Domain.objects.exists()
+
+
+def test_check_now_with_a_hanging_cloudflare_answers_in_seconds_with_the_dns_verdict(
+    client: Client,
+    acme_token: str,
+    acme_domain: Domain,
+    cloudflare_sim: CloudflareSandbox,
+    settings: Any,
+) -> None:
+    settings.CLOUDFLARE_INTERACTIVE_SECONDS = 0.5
+    cloudflare_sim.inject_fault("slow", method="PATCH", count=1, delay=3.0)
+
+    response = client.post(f"{API}/{acme_domain.pk}/check", **auth(acme_token))
+    patch = next(r for r in cloudflare_sim.requests if r.method == "PATCH")
+    answered_before_cloudflare = patch.status == 0  # the simulator had not answered yet
+
+    assert response.status_code == 200
+    assert answered_before_cloudflare
+    assert "did not answer within a few seconds" in response.json()["cloudflare_error"]
+    assert response.json()["dns"]["verdict"]
+    wait_for(lambda: patch.status != 0)
