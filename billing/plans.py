@@ -59,6 +59,11 @@ class Plan:
         return bool(self.price_id)
 
 
+# What every plan gets: plans differ in their domain limit only. (Owners of every
+# organization are emailed about their domains' changes, Free included.)
+FEATURES = ("Automatic certificates", "Dashboard and API", "Email alerts")
+
+
 def all_plans() -> tuple[Plan, ...]:
     """Every plan, cheapest first. Built at call time so settings overrides apply."""
     return (
@@ -68,7 +73,7 @@ def all_plans() -> tuple[Plan, ...]:
             domain_limit=settings.PLAN_LIMIT_FREE,
             price_id="",
             monthly_price_usd=0,
-            features=("Automatic certificates", "Dashboard and API"),
+            features=FEATURES,
         ),
         Plan(
             key=PlanKey.PRO,
@@ -76,7 +81,7 @@ def all_plans() -> tuple[Plan, ...]:
             domain_limit=settings.PLAN_LIMIT_PRO,
             price_id=settings.STRIPE_PRICE_PRO,
             monthly_price_usd=29,
-            features=("Automatic certificates", "Dashboard and API", "Email alerts"),
+            features=FEATURES,
         ),
         Plan(
             key=PlanKey.AGENCY,
@@ -84,12 +89,7 @@ def all_plans() -> tuple[Plan, ...]:
             domain_limit=settings.PLAN_LIMIT_AGENCY,
             price_id=settings.STRIPE_PRICE_AGENCY,
             monthly_price_usd=99,
-            features=(
-                "Automatic certificates",
-                "Dashboard and API",
-                "Email alerts",
-                "Priority checks",
-            ),
+            features=FEATURES,
         ),
     )
 

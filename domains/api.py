@@ -154,6 +154,7 @@ class CheckOutputSerializer(serializers.Serializer[Any]):
 # ---------------------------------------------------------------------------------------------
 ERROR_STATUS = {
     "hostname_taken": status.HTTP_409_CONFLICT,
+    "already_added": status.HTTP_409_CONFLICT,
     "plan_limit": status.HTTP_402_PAYMENT_REQUIRED,
     "throttled": status.HTTP_429_TOO_MANY_REQUESTS,
 }
@@ -293,7 +294,11 @@ class DomainListCreateApi(StrictApiView):
             402: OpenApiResponse(
                 ErrorSerializer, description="The plan's domain limit is reached."
             ),
-            409: OpenApiResponse(ErrorSerializer, description="The hostname is already taken."),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The hostname is already taken: `already_added` (by this "
+                "organization) or `hostname_taken` (by another).",
+            ),
             422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused."),
             **ERRORS,
         },

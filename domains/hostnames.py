@@ -126,8 +126,8 @@ def parse_hostname(raw: str, *, allow_wildcard: bool = False, cname_target: str 
     if is_wildcard and not allow_wildcard:
         raise HostnameError(
             "wildcard_not_allowed",
-            "Wildcard hostnames (*.client.com) are not available on your plan. "
-            "Add each hostname separately.",
+            "DCVaaS does not take wildcard hostnames (*.client.com) yet. "
+            "Add each hostname separately, like app.client.com.",
         )
     body = text[2:] if is_wildcard else text
     if "*" in body:

@@ -163,10 +163,16 @@ def domain_register(
             ).save()
     except IntegrityError as error:
         # The unique constraint on hostname is the real guard (two requests at once).
+        if Domain.objects.filter(organization=organization, hostname=parsed.name).exists():
+            raise DomainError(
+                "already_added",
+                f"{parsed.name} is already one of your domains.",
+                field="hostname",
+            ) from error
         raise DomainError(
             "hostname_taken",
-            f"{parsed.name} is already connected to DCVaaS. If it should be yours, remove it "
-            "from the other account first, or contact support.",
+            f"{parsed.name} is already connected to DCVaaS by another organization. If it "
+            "should be yours, ask them to remove it, or contact support.",
             field="hostname",
         ) from error
 

@@ -66,6 +66,7 @@ def dashboard(request: SignedInRequest, membership: Membership) -> HttpResponse:
 def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse:
     """Add a domain. With htmx, errors come back inline next to the field."""
     form = DomainForm(request.POST)
+    error_code = ""
     if form.is_valid():
         try:
             registration = domain_register(
@@ -75,6 +76,7 @@ def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse
             )
         except DomainError as error:
             form.add_error("hostname", error.message)
+            error_code = error.code
         else:
             domain = registration.domain
             if registration.hostname.is_apex:
@@ -91,6 +93,7 @@ def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse
             return redirect(url)
     context = _list_context(request, membership)
     context["form"] = form
+    context["error_code"] = error_code
     if request.htmx:
         return render(request, "domains/dashboard.html#add-form", context)
     return render(request, "domains/dashboard.html", context, status=400)

@@ -11,7 +11,7 @@ from django.test import Client
 
 from accounts.models import Membership, Organization, Role, User
 from billing.models import Subscription
-from billing.plans import PlanKey
+from billing.plans import PlanKey, all_plans
 from sandbox.stripe import StripeSandbox
 from tests.fixtures.stripe import subscribe
 
@@ -245,3 +245,14 @@ def test_returning_from_checkout_while_stripe_is_down_says_the_plan_updates_soon
 
     assert response.status_code == 200
     assert "as soon as Stripe confirms" in response.content.decode()
+
+
+def test_every_plan_card_lists_the_email_alerts_every_organization_gets(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    client.force_login(alice)
+
+    page = client.get("/billing/").content.decode()
+
+    assert all("Email alerts" in plan.features for plan in all_plans())
+    assert page.count("<li>Email alerts</li>") == len(all_plans())

@@ -81,6 +81,19 @@ def test_a_hostname_taken_by_another_organization_is_refused_without_saying_by_w
     assert Domain.objects.get().organization == umbrella
 
 
+def test_a_hostname_already_in_the_organization_says_so_not_the_other_account(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domain_register(organization=acme, hostname="twice.test-customer.dev")
+
+    with pytest.raises(DomainError) as caught:
+        domain_register(organization=acme, hostname="twice.test-customer.dev")
+
+    assert caught.value.code == "already_added"
+    assert caught.value.message == "twice.test-customer.dev is already one of your domains."
+    assert "other" not in caught.value.message
+
+
 def test_the_plan_limit_refuses_the_fourth_domain_on_free(
     acme: Organization, cloudflare_sim: CloudflareSandbox
 ) -> None:

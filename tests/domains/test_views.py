@@ -105,6 +105,19 @@ def test_over_the_plan_limit_the_form_offers_an_upgrade(
     assert 'data-testid="upgrade-link"' in client.get("/dashboard/").content.decode()
 
 
+def test_a_wildcard_is_refused_without_offering_an_upgrade_no_plan_gives(
+    client: Client, alice: User, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    client.force_login(alice)
+
+    content = client.post("/domains/add/", {"hostname": "*.acme.test-customer.dev"}, **HTMX)
+
+    text = content.content.decode()
+    assert "does not take wildcard hostnames" in text
+    assert "plan" not in text.split('id="hostname-error"')[1].split("</small>")[0]
+    assert "Upgrade your plan" not in text
+
+
 def test_the_domain_page_shows_the_records_to_create(
     client: Client, alice: User, acme_domain: Domain
 ) -> None:
