@@ -110,7 +110,10 @@ class HostnameField(serializers.CharField):
 
 class DomainOutputSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
-    hostname = serializers.CharField()
+    hostname = serializers.CharField(help_text="ASCII (punycode), as DNS and Cloudflare use it.")
+    unicode_hostname = serializers.CharField(
+        help_text="As people read it: münchen.shop.dev for xn--mnchen-3ya.shop.dev."
+    )
     status = serializers.ChoiceField(choices=DomainStatus.choices)
     ready = serializers.BooleanField(
         source="is_ready", help_text="Hostname and certificate active."

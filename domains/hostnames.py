@@ -48,10 +48,7 @@ class Hostname:
     @property
     def unicode(self) -> str:
         """The name as a person reads it (münchen.de rather than xn--mnchen-3ya.de)."""
-        try:
-            return idna.decode(self.name.removeprefix("*."))
-        except idna.IDNAError:
-            return self.name
+        return to_unicode(self.name)
 
     @property
     def relative_name(self) -> str:
@@ -59,6 +56,18 @@ class Hostname:
         if self.is_apex:
             return "@"
         return self.name[: -len(self.registrable_domain) - 1]
+
+
+def to_unicode(name: str) -> str:
+    """`name` (ASCII, as stored) as a person reads it: xn--mnchen-3ya.de is münchen.de. A
+    name that does not decode is shown as it is."""
+    if "xn--" not in name:
+        return name
+    wildcard = "*." if name.startswith("*.") else ""
+    try:
+        return wildcard + idna.decode(name.removeprefix("*."))
+    except (idna.IDNAError, UnicodeError):
+        return name
 
 
 @functools.cache

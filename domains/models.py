@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Organization
+from domains.hostnames import to_unicode
 
 
 class RateBudgetCounter(models.Model):
@@ -105,6 +106,15 @@ class Domain(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+    @property
+    def unicode_hostname(self) -> str:
+        """The hostname as people read it; `hostname` (punycode) is what DNS needs."""
+        return to_unicode(self.hostname)
+
+    @property
+    def is_internationalised(self) -> bool:
+        return self.unicode_hostname != self.hostname
 
     @property
     def status_label(self) -> str:

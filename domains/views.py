@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
@@ -22,6 +23,7 @@ from domains.models import Domain
 from domains.services import DomainError, domain_check_now, domain_delete, domain_register
 
 PAGE_SIZE = 50
+HISTORY_LENGTH = 50  # the newest events a domain's page shows
 
 
 def _list_context(request: SignedInRequest, membership: Membership) -> dict[str, object]:
@@ -119,7 +121,7 @@ def domain_detail(
 ) -> HttpResponse:
     domain = get_domain_or_404(membership.organization_id, domain_id)
     context = _detail_context(membership, domain)
-    context["events"] = domain.events.all()[:50]
+    context["events"] = domain.events.all()[:HISTORY_LENGTH]
     return render(request, "domains/detail.html", context)
 
 
@@ -127,12 +129,17 @@ def domain_detail(
 def domain_status(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
-    """The status block that a pending domain's page polls; 286 stops polling once settled."""
+    """The status block that a pending domain's page polls, with the history swapped in out of
+    band; 286 stops polling once settled."""
     domain = get_domain_or_404(membership.organization_id, domain_id)
-    response = render(request, "domains/detail.html#status", _detail_context(membership, domain))
+    context = _detail_context(membership, domain)
+    context.update(events=domain.events.all()[:HISTORY_LENGTH], history_oob=True)
+    content = render_to_string("domains/detail.html#status", context, request) + render_to_string(
+        "domains/detail.html#history", context, request
+    )
     if domain.is_settled:
-        return HttpResponseStopPolling(response.content)
-    return response
+        return HttpResponseStopPolling(content)
+    return HttpResponse(content)
 
 
 @require_POST
@@ -153,7 +160,12 @@ def domain_check(
         context["check"] = result
         notice = ""
     if request.htmx:
-        return render(request, "domains/detail.html#status", context)
+        # The check is in the history now: it comes along, swapped in out of band.
+        context.update(events=domain.events.all()[:HISTORY_LENGTH], history_oob=True)
+        return HttpResponse(
+            render_to_string("domains/detail.html#status", context, request)
+            + render_to_string("domains/detail.html#history", context, request)
+        )
     if notice:
         messages.warning(request, notice)
     else:

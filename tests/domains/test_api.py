@@ -457,3 +457,12 @@ def test_check_now_with_a_hanging_cloudflare_answers_in_seconds_with_the_dns_ver
     assert "did not answer within a few seconds" in response.json()["cloudflare_error"]
     assert response.json()["dns"]["verdict"]
     wait_for(lambda: patch.status != 0)
+
+
+def test_an_internationalised_name_is_answered_in_both_forms(
+    client: Client, acme_token: str, cloudflare_sim: CloudflareSandbox
+) -> None:
+    response = post(client, acme_token, {"hostname": "bücher-shop.acme.test-customer.dev"})
+
+    assert response.json()["hostname"] == "xn--bcher-shop-9db.acme.test-customer.dev"
+    assert response.json()["unicode_hostname"] == "bücher-shop.acme.test-customer.dev"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Organization, User
-from domains.models import Domain, DomainStatus
+from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
 from domains.services import domain_register
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
@@ -140,11 +143,64 @@ def test_the_status_fragment_stops_polling_once_settled(
     url = f"/domains/{acme_domain.pk}/status/"
 
     assert client.get(url, **HTMX).status_code == 200
-    with django_capture_on_commit_callbacks(execute=True):  # committed: the cache moves on
-        Domain.objects.filter(pk=acme_domain.pk).update(status=DomainStatus.ACTIVE)
+    Domain.objects.filter(pk=acme_domain.pk).update(status=DomainStatus.ACTIVE)
     settled = client.get(url, **HTMX)
     assert settled.status_code == 286
     assert b"hx-trigger" not in settled.content
+
+
+def test_the_status_poll_brings_the_history_along_out_of_band(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+    DomainEvent.objects.create(
+        domain=acme_domain,
+        organization_id=acme_domain.organization_id,
+        hostname=acme_domain.hostname,
+        kind=DomainEventKind.STATUS_CHANGED,
+        from_status="pending",
+        to_status="pending",
+        message="Cloudflare: hostname active, certificate pending_issuance",
+    )
+
+    content = client.get(f"/domains/{acme_domain.pk}/status/", **HTMX).content.decode()
+
+    assert '<section id="history" hx-swap-oob="true">' in content
+    assert "Progress at Cloudflare</strong>: Cloudflare: hostname active" in content
+    assert "pending → pending" not in content
+
+
+def test_an_active_domains_records_are_to_keep_not_to_create(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    checked = timezone.now()
+    Domain.objects.filter(pk=acme_domain.pk).update(
+        status=DomainStatus.ACTIVE, last_synced_at=checked
+    )
+    client.force_login(alice)
+
+    with time_machine.travel(checked + timedelta(seconds=20), tick=False):
+        content = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+
+    assert "DNS records to create" not in content
+    assert "keep them, or HTTPS stops" in content
+    assert "checked 20\xa0seconds ago" in content or "checked 20 seconds ago" in content
+    assert "0 minutes" not in content
+
+
+def test_an_internationalised_name_is_shown_as_people_read_it_with_its_dns_form(
+    client: Client, alice: User, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domain = domain_register(organization=acme, hostname="bücher-shop.test-customer.dev").domain
+    client.force_login(alice)
+
+    page = client.get(f"/domains/{domain.pk}/").content.decode()
+    listing = client.get("/dashboard/").content.decode()
+
+    assert domain.hostname == "xn--bcher-shop-9db.test-customer.dev"
+    assert '<h1 data-testid="domain-hostname">bücher-shop.test-customer.dev</h1>' in page
+    assert '<code data-testid="ascii-hostname">xn--bcher-shop-9db.test-customer.dev</code>' in page
+    assert "bücher-shop.test-customer.dev</a><br><small>xn--bcher-shop-9db" in listing
 
 
 def test_check_now_with_htmx_shows_the_dns_verdict(
