@@ -20,7 +20,7 @@ install: $(STAMP)
 # Everything locally, on embedded defaults: SQLite, the filesystem broker, and the simulators of
 # GitHub, Cloudflare, Stripe and DNS. Ctrl-C stops every process.
 run: export DEBUG ?= true
-run: $(STAMP)
+run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py createcachetable
 	@echo
@@ -28,6 +28,10 @@ run: $(STAMP)
 	@echo "  Sandbox control page (Cloudflare, DNS, Stripe): http://127.0.0.1:8787/sandbox/"
 	@echo
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
+
+# Local settings for `python manage.py ...` run by hand (manage.py reads it; never committed).
+.env:
+	printf '# Written by make run: local development settings, read by manage.py.\nDEBUG=true\n' > .env
 
 # ruff (lint and format), mypy with django-stubs, then the whole pytest suite.
 test: $(STAMP)

@@ -4,8 +4,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import include, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -13,11 +13,12 @@ from dcvaas import staff, views
 from domains import views as domain_views
 
 
-def admin_login(request: HttpRequest) -> HttpResponseRedirect:
+def admin_login(request: HttpRequest) -> HttpResponse:
     """The admin's own login page, replaced: staff sign in like everyone, through GitHub.
 
     Signed-out visitors go to our sign-in with `next` back to the admin page they wanted;
-    signed-in staff go straight there; anyone else signed in gets 403, not a password form.
+    signed-in staff go straight there; anyone else signed in gets a 403 page that says what
+    the admin is and how its operator becomes staff, not a password form.
     """
     next_url = request.GET.get("next", "")
     if not url_has_allowed_host_and_scheme(
@@ -27,7 +28,7 @@ def admin_login(request: HttpRequest) -> HttpResponseRedirect:
     if request.user.is_authenticated:
         if request.user.is_active and request.user.is_staff:
             return HttpResponseRedirect(next_url)
-        raise PermissionDenied("The admin is for staff only.")
+        return render(request, "staff/not_staff.html", status=403)
     return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
 
 

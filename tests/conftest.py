@@ -26,6 +26,9 @@ pytest_plugins = sorted(
 )
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# A developer's local .env (written by `make run`) must not reach the processes tests start:
+# they set exactly the environment they test.
+os.environ["DCVAAS_ENV_FILE"] = ""
 
 # Under CI, property-based tests (hypothesis, schemathesis) explore the same examples on every
 # run, so a red build is reproducible and never a coin toss; locally they explore afresh.

@@ -20,7 +20,7 @@ def _env_example() -> dict[str, str]:
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "DCVAAS_ENV_FILE")}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -116,3 +116,35 @@ def test_with_urls_set_the_database_is_postgresql_and_redis_serves_broker_cache_
         "django.core.cache.backends.redis.RedisCache",
         "django.contrib.sessions.backends.cached_db",
     ]
+
+
+def test_a_local_env_file_lets_the_readmes_commands_run_without_exporting_anything(
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DEBUG=true\n")
+    code = "from django.conf import settings; print(settings.DEBUG)"
+
+    with_file = _manage("shell", "--no-imports", "-c", code, env={"DCVAAS_ENV_FILE": str(env_file)})
+    without = _manage("shell", "--no-imports", "-c", code, env={"DCVAAS_ENV_FILE": ""})
+
+    assert with_file.returncode == 0, with_file.stderr
+    assert with_file.stdout.strip() == "True"
+    assert without.returncode != 0
+    assert "SECRET_KEY is not set" in without.stderr
+
+
+def test_the_environment_wins_over_the_local_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DEBUG=true\nDCV_CNAME_TARGET=from-the-file.example\n")
+    code = "from django.conf import settings; print(settings.DCV_CNAME_TARGET)"
+
+    result = _manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        env={"DCVAAS_ENV_FILE": str(env_file), "DCV_CNAME_TARGET": "dcv.from-env.dev"},
+    )
+
+    assert result.stdout.strip() == "dcv.from-env.dev", result.stderr

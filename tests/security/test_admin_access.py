@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from io import StringIO
 from urllib.parse import parse_qs, urlencode, urlparse, urlsplit
 
 import pytest
 import requests
 from django.conf import settings
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -104,6 +106,8 @@ def test_a_signed_in_non_staff_user_gets_403_never_the_admin(client: Client, ali
 
     assert response.status_code == 403
     assert b"Site administration" not in response.content
+    assert b"This is the staff admin" in response.content
+    assert b"python manage.py make_staff alice" in response.content
 
 
 def test_a_non_staff_user_cannot_open_an_admin_page_directly(client: Client, alice: User) -> None:
@@ -131,3 +135,30 @@ def test_next_pointing_at_another_site_is_replaced_by_the_admin_index(client: Cl
 
     query = parse_qs(urlparse(response["Location"]).query)
     assert query["next"] == [ADMIN]
+
+
+def test_make_staff_lets_a_github_user_into_the_admin(client: Client, alice: User) -> None:
+    out = StringIO()
+
+    call_command("make_staff", "Alice", stdout=out)
+
+    alice.refresh_from_db()
+    assert alice.is_staff
+    assert alice.is_superuser
+    assert "alice is now staff" in out.getvalue()
+    client.force_login(alice)
+    assert client.get(ADMIN).status_code == 200
+
+
+def test_make_staff_for_someone_who_never_signed_in_says_what_to_do(db: None) -> None:
+    with pytest.raises(CommandError, match="Sign in with GitHub once"):
+        call_command("make_staff", "nobody")
+
+
+def test_make_staff_revoke_takes_the_rights_back(alice: User) -> None:
+    call_command("make_staff", "alice", stdout=StringIO())
+    call_command("make_staff", "alice", "--revoke", stdout=StringIO())
+
+    alice.refresh_from_db()
+    assert not alice.is_staff
+    assert not alice.is_superuser
