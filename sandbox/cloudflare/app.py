@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.cloudflare.cname import CnameChecker
 from sandbox.cloudflare.limits import (
@@ -49,6 +49,9 @@ from sandbox.cloudflare.wire import (
     selected,
 )
 from sandbox.server import Request, Response, SandboxApp, SandboxServer
+
+if TYPE_CHECKING:
+    from sandbox.dns import DnsSandbox
 
 __all__ = ["PREFIX", "CloudflareSandbox", "RecordedRequest"]
 
@@ -104,6 +107,10 @@ class CloudflareSandbox(SandboxApp):
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.base_url = ""  # set by serve(); "<server>/client/v4"
+        # The customers' DNS (the DNS simulator) when one runs beside this one: the control
+        # page's CNAME buttons write there (`sandbox` command, `make run`).
+        self.customer_dns: DnsSandbox | None = None
+        self.stripe_controls_url = "/"  # the Stripe simulator's controls, for the page's link
         # Called with every (request, response) the API answers; tests validate them.
         self.observers: list[Callable[[Request, Response], None]] = []
         self._seed = seed
@@ -147,6 +154,11 @@ class CloudflareSandbox(SandboxApp):
         """What `set_cname` was told, by hostname (hostnames left to DNS are absent)."""
         with self._lock:
             return dict(self._overrides)
+
+    def hostname(self, hostname: str) -> dict[str, Any]:
+        """One custom hostname as the API shows it; LookupError if the zone has none."""
+        with self._lock:
+            return self._by_name(hostname).to_api()
 
     def set_cname(self, hostname: str, present: bool | None = True) -> None:
         """Say whether the customer's CNAME is in place (None: ask DNS again)."""

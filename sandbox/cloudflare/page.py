@@ -16,11 +16,14 @@ if TYPE_CHECKING:
 
 ACTIONS = {
     "cname": "The customer added the CNAME",
+    "wrongcname": "The customer's CNAME points elsewhere",
     "uncname": "Remove the CNAME",
     "block": "Block",
     "move": "Move",
     "refresh": "Refresh",
 }
+# Where a mistaken CNAME points: a name that is not ours (the "wrong CNAME" scenario).
+ELSEWHERE = "old-host.other-provider.net"
 
 
 def handle_page(sandbox: CloudflareSandbox, request: Request) -> Response:
@@ -37,10 +40,9 @@ def _act(sandbox: CloudflareSandbox, request: Request) -> Response:
     form = request.form()
     hostname, action = form.get("hostname", ""), form.get("action", "")
     try:
-        if action == "cname":
-            sandbox.set_cname(hostname, present=True)
-        elif action == "uncname":
-            sandbox.set_cname(hostname, present=False)
+        if action in ("cname", "wrongcname", "uncname"):
+            sandbox.hostname(hostname)  # a LookupError for a hostname the zone does not have
+            _customer_cname(sandbox, hostname, action)
         elif action == "block":
             sandbox.set_state(hostname, status="blocked", verification_errors=[HELD_ZONE])
         elif action == "move":
@@ -52,6 +54,21 @@ def _act(sandbox: CloudflareSandbox, request: Request) -> Response:
     except LookupError:
         return Response.html(f"<p>No custom hostname {escape(hostname)}</p>", status=404)
     return Response.redirect("/sandbox/")
+
+
+def _customer_cname(sandbox: CloudflareSandbox, hostname: str, action: str) -> None:
+    """The customer edits their DNS. With the DNS simulator beside this one (`make run`), the
+    record is written there, so the app's own DNS check sees what Cloudflare sees; alone, the
+    simulator is only told whether the CNAME is in place."""
+    dns = sandbox.customer_dns
+    if dns is None:
+        sandbox.set_cname(hostname, present=action == "cname")
+        return
+    if action == "uncname":
+        dns.delete_record(hostname, "CNAME")
+    else:
+        dns.cname(hostname, sandbox.cname_target if action == "cname" else ELSEWHERE)
+    sandbox.set_cname(hostname, None)  # Cloudflare asks DNS from now on
 
 
 def _render(sandbox: CloudflareSandbox) -> str:
@@ -88,8 +105,29 @@ tr:nth-child(even){{background:#f4f4f4}}</style></head>
 API: <code>{escape(sandbox.base_url or sandbox.prefix)}</code>.
 Reload to see time-driven transitions.</p>
 <table><thead><tr><th>Hostname</th><th>CNAME</th><th>Status</th><th>SSL</th><th>Errors</th><th></th></tr></thead>
-<tbody>{table}</tbody></table></body></html>
+<tbody>{table}</tbody></table>
+{_dns_section(sandbox)}
+<h2>Stripe</h2>
+<p>End a subscription's period, or make its renewals fail, on the
+<a href="{escape(sandbox.stripe_controls_url)}">Stripe controls</a>.</p></body></html>
 """
+
+
+def _dns_section(sandbox: CloudflareSandbox) -> str:
+    dns = sandbox.customer_dns
+    if dns is None:
+        return "<h2>DNS</h2><p>No DNS simulator beside this one: the CNAME column decides.</p>"
+    rows = "".join(
+        f"<tr><td>{escape(record.name)}</td><td>{escape(record.rtype)}</td>"
+        f"<td>{escape(' '.join(record.values))}</td></tr>"
+        for record in dns.records()
+    )
+    return (
+        f"<h2>DNS</h2><p>The customers' DNS, served at <code>{escape(dns.address)}</code>: "
+        "the app's Check now and this simulator both ask it, so they agree.</p>"
+        "<table><thead><tr><th>Name</th><th>Type</th><th>Value</th></tr></thead>"
+        f"<tbody>{rows or '<tr><td colspan=3>No records.</td></tr>'}</tbody></table>"
+    )
 
 
 def _cname_label(present: bool | None) -> str:

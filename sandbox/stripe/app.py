@@ -198,6 +198,14 @@ class StripeSandbox(StripeObjects, SandboxApp):
             self.state["declining_customers"] = sorted(declining)
             self._commit()
 
+    def subscriptions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self.state["subscriptions"].values()))
+
+    def declining_customers(self) -> set[str]:
+        with self._lock:
+            return set(self.state["declining_customers"])
+
     def create_subscription(self, customer_id: str, price_id: str) -> dict[str, Any]:
         """A paid subscription for a customer, as a successful Checkout makes (with events)."""
         with self._lock:
@@ -297,10 +305,13 @@ class StripeSandbox(StripeObjects, SandboxApp):
         portal = re.fullmatch(r"/portal/(bps_\w+)", path)
         if portal:
             return pages.portal_page(self, request, portal.group(1))
+        if path == "/sandbox":
+            return pages.control_page(self, request)
         if path == "/":
             return Response.html(
                 "<!doctype html><title>Stripe sandbox</title><h1>Stripe sandbox</h1>"
-                "<p>DCVaaS's local Stripe simulator. Start from the app's Billing page.</p>"
+                "<p>DCVaaS's local Stripe simulator. Start from the app's Billing page; "
+                'end periods and fail renewals on <a href="/sandbox/">the controls</a>.</p>'
             )
         return Response.html("<h1>Not found</h1>", status=404)
 

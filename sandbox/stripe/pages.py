@@ -129,3 +129,48 @@ def portal_page(sim: StripeSandbox, request: Request, session_id: str) -> Respon
 <p>Status: {html.escape(current["status"])} · {state}</p>
 <form method="post">{buttons}</form>{back}"""
     return page("Billing", body)
+
+
+def control_page(sim: StripeSandbox, request: Request) -> Response:
+    """`/sandbox/`: every subscription, and what a Stripe test clock would do to it."""
+    if request.method == "POST":
+        form = request.form()
+        subscription_id, action = form.get("subscription", ""), form.get("action", "")
+        try:
+            sub = sim.subscription(subscription_id)
+        except KeyError:
+            return page("Unknown subscription", "<p>No such subscription.</p>", status=404)
+        if action == "end-period":
+            # A test clock advanced to just past the period's end: Stripe renews (or fails
+            # to), or ends a subscription canceled at the period's end, and sends the events.
+            end = int(sub["items"]["data"][0]["current_period_end"])
+            sim.advance_time(max(0, end - sim.now()) + 1)
+        elif action in ("declines", "pays"):
+            sim.set_card_declines(str(sub["customer"]), declines=action == "declines")
+        else:
+            return page("Unknown action", "<p>Unknown action.</p>", status=400)
+        return Response.redirect("/sandbox/")
+    rows = []
+    for sub in sim.subscriptions():
+        end = int(sub["items"]["data"][0]["current_period_end"])
+        declining = sub["customer"] in sim.declining_customers()
+        ending = " (ends then: canceled at period end)" if sub["cancel_at_period_end"] else ""
+        rows.append(
+            f"<li><p><code>{html.escape(sub['id'])}</code>: {html.escape(sub['status'])}, "
+            f"period ends {time.strftime('%Y-%m-%d %H:%M', time.gmtime(end))} UTC{ending}; "
+            f"renewals {'fail' if declining else 'pay'}.</p>"
+            f'<form method="post" action="/sandbox/">'
+            f'<input type="hidden" name="subscription" value="{html.escape(sub["id"])}">'
+            '<button name="action" value="end-period">End the current period now</button> '
+            f'<button name="action" value="{"pays" if declining else "declines"}">'
+            f"{'Let renewals pay again' if declining else 'Make renewals fail'}</button>"
+            "</form></li>"
+        )
+    listing = "".join(rows) or "<li>No subscriptions yet: upgrade on the app's Billing page.</li>"
+    return page(
+        "Controls",
+        "<h1>Stripe controls</h1>"
+        "<p>What a Stripe test clock does, by hand: end a subscription's period now to see a "
+        "renewal, a failed payment or a cancellation reach the app (a downgrade with more "
+        f"domains than the new plan allows, for example).</p><ul>{listing}</ul>",
+    )

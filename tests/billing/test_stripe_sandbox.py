@@ -221,3 +221,46 @@ def test_undelivered_events_are_recorded_with_status_zero(sim: StripeSandbox) ->
     sim.send_event("ping", {"id": "x", "object": "thing"})
 
     assert [d.status for d in sim.deliveries] == [0]
+
+
+def test_the_controls_end_a_period_now_as_a_test_clock_would(
+    served: SandboxServer, sim: StripeSandbox
+) -> None:
+    renewing = sim.create_subscription(sim.create_customer(metadata={}), "price_pro")
+    ending = sim.create_subscription(sim.create_customer(metadata={}), "price_agency")
+    sim._set_cancel_at_period_end(sim.state["subscriptions"][ending["id"]], True)
+    controls = f"{served.url}/sandbox/"
+
+    page = requests.get(controls, timeout=10)
+    sim.hold_events()
+    for sub in (renewing, ending):
+        clicked = requests.post(
+            controls,
+            data={"subscription": sub["id"], "action": "end-period"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert clicked.status_code == 302
+    types = [(e["type"], e["data"]["object"]["id"]) for e in sim.take_held()]
+
+    assert "End the current period now" in page.text
+    assert renewing["id"] in page.text
+    assert sim.subscription(ending["id"])["status"] == "canceled"
+    assert ("customer.subscription.deleted", ending["id"]) in types
+    renewed = sim.subscription(renewing["id"])["items"]["data"][0]
+    assert renewed["current_period_start"] == renewing["items"]["data"][0]["current_period_end"]
+
+
+def test_the_controls_make_renewals_fail_and_pay_again(
+    served: SandboxServer, sim: StripeSandbox
+) -> None:
+    customer = sim.create_customer(metadata={})
+    sub = sim.create_subscription(customer, "price_pro")
+    controls = f"{served.url}/sandbox/"
+
+    requests.post(controls, data={"subscription": sub["id"], "action": "declines"}, timeout=10)
+    failing = customer in sim.declining_customers()
+    requests.post(controls, data={"subscription": sub["id"], "action": "pays"}, timeout=10)
+
+    assert failing
+    assert customer not in sim.declining_customers()

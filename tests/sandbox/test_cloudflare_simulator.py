@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from domains.dns import Verdict, check_cname
 from sandbox.cloudflare import CloudflareSandbox, app_from_settings
+from sandbox.dns import DnsSandbox
 from sandbox.server import Request, Response
 from tests.fixtures.cloudflare import CloudflareHttp, schema_problem
 
@@ -654,6 +656,36 @@ def test_the_control_page_lists_hostnames_and_its_buttons_play_the_customer(
     assert after.text.count(">active<") == 2
     assert blocked.status_code == 200
     assert cloudflare_sim.hostnames()[0]["status"] == "blocked"
+
+
+def test_with_the_dns_simulator_beside_it_the_cname_buttons_edit_the_customers_dns(
+    cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp, dns_sandbox: DnsSandbox
+) -> None:
+    cloudflare_http.create(HOST)
+    page_url = cloudflare_sim.base_url.removesuffix("/client/v4") + "/sandbox/"
+    cloudflare_sim.customer_dns = dns_sandbox
+    verdicts = {}
+    try:
+        for action in ("cname", "wrongcname", "uncname"):
+            requests.post(
+                page_url + "action", data={"hostname": HOST, "action": action}, timeout=10
+            )
+            verdicts[action] = check_cname(HOST, cloudflare_sim.cname_target).verdict
+            if action == "cname":
+                page = requests.get(page_url, timeout=10).text
+                status = cloudflare_sim.hostname(HOST)["status"]
+    finally:
+        cloudflare_sim.customer_dns = None
+
+    # What Cloudflare saw and what the app's own DNS check sees agree.
+    assert status == "active"
+    assert verdicts == {
+        "cname": Verdict.POINTS_TO_US,
+        "wrongcname": Verdict.POINTS_ELSEWHERE,
+        "uncname": Verdict.MISSING,
+    }
+    assert "The customer&#x27;s CNAME points elsewhere" in page
+    assert f"<td>{HOST}</td><td>CNAME</td>" in page
 
 
 def test_the_control_page_says_404_for_an_unknown_hostname(

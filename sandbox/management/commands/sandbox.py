@@ -22,6 +22,12 @@ class Command(BaseCommand):
         state_dir = settings.SANDBOX_STATE_DIR
         state_dir.mkdir(parents=True, exist_ok=True)
         host = settings.SANDBOX_HOST
+        name_server = dns.server_from_settings(state_dir)
+        customers = cloudflare.app_from_settings(state_dir)
+        # One sandbox: the Cloudflare page's CNAME buttons edit the customers' DNS, which the
+        # app's own checks read too, and it links to the Stripe simulator's controls.
+        customers.customer_dns = name_server
+        customers.stripe_controls_url = f"http://{host}:{settings.SANDBOX_STRIPE_PORT}/sandbox/"
         servers: list[tuple[str, SandboxServer]] = [
             (
                 "GitHub OAuth",
@@ -29,9 +35,7 @@ class Command(BaseCommand):
             ),
             (
                 "Cloudflare API",
-                SandboxServer(
-                    cloudflare.app_from_settings(state_dir), host, settings.SANDBOX_CLOUDFLARE_PORT
-                ),
+                SandboxServer(customers, host, settings.SANDBOX_CLOUDFLARE_PORT),
             ),
             (
                 "Stripe API",
@@ -40,7 +44,6 @@ class Command(BaseCommand):
                 ),
             ),
         ]
-        name_server = dns.server_from_settings(state_dir)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         name_server.start()
