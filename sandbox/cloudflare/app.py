@@ -113,6 +113,7 @@ class CloudflareSandbox(SandboxApp):
         self.stripe_controls_url = "/"  # the Stripe simulator's controls, for the page's link
         # Called with every (request, response) the API answers; tests validate them.
         self.observers: list[Callable[[Request, Response], None]] = []
+        self._generation = 0  # moves on with every reset()
         self._seed = seed
         self._random = random.Random(seed)
         self._lock = threading.RLock()
@@ -226,8 +227,13 @@ class CloudflareSandbox(SandboxApp):
             self._faults.clear()
 
     def reset(self) -> None:
-        """Forget hostnames, overrides, faults, recorded requests and rate-limit counters."""
+        """Forget hostnames, overrides, faults, recorded requests and rate-limit counters.
+
+        A request still being answered slowly (a "slow" fault) belongs to what came before:
+        it is dropped unanswered, never applied to the fresh state or shown to new observers.
+        """
         with self._lock:
+            self._generation += 1
             self._hostnames.clear()
             self._overrides.clear()
             self._fallback = None
@@ -292,16 +298,21 @@ class CloudflareSandbox(SandboxApp):
         record = RecordedRequest(request.method, request.path, dict(request.query))
         with self._lock:
             self._requests.append(record)
-        response = self._api(request)
+            generation = self._generation
+        response = self._api(request, generation)
         record.status = 0 if response.drop else response.status
+        if generation != self._generation:
+            return Response(drop=True)  # reset while it was being answered: see `reset`
         for observer in list(self.observers):
             observer(request, response)
         return response
 
-    def _api(self, request: Request) -> Response:
+    def _api(self, request: Request, generation: int) -> Response:
         fault = self._roll_fault(request)
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
+            if generation != self._generation:
+                return Response(drop=True)
         elif fault is not None and fault.kind == "drop":
             return Response(drop=True)
         elif fault is not None:

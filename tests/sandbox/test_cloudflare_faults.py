@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from email.utils import parsedate_to_datetime
 
@@ -9,6 +11,7 @@ import pytest
 import requests
 
 from sandbox.cloudflare import CloudflareSandbox
+from sandbox.server import Request, Response
 from tests.fixtures.cloudflare import CloudflareHttp
 
 
@@ -153,3 +156,33 @@ def test_reset_clears_hostnames_faults_and_recorded_requests(
 def test_an_unknown_fault_kind_is_refused(cloudflare_sim: CloudflareSandbox) -> None:
     with pytest.raises(ValueError, match="unknown fault kind"):
         cloudflare_sim.inject_fault("418")
+
+
+def test_a_slow_answer_still_pending_at_a_reset_is_dropped_not_applied_to_the_fresh_state(
+    cloudflare_sim: CloudflareSandbox,
+) -> None:
+    cloudflare_sim.inject_fault("slow", method="POST", delay=0.3)
+    request = Request(
+        method="POST",
+        path=f"{cloudflare_sim.prefix}/zones/{cloudflare_sim.zone_id}/custom_hostnames",
+        query={},
+        headers={"authorization": f"Bearer {cloudflare_sim.token}"},
+        body=json.dumps({"hostname": "late.test-customer.dev"}).encode(),
+    )
+    answers: list[Response] = []
+    seen: list[str] = []
+    slow = threading.Thread(target=lambda: answers.append(cloudflare_sim.handle(request)))
+
+    slow.start()
+    # Recorded, with the state it belongs to, before it sleeps: then the next test begins.
+    deadline = time.monotonic() + 10
+    while not cloudflare_sim.requests:
+        assert time.monotonic() < deadline, "the request never reached the simulator"
+        time.sleep(0.005)
+    cloudflare_sim.reset()
+    cloudflare_sim.observers.append(lambda req, resp: seen.append(req.path))
+    slow.join()
+
+    assert answers[0].drop
+    assert cloudflare_sim.hostnames() == []
+    assert seen == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,12 +22,6 @@ def _environment(**extra: str) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     environment.update(extra)
     return environment
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_with_debug_on_djangos_not_found_line_is_redacted_too(tmp_path: Path) -> None:
@@ -63,10 +56,11 @@ def test_gunicorns_access_log_as_the_procfile_runs_it_has_no_query_string(
         for line in (ROOT / "Procfile").read_text().splitlines()
         if line.startswith("web:")
     )
-    port = _free_port()
     log = tmp_path / "gunicorn.log"
     environment = _environment(
-        PORT=str(port),
+        # Port 0: gunicorn binds a free port and says which (one picked here could be taken
+        # before gunicorn binds it).
+        PORT="0",
         WEB_CONCURRENCY="1",
         SECRET_KEY="process-log-test-" + "x" * 40,
         ALLOWED_HOSTS="127.0.0.1",
@@ -85,16 +79,14 @@ def test_gunicorns_access_log_as_the_procfile_runs_it_has_no_query_string(
             start_new_session=True,
         )
     try:
-        url = f"http://127.0.0.1:{port}/healthz?code=oauth-code-1234&token={TOKEN}"
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
+        while not (listening := re.search(r"Listening at: http://[\d.]+:(\d+)", log.read_text())):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        port = int(listening.group(1))
+        url = f"http://127.0.0.1:{port}/healthz?code=oauth-code-1234&token={TOKEN}"
+        requests.get(url, timeout=30)
         # gunicorn writes the access line after the response: wait for it, not for a time.
         while not re.search(r'"GET /healthz', log.read_text()):
             assert time.monotonic() < deadline, log.read_text()
