@@ -50,6 +50,7 @@ class Plan:
     key: PlanKey
     name: str
     domain_limit: int
+    webhook_endpoint_limit: int
     price_id: str  # empty for Free: nothing to buy
     monthly_price_usd: int
     features: tuple[str, ...]
@@ -71,6 +72,7 @@ def all_plans() -> tuple[Plan, ...]:
             key=PlanKey.FREE,
             name="Free",
             domain_limit=settings.PLAN_LIMIT_FREE,
+            webhook_endpoint_limit=1,
             price_id="",
             monthly_price_usd=0,
             features=FEATURES,
@@ -79,6 +81,7 @@ def all_plans() -> tuple[Plan, ...]:
             key=PlanKey.PRO,
             name="Pro",
             domain_limit=settings.PLAN_LIMIT_PRO,
+            webhook_endpoint_limit=5,
             price_id=settings.STRIPE_PRICE_PRO,
             monthly_price_usd=29,
             features=FEATURES,
@@ -87,6 +90,7 @@ def all_plans() -> tuple[Plan, ...]:
             key=PlanKey.AGENCY,
             name="Agency",
             domain_limit=settings.PLAN_LIMIT_AGENCY,
+            webhook_endpoint_limit=20,
             price_id=settings.STRIPE_PRICE_AGENCY,
             monthly_price_usd=99,
             features=FEATURES,

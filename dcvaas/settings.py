@@ -232,6 +232,13 @@ CELERY_BEAT_SCHEDULE = {
         # A run that waited longer than its own interval in the queue is superseded by the next.
         "options": {"expires": float(env.int("SYNC_SCHEDULE_SECONDS", default=60))},
     },
+    # Deliveries are kicked right after the commit that records them; this catches retries
+    # coming due and anything a kick missed.
+    "every-10s-deliver-webhooks": {
+        "task": "domains.deliver_webhooks",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -365,6 +372,22 @@ DNS_RESOLVER = env.str(
     "DNS_RESOLVER", default=f"{SANDBOX_HOST}:{SANDBOX_DNS_PORT}" if SANDBOX else ""
 )
 DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3.0)
+
+# ---------------------------------------------------------------------------------------------
+# WEBHOOKS (outgoing, to tenants' endpoints: domains/webhooks/)
+# ---------------------------------------------------------------------------------------------
+# One attempt's limit, connecting and reading together.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# The most of an endpoint's answer we read (and keep an excerpt of).
+WEBHOOK_MAX_RESPONSE_BYTES = env.int("WEBHOOK_MAX_RESPONSE_BYTES", default=64 * 1024)
+# An endpoint that has failed every delivery for this long is disabled, and its owners told.
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# After a secret is rotated, the old one keeps signing (beside the new) this long.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
+# The sandbox's webhook inbox (sandbox/inbox.py), and http:// to loopback so it can be an
+# endpoint: on only with the sandbox.
+SANDBOX_INBOX_PORT = env.int("SANDBOX_INBOX_PORT", default=8703)
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=SANDBOX)
 
 # ---------------------------------------------------------------------------------------------
 # STRIPE

@@ -22,11 +22,10 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken, IdempotentRequest, Organization
 from dcvaas.api import DomainPagination
 from domains.access import get_domain_or_404
-from domains.explain import Explanation, explain
 from domains.models import Domain, DomainStatus
+from domains.serializers import DomainOutputSerializer
 from domains.services import (
     DomainError,
-    cname_target,
     domain_check_now,
     domain_delete,
     domain_register,
@@ -59,44 +58,6 @@ class ErrorSerializer(serializers.Serializer[Any]):
     )
 
 
-class RecordSerializer(serializers.Serializer[Any]):
-    type = serializers.CharField()
-    name = serializers.CharField(help_text="The full record name.")
-    host = serializers.CharField(help_text="The name relative to the zone, as DNS providers ask.")
-    value = serializers.CharField()
-    required = serializers.BooleanField()  # type: ignore[assignment]
-    purpose = serializers.CharField()
-
-
-class ExplanationSerializer(serializers.Serializer[Any]):
-    """What the domain's state means and what to do, in words (`domains.explain`)."""
-
-    headline = serializers.CharField()
-    next_step = serializers.CharField()
-    problems = serializers.ListField(child=serializers.CharField())
-
-    def get_attribute(self, instance: Domain) -> Explanation:
-        return explain(instance, target=cname_target())
-
-
-class CloudflareStateSerializer(serializers.Serializer[Any]):
-    id = serializers.CharField(source="cloudflare_id")
-    hostname_status = serializers.CharField(source="cloudflare_status")
-    ssl_status = serializers.CharField()
-    verification_errors = serializers.ListField(child=serializers.CharField())
-    validation_errors = serializers.ListField(child=serializers.CharField())
-
-
-class CertificateSerializer(serializers.Serializer[Any]):
-    """The domain's certificate; null until Cloudflare reports one."""
-
-    issuer = serializers.CharField(source="certificate_issuer")
-    expires_at = serializers.DateTimeField(source="certificate_expires_at")
-
-    def get_attribute(self, instance: Domain) -> Domain | None:
-        return instance if instance.certificate_expires_at is not None else None
-
-
 class HostnameField(serializers.CharField):
     """A JSON string, nothing else: DRF's CharField would turn 123 into "123"."""
 
@@ -106,29 +67,6 @@ class HostnameField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid_type")
         return str(super().to_internal_value(data))
-
-
-class DomainOutputSerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField()
-    hostname = serializers.CharField(help_text="ASCII (punycode), as DNS and Cloudflare use it.")
-    unicode_hostname = serializers.CharField(
-        help_text="As people read it: münchen.shop.dev for xn--mnchen-3ya.shop.dev."
-    )
-    status = serializers.ChoiceField(choices=DomainStatus.choices)
-    ready = serializers.BooleanField(
-        source="is_ready", help_text="Hostname and certificate active."
-    )
-    dns_records = RecordSerializer(many=True)
-    # Nested serializers, bound once per list (a serializer made per domain would copy its
-    # fields for every row).
-    explanation = ExplanationSerializer()
-    cloudflare = CloudflareStateSerializer(source="*")
-    certificate = CertificateSerializer(allow_null=True)
-    last_error = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    activated_at = serializers.DateTimeField(allow_null=True)
-    last_synced_at = serializers.DateTimeField(allow_null=True)
 
 
 class DomainPageSerializer(serializers.Serializer[Any]):

@@ -33,6 +33,7 @@ from domains.cloudflare import (
 )
 from domains.hostnames import Hostname, HostnameError, parse_hostname
 from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
+from domains.webhooks.outbox import record_events
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +156,16 @@ def domain_register(
                 # If this process dies before Cloudflare answers, the sync loop takes over.
                 next_sync_at=timezone.now() + timedelta(seconds=30),
             )
-            domain_event(
-                domain,
-                DomainEventKind.CREATED,
-                message=f"Added by {actor.username}" if actor else "Added",
-                to_status=DomainStatus.REGISTERING,
-            ).save()
+            record_events(
+                [
+                    domain_event(
+                        domain,
+                        DomainEventKind.CREATED,
+                        message=f"Added by {actor.username}" if actor else "Added",
+                        to_status=DomainStatus.REGISTERING,
+                    )
+                ]
+            )
     except IntegrityError as error:
         # The unique constraint on hostname is the real guard (two requests at once).
         if Domain.objects.filter(organization=organization, hostname=parsed.name).exists():
@@ -225,7 +230,7 @@ def _record_error(domain: Domain, message: str, *, retry: bool) -> Domain:
             updates["next_sync_at"] = now + timedelta(seconds=60)
             updates["sync_attempts"] = domain.sync_attempts + 1
         Domain.objects.filter(pk=domain.pk).update(**updates)
-        domain_event(domain, DomainEventKind.ERROR, message=message).save()
+        record_events([domain_event(domain, DomainEventKind.ERROR, message=message)])
     for name, value in updates.items():
         setattr(domain, name, value)
     logger.warning("domain %s (%s): %s", domain.pk, domain.hostname, message)
@@ -393,9 +398,10 @@ def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:
                 status_change_event(domain, before=before, to_status=new_status, remote=remote)
             )
         Domain.objects.filter(pk=domain.pk).update(updated_at=now, **fields)
-        DomainEvent.objects.bulk_create(events)
-    for name, value in fields.items():
-        setattr(domain, name, value)
+        # The domain as it now is: the webhooks these events owe carry it.
+        for name, value in {**fields, "updated_at": now}.items():
+            setattr(domain, name, value)
+        record_events(events)
     return domain
 
 
@@ -416,12 +422,16 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
             retry_after=interval,
         )
     found = dns.check_cname(domain.hostname, cname_target())
-    domain_event(
-        domain,
-        DomainEventKind.CHECK_REQUESTED,
-        message=found.message,
-        data={"dns": str(found.verdict), "by": actor.username if actor else ""},
-    ).save()
+    record_events(
+        [
+            domain_event(
+                domain,
+                DomainEventKind.CHECK_REQUESTED,
+                message=found.message,
+                data={"dns": str(found.verdict), "by": actor.username if actor else ""},
+            )
+        ]
+    )
     cloudflare_error = ""
     if domain.status == DomainStatus.REGISTERING:
         domain = domain_finish_registration(domain=domain, client=CloudflareClient.interactive())
@@ -464,13 +474,17 @@ def domain_forget_remote(domain: Domain) -> Domain:
             cloudflare_status="deleted",
             updated_at=now,
         )
-        domain_event(
-            domain,
-            DomainEventKind.STATUS_CHANGED,
-            from_status=domain.status,
-            to_status=DomainStatus.REGISTERING,
-            message="Cloudflare no longer had this hostname; registering it again.",
-        ).save()
+        record_events(
+            [
+                domain_event(
+                    domain,
+                    DomainEventKind.STATUS_CHANGED,
+                    from_status=domain.status,
+                    to_status=DomainStatus.REGISTERING,
+                    message="Cloudflare no longer had this hostname; registering it again.",
+                )
+            ]
+        )
     domain.cloudflare_id = ""
     domain.status = DomainStatus.REGISTERING
     domain.cloudflare_status = "deleted"
@@ -495,13 +509,19 @@ def domain_delete(*, domain: Domain, actor: User | None = None) -> Domain | None
                 next_sync_at=timezone.now() + timedelta(seconds=60),
                 updated_at=timezone.now(),
             )
-            domain_event(
-                domain,
-                DomainEventKind.DELETING,
-                from_status=domain.status,
-                to_status=DomainStatus.DELETING,
-                message=f"Removal requested by {actor.username}" if actor else "Removal requested",
-            ).save()
+            record_events(
+                [
+                    domain_event(
+                        domain,
+                        DomainEventKind.DELETING,
+                        from_status=domain.status,
+                        to_status=DomainStatus.DELETING,
+                        message=f"Removal requested by {actor.username}"
+                        if actor
+                        else "Removal requested",
+                    )
+                ]
+            )
         domain.status = DomainStatus.DELETING
     return domain_finish_deletion(domain=domain, client=CloudflareClient.interactive())
 
@@ -524,12 +544,16 @@ def domain_finish_deletion(
         return domain
     with transaction.atomic():
         # The history outlives the row: deleting it sets the events' domain to NULL.
-        domain_event(
-            domain,
-            DomainEventKind.DELETED,
-            from_status=DomainStatus.DELETING,
-            message="Removed from Cloudflare and from DCVaaS.",
-            data={"domain_id": str(domain.pk), "cloudflare_id": domain.cloudflare_id},
-        ).save()
+        record_events(
+            [
+                domain_event(
+                    domain,
+                    DomainEventKind.DELETED,
+                    from_status=DomainStatus.DELETING,
+                    message="Removed from Cloudflare and from DCVaaS.",
+                    data={"domain_id": str(domain.pk), "cloudflare_id": domain.cloudflare_id},
+                )
+            ]
+        )
         Domain.objects.filter(pk=domain.pk).delete()
     return None

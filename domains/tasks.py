@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from domains import sync
+from domains.webhooks import delivery
 
 # Lost connection, "database is locked", a failover: worth another try a little later (5 s,
 # doubling, jittered, capped at 2 minutes, at most 5 times; the next cycle covers the rest).
@@ -69,3 +70,29 @@ def sync_zone(run_id: int | None = None, lease: str = "") -> int:
     """
     batch = sync.run_zone(run_id=run_id, lease=datetime.fromisoformat(lease))
     return batch.changed
+
+
+@shared_task(name="domains.deliver_webhooks", **RETRY_DATABASE_ERRORS)
+def deliver_webhooks() -> int:
+    """Enqueue one delivery task per endpoint with a delivery due; returns how many.
+
+    Run by beat every 10 s and kicked after each commit that records messages. Safe to run
+    concurrently and twice: each endpoint's task claims its deliveries with a lease.
+    """
+    endpoints = delivery.due_endpoints()
+    for endpoint_id in endpoints:
+        deliver_endpoint.delay(endpoint_id)
+    return len(endpoints)
+
+
+@shared_task(
+    name="domains.deliver_endpoint",
+    **RETRY_DATABASE_ERRORS,
+    # A batch of attempts of WEBHOOK_TIMEOUT_SECONDS each: well inside the delivery lease.
+    soft_time_limit=delivery.LEASE_SECONDS - 120,
+    time_limit=delivery.LEASE_SECONDS - 60,
+)
+def deliver_endpoint(endpoint_id: str) -> int:
+    """Attempt one endpoint's due deliveries; returns how many were attempted. Returns 0 for
+    an endpoint that is gone or disabled."""
+    return delivery.deliver_endpoint(endpoint_id)

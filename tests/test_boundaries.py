@@ -25,6 +25,9 @@ OWNERS = {
     "requests": "domains/cloudflare/",
     "stripe": "billing/stripe_client.py",
     "dns": "domains/dns/",
+    # Tenants' webhook endpoints: signed, sent to a checked address.
+    "urllib3": "domains/webhooks/sender.py",
+    "standardwebhooks": "domains/webhooks/sender.py",
 }
 
 

@@ -12,15 +12,20 @@ at call time. Neither raises for DNS trouble or bad input: "could not tell" is a
 (`Verdict.UNKNOWN`, `allows_cloudflare=None`) with the reason in its message. A malformed
 DNS_RESOLVER setting is a deployment error and raises ImproperlyConfigured.
 
-Inside: `resolver` (the nameserver setting, lookups, name parsing), `cname` and `caa`. Import
+- `resolve_addresses(hostname)`: its A and AAAA addresses (where webhooks connect to).
+
+Inside: `resolver` (the nameserver setting, lookups, name parsing), `cname`, `caa` and
+`addresses`. Import
 from the package, not the modules.
 """
 
+from domains.dns.addresses import Addresses, resolve_addresses
 from domains.dns.caa import CLOUDFLARE_CAS, KNOWN_CAA_TAGS, CaaCheck, CaaRecord, check_caa
 from domains.dns.cname import MAX_HOPS, CnameCheck, Verdict, check_cname
 
 __all__ = [
     "CLOUDFLARE_CAS",
+    "Addresses",
     "KNOWN_CAA_TAGS",
     "MAX_HOPS",
     "CaaCheck",
@@ -29,4 +34,5 @@ __all__ = [
     "Verdict",
     "check_caa",
     "check_cname",
+    "resolve_addresses",
 ]

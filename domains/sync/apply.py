@@ -28,6 +28,7 @@ from domains.models import (
     DomainNotification,
     DomainStatus,
     NotificationKind,
+    WebhookEventType,
 )
 from domains.services import (
     domain_finish_deletion,
@@ -38,6 +39,7 @@ from domains.services import (
 )
 from domains.sync.batch import Batch
 from domains.sync.schedule import WORK_STATUSES, next_delay, next_sync_expression
+from domains.webhooks.outbox import publish, record_events
 
 logger = logging.getLogger("domains.sync")  # one logger for the whole loop
 
@@ -286,7 +288,7 @@ def apply_answers(
             changed = [d for d in changed if d.pk in held]
             events = [e for e in events if e.domain_id in held]
             Domain.objects.bulk_update(changed, WRITTEN_FIELDS)
-            DomainEvent.objects.bulk_create(events)
+            record_events(events)
         batch.changed += len(changed)
     # Status emails are derived from the events just written (see `_finish`); expiry has no
     # event, so it is recorded here, once per certificate.
@@ -332,7 +334,13 @@ def _queue_expiry_notifications(batch: Batch, domains: list[Domain]) -> None:
         key = expires.date().isoformat()
         if (domain.pk, key) in sent:
             continue
-        notification = notifications.record(domain=domain, kind=NotificationKind.EXPIRING, key=key)
+        with transaction.atomic():
+            notification = notifications.record(
+                domain=domain, kind=NotificationKind.EXPIRING, key=key
+            )
+            if notification is not None:
+                # Once per certificate, like the email: the same row decides both.
+                publish([(WebhookEventType.DOMAIN_CERTIFICATE_EXPIRING, domain, batch.now)])
         if notification is not None:
             batch.outbox.append(notification)
 

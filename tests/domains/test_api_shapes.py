@@ -17,9 +17,9 @@ from drf_spectacular.generators import SchemaGenerator
 from openapi_schema_validator import OAS30Validator
 from rest_framework.renderers import JSONRenderer
 
-from domains.api import DomainOutputSerializer
 from domains.cloudflare import CustomHostname, TxtRecord
 from domains.models import Domain, DomainStatus
+from domains.serializers import DomainOutputSerializer
 from domains.services import records_for
 
 NOW = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)

@@ -18,6 +18,8 @@ from domains.models import (
     DomainNotification,
     DomainStatus,
     SyncRun,
+    WebhookEndpoint,
+    WebhookMessage,
 )
 from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
@@ -266,3 +268,19 @@ def test_each_cycle_records_its_summary(
     assert run.finished_at is not None
     assert run.duration is not None
     assert sync.sync_lag() == timedelta(0)
+
+
+def test_a_domain_the_loop_finds_active_is_announced_to_the_organizations_endpoint(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    endpoint = WebhookEndpoint.objects.create(organization=acme, url="https://hooks.acme.dev/in")
+    domain = register(cloudflare_http, acme, f"hooked.{DOMAIN}")
+    cloudflare_sim.set_cname(domain.hostname, True)
+
+    sync.run_cycle()
+
+    message = WebhookMessage.objects.get()
+    assert message.type == "domain.active"
+    assert message.payload["data"]["domain"]["status"] == "active"
+    assert message.payload["data"]["domain"]["id"] == str(domain.pk)
+    assert list(message.deliveries.values_list("endpoint_id", flat=True)) == [endpoint.pk]

@@ -10,11 +10,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from sandbox import cloudflare, dns, github, stripe
+from sandbox.inbox import WebhookInbox
 from sandbox.server import SandboxServer
 
 
 class Command(BaseCommand):
-    help = "Run the GitHub, Cloudflare, Stripe and DNS simulators on loopback until stopped."
+    help = (
+        "Run the GitHub, Cloudflare, Stripe and DNS simulators and the webhook inbox on "
+        "loopback until stopped."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.SANDBOX:
@@ -43,6 +47,7 @@ class Command(BaseCommand):
                     stripe.app_from_settings(state_dir), host, settings.SANDBOX_STRIPE_PORT
                 ),
             ),
+            ("Webhook inbox", SandboxServer(WebhookInbox(), host, settings.SANDBOX_INBOX_PORT)),
         ]
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,0 +1,73 @@
+"""The shapes domains are shown in outside the pages: the API's answers and the webhooks'
+payloads, from one set of DRF serializers (which also feed the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from domains.cloudflare import cname_target
+from domains.explain import Explanation, explain
+from domains.models import Domain, DomainStatus
+
+
+class RecordSerializer(serializers.Serializer[Any]):
+    type = serializers.CharField()
+    name = serializers.CharField(help_text="The full record name.")
+    host = serializers.CharField(help_text="The name relative to the zone, as DNS providers ask.")
+    value = serializers.CharField()
+    required = serializers.BooleanField()  # type: ignore[assignment]
+    purpose = serializers.CharField()
+
+
+class ExplanationSerializer(serializers.Serializer[Any]):
+    """What the domain's state means and what to do, in words (`domains.explain`)."""
+
+    headline = serializers.CharField()
+    next_step = serializers.CharField()
+    problems = serializers.ListField(child=serializers.CharField())
+
+    def get_attribute(self, instance: Domain) -> Explanation:
+        return explain(instance, target=cname_target())
+
+
+class CloudflareStateSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField(source="cloudflare_id")
+    hostname_status = serializers.CharField(source="cloudflare_status")
+    ssl_status = serializers.CharField()
+    verification_errors = serializers.ListField(child=serializers.CharField())
+    validation_errors = serializers.ListField(child=serializers.CharField())
+
+
+class CertificateSerializer(serializers.Serializer[Any]):
+    """The domain's certificate; null until Cloudflare reports one."""
+
+    issuer = serializers.CharField(source="certificate_issuer")
+    expires_at = serializers.DateTimeField(source="certificate_expires_at")
+
+    def get_attribute(self, instance: Domain) -> Domain | None:
+        return instance if instance.certificate_expires_at is not None else None
+
+
+class DomainOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    hostname = serializers.CharField(help_text="ASCII (punycode), as DNS and Cloudflare use it.")
+    unicode_hostname = serializers.CharField(
+        help_text="As people read it: münchen.shop.dev for xn--mnchen-3ya.shop.dev."
+    )
+    status = serializers.ChoiceField(choices=DomainStatus.choices)
+    ready = serializers.BooleanField(
+        source="is_ready", help_text="Hostname and certificate active."
+    )
+    dns_records = RecordSerializer(many=True)
+    # Nested serializers, bound once per list (a serializer made per domain would copy its
+    # fields for every row).
+    explanation = ExplanationSerializer()
+    cloudflare = CloudflareStateSerializer(source="*")
+    certificate = CertificateSerializer(allow_null=True)
+    last_error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    last_synced_at = serializers.DateTimeField(allow_null=True)

@@ -1,0 +1,12 @@
+"""Outgoing webhooks: a tenant's app hears about its domains, on the Standard Webhooks spec.
+
+- `outbox`: the messages an event owes, written in the transaction of the change it describes
+  (`record_events` saves a domain's history and its messages together), one delivery row per
+  endpoint that wants the message's type.
+- `guard`: where we refuse to send (private, loopback, link-local, metadata and reserved
+  addresses, our own hosts), checked on the address we actually connect to.
+- `sender`: the only module that makes the HTTP request: signed with `standardwebhooks`, to the
+  resolved and checked address, 10 s at most, no redirects, a capped response read.
+- `delivery`: claiming due deliveries, the retry schedule, disabling an endpoint that fails
+  for days.
+"""

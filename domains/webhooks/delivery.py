@@ -1,0 +1,187 @@
+"""Delivering recorded messages: claim, sign, send, record the outcome, schedule the retry.
+
+Idempotent and safe to run concurrently: a worker claims a delivery by moving its
+`next_attempt_at` to a lease with a conditional UPDATE, so two workers never send the same
+attempt; a worker that dies mid-attempt leaves the lease to expire and the delivery is tried
+again (at least once: receivers dedupe by `webhook-id`). A delivery that succeeded is never
+claimed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Role, User
+from domains.models import (
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
+from domains.webhooks.guard import WebhookUrlError, resolve_target
+from domains.webhooks.sender import Attempt, body_of, send, signed_headers
+
+logger = logging.getLogger("domains.webhooks")
+
+# Seconds before each retry, as Svix schedules them: the first attempt goes at once, then 5 s,
+# 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later; after the last, the delivery has failed.
+RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# Longer than one attempt can take (WEBHOOK_TIMEOUT_SECONDS) times a batch.
+LEASE_SECONDS = 15 * 60
+BATCH = 50
+
+
+def due_endpoints(now: datetime | None = None) -> list[str]:
+    """Endpoints with a delivery due now: each is delivered to by a task of its own, so a
+    slow endpoint delays only its own messages."""
+    now = now or timezone.now()
+    ids = (
+        WebhookDelivery.objects.filter(
+            status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True
+        )
+        .values_list("endpoint_id", flat=True)
+        .distinct()
+    )
+    return [str(pk) for pk in ids]
+
+
+def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
+    """Attempt this endpoint's due deliveries, oldest first (order kept where it can be: a
+    failed one is retried on its schedule while later ones go on). Returns how many were
+    attempted."""
+    now = now or timezone.now()
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).first()
+    if endpoint is None:
+        return 0
+    lease = now + timedelta(seconds=LEASE_SECONDS, microseconds=secrets.randbelow(1_000_000))
+    due = WebhookDelivery.objects.filter(
+        endpoint=endpoint, status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).order_by("created_at", "id")
+    claimed_ids = list(due.values_list("pk", flat=True)[:BATCH])
+    WebhookDelivery.objects.filter(pk__in=claimed_ids, next_attempt_at__lte=now).update(
+        next_attempt_at=lease
+    )
+    claimed = (
+        WebhookDelivery.objects.filter(pk__in=claimed_ids, next_attempt_at=lease)
+        .select_related("message")
+        .order_by("created_at", "id")
+    )
+    count = 0
+    for delivery in claimed:
+        attempt(delivery, endpoint=endpoint, lease=lease)
+        count += 1
+    return count
+
+
+def attempt(
+    delivery: WebhookDelivery, *, endpoint: WebhookEndpoint, lease: datetime | None = None
+) -> Attempt:
+    """Send one attempt of `delivery` now and record it. With `lease`, the outcome is written
+    only if this worker still holds the delivery."""
+    now = timezone.now()
+    body = body_of(delivery.message.payload)
+    try:
+        target = resolve_target(endpoint.url)
+    except WebhookUrlError as refused:
+        # Checked again at every attempt: DNS may have changed since the endpoint was saved.
+        outcome = Attempt(None, "", f"not sent: {refused.message}", 0)
+    else:
+        headers = signed_headers(delivery.message_id, body, endpoint.signing_secrets(now), now)
+        outcome = send(target, body, headers)
+    _record(delivery, endpoint, outcome, now=now, lease=lease)
+    return outcome
+
+
+def _record(
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    outcome: Attempt,
+    *,
+    now: datetime,
+    lease: datetime | None,
+) -> None:
+    attempts = delivery.attempts + 1
+    fields: dict[str, object] = {
+        "attempts": attempts,
+        "last_attempt_at": now,
+        "last_status_code": outcome.status_code,
+        "last_response": outcome.excerpt,
+        "last_error": outcome.error,
+        "last_duration_ms": outcome.duration_ms,
+    }
+    if outcome.succeeded:
+        fields.update(status=WebhookDeliveryStatus.SUCCEEDED, next_attempt_at=None)
+    elif attempts >= MAX_ATTEMPTS:
+        fields.update(status=WebhookDeliveryStatus.FAILED, next_attempt_at=None)
+    else:
+        fields["next_attempt_at"] = now + timedelta(seconds=RETRY_DELAYS[attempts - 1])
+    held = Q(pk=delivery.pk) if lease is None else Q(pk=delivery.pk, next_attempt_at=lease)
+    with transaction.atomic():
+        if not WebhookDelivery.objects.filter(held).update(**fields):
+            return  # another worker took it over (our lease ran out): its record stands
+        if outcome.succeeded:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        else:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(
+                failing_since=now
+            )
+    for name, value in fields.items():
+        setattr(delivery, name, value)
+    if not outcome.succeeded:
+        logger.info(
+            "webhook %s to endpoint %s failed (attempt %d): %s",
+            delivery.message_id,
+            endpoint.pk,
+            attempts,
+            outcome.error or f"HTTP {outcome.status_code}",
+        )
+        disable_if_failing_too_long(endpoint.pk, now=now)
+
+
+def disable_if_failing_too_long(endpoint_id: uuid.UUID | str, *, now: datetime) -> bool:
+    """Disable an endpoint that has failed every delivery for WEBHOOK_DISABLE_AFTER_DAYS and
+    email its organization's owners, once (the conditional UPDATE picks one worker)."""
+    since = now - timedelta(days=int(settings.WEBHOOK_DISABLE_AFTER_DAYS))
+    reason = (
+        f"Disabled on {now:%Y-%m-%d}: every delivery failed for "
+        f"{settings.WEBHOOK_DISABLE_AFTER_DAYS} days."
+    )
+    disabled = WebhookEndpoint.objects.filter(
+        pk=endpoint_id, enabled=True, failing_since__lte=since
+    ).update(enabled=False, disabled_reason=reason)
+    if not disabled:
+        return False
+    endpoint = WebhookEndpoint.objects.select_related("organization").get(pk=endpoint_id)
+    owners = sorted(
+        set(
+            User.objects.filter(
+                memberships__organization_id=endpoint.organization_id,
+                memberships__role=Role.OWNER,
+                is_active=True,
+            )
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    )
+    if owners:
+        send_mail(
+            f"Webhook endpoint disabled: {endpoint.url}",
+            f"Every delivery to {endpoint.url} ({endpoint.organization.name}) has failed for "
+            f"{settings.WEBHOOK_DISABLE_AFTER_DAYS} days, so DCVaaS stopped sending to it.\n\n"
+            "Fix the endpoint, then enable it again on the Webhooks page; failed deliveries "
+            "can be resent from its delivery log.\n",
+            None,
+            owners,
+            fail_silently=True,
+        )
+    logger.warning("webhook endpoint %s disabled after failing for days", endpoint_id)
+    return True

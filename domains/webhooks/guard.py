@@ -1,0 +1,140 @@
+"""Where a webhook may be sent: a tenant chooses the URL, our servers make the request.
+
+The URL is checked when an endpoint is saved and again, with a fresh DNS lookup, before every
+attempt: what is refused is the address we would connect to, so a name that resolved to a
+public address yesterday and to 169.254.169.254 today is refused today.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from domains.dns import resolve_addresses
+
+# Shared address space (RFC 6598), which `is_global` alone does not make explicit in messages.
+CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
+DOCUMENTATION = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+LOOPBACK_NAMES = ("localhost",)
+
+
+class WebhookUrlError(ValueError):
+    """A URL we will not send to; `message` says why, for the person who typed it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one attempt goes: the URL's parts and the checked address to connect to."""
+
+    scheme: str
+    hostname: str
+    port: int
+    path: str  # with its query string
+    address: str  # an IP address that passed `refusal`
+
+
+def refusal(address: str) -> str:
+    """Why we never connect to `address` ("" when we may), in words."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return refusal(str(ip.ipv4_mapped))  # ::ffff:10.0.0.1 is 10.0.0.1
+    if ip.is_loopback:
+        return "a loopback address" if not _loopback_allowed() else ""
+    if ip.is_link_local:
+        return "a link-local address (cloud metadata services live there)"
+    if ip in CARRIER_GRADE_NAT:
+        return "a carrier-grade NAT address"
+    if any(ip in network for network in DOCUMENTATION):
+        return "a documentation address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_unspecified or ip.is_reserved:
+        return "a reserved address"
+    if ip.is_private:
+        return "a private address"
+    if not ip.is_global:
+        return "a reserved address"
+    return ""
+
+
+def _loopback_allowed() -> bool:
+    # The sandbox's webhook inbox listens on loopback (`make run`); production never allows it.
+    return bool(settings.WEBHOOK_ALLOW_LOOPBACK)
+
+
+def check_url(url: str) -> tuple[str, str, int, str]:
+    """(scheme, hostname, port, path) of a URL we may send to, or `WebhookUrlError`."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as error:
+        raise WebhookUrlError("invalid_url", f"That is not a URL: {error}.") from error
+    hostname = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme not in ("https", "http") or not hostname:
+        raise WebhookUrlError("invalid_url", "Enter a full URL, like https://app.example/hooks.")
+    if parts.username or parts.password:
+        raise WebhookUrlError("userinfo", "Leave the user name and password out of the URL.")
+    loopback = hostname in LOOPBACK_NAMES or _is_loopback_literal(hostname)
+    if parts.scheme == "http" and not (loopback and _loopback_allowed()):
+        raise WebhookUrlError("https_required", "Webhooks are sent over https only.")
+    if _is_ours(hostname):
+        raise WebhookUrlError("own_host", f"{hostname} is DCVaaS itself: use your app's URL.")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.scheme, hostname, port or (443 if parts.scheme == "https" else 80), path
+
+
+def resolve_target(url: str) -> Target:
+    """Check `url`, resolve its host now and pick an address we may connect to; raises
+    `WebhookUrlError` when there is none."""
+    scheme, hostname, port, path = check_url(url)
+    if _is_ip_literal(hostname):
+        addresses: tuple[str, ...] = (hostname,)
+    elif hostname in LOOPBACK_NAMES:
+        addresses = ("127.0.0.1",)
+    else:
+        found = resolve_addresses(hostname)
+        if found.problem:
+            raise WebhookUrlError(
+                "unresolvable", f"Could not resolve the URL's host: {found.problem}."
+            )
+        addresses = found.addresses
+    reasons = {address: refusal(address) for address in addresses}
+    allowed = [address for address, reason in reasons.items() if not reason]
+    if not allowed:
+        address, reason = next(iter(reasons.items()))
+        raise WebhookUrlError(
+            "refused_address", f"{hostname} resolves to {address}, {reason}: we never send there."
+        )
+    return Target(scheme, hostname, port, path, allowed[0])
+
+
+def _is_ip_literal(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loopback_literal(hostname: str) -> bool:
+    return _is_ip_literal(hostname) and ipaddress.ip_address(hostname).is_loopback
+
+
+def _is_ours(hostname: str) -> bool:
+    target = str(settings.DCV_CNAME_TARGET).rstrip(".").lower()
+    site = (urlsplit(str(settings.SITE_URL)).hostname or "").lower()
+    ours = {target, site} - {"", "127.0.0.1", "localhost"}
+    return any(hostname == own or hostname.endswith("." + own) for own in ours)

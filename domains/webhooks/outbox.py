@@ -1,0 +1,115 @@
+"""The webhook outbox: messages recorded with the change they describe, never after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+
+from domains.models import (
+    Domain,
+    DomainEvent,
+    DomainEventKind,
+    DomainStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+    WebhookMessage,
+)
+from domains.serializers import DomainOutputSerializer
+
+
+def record_events(events: Sequence[DomainEvent]) -> list[DomainEvent]:
+    """Save these history events and the webhook messages they owe, in the caller's
+    transaction (one is opened if there is none): both are written, or neither is."""
+    with transaction.atomic():
+        saved = DomainEvent.objects.bulk_create(events)
+        publish(
+            (event_type, event.domain, event.created_at)
+            for event in saved
+            if event.domain is not None and (event_type := webhook_type(event)) is not None
+        )
+    return saved
+
+
+def webhook_type(event: DomainEvent) -> WebhookEventType | None:
+    """The webhook a history event is, if any: additions, removals and changes of our status
+    that a tenant's app acts on."""
+    if event.kind == DomainEventKind.CREATED:
+        return WebhookEventType.DOMAIN_CREATED
+    if event.kind == DomainEventKind.DELETED:
+        return WebhookEventType.DOMAIN_DELETED
+    if event.kind != DomainEventKind.STATUS_CHANGED or event.from_status == event.to_status:
+        return None
+    if event.to_status == DomainStatus.ACTIVE:
+        return WebhookEventType.DOMAIN_ACTIVE
+    if event.to_status == DomainStatus.FAILED:
+        return WebhookEventType.DOMAIN_NEEDS_ATTENTION
+    if event.to_status == DomainStatus.PENDING and event.from_status == DomainStatus.ACTIVE:
+        return WebhookEventType.DOMAIN_PENDING
+    return None
+
+
+def attention_reason(domain: Domain) -> str:
+    """A stable code for why a domain needs attention (its explanation says it in words)."""
+    if domain.cloudflare_status in ("blocked", "moved"):
+        return domain.cloudflare_status
+    if domain.ssl_status.endswith("_timed_out"):
+        return domain.ssl_status
+    if domain.ssl_status == "expired":
+        return "certificate_expired"
+    if domain.validation_errors:
+        return "certificate_validation_error"
+    return "other"
+
+
+def publish(items: Iterable[tuple[str, Domain, datetime]]) -> list[WebhookMessage]:
+    """Record a message for each (type, domain, moment), with a delivery to each of the
+    domain's organization's enabled endpoints that wants the type. Costs one query when the
+    organizations have no endpoint."""
+    items = list(items)
+    if not items:
+        return []
+    organizations = {domain.organization_id for _, domain, _ in items}
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(organization_id__in=organizations, enabled=True):
+        endpoints.setdefault(endpoint.organization_id, []).append(endpoint)
+    messages: list[WebhookMessage] = []
+    deliveries: list[WebhookDelivery] = []
+    for event_type, domain, moment in items:
+        wanting = [e for e in endpoints.get(domain.organization_id, []) if e.wants(event_type)]
+        if not wanting:
+            continue
+        message = WebhookMessage(
+            organization_id=domain.organization_id,
+            type=event_type,
+            payload=payload(event_type, domain, moment),
+            created_at=moment,
+        )
+        messages.append(message)
+        deliveries += [
+            WebhookDelivery(message=message, endpoint=e, next_attempt_at=moment) for e in wanting
+        ]
+    if not messages:
+        return []
+    WebhookMessage.objects.bulk_create(messages)
+    WebhookDelivery.objects.bulk_create(deliveries)
+    # Delivered right after the commit; the beat entry picks up whatever this kick misses.
+    transaction.on_commit(lambda: current_app.send_task("domains.deliver_webhooks"))
+    return messages
+
+
+def payload(event_type: str, domain: Domain, moment: datetime) -> dict[str, Any]:
+    """The body sent: Standard Webhooks' recommended `type`, `timestamp` and `data`, the domain
+    as the API shows it."""
+    data: dict[str, Any] = {"domain": dict(DomainOutputSerializer(domain).data)}
+    if event_type == WebhookEventType.DOMAIN_NEEDS_ATTENTION:
+        data["reason"] = attention_reason(domain)
+    return {
+        "type": str(event_type),
+        "timestamp": moment.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }

@@ -1,0 +1,166 @@
+"""Webhook endpoints: add, change, rotate the secret, remove; test and resend deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Organization
+from billing.plans import organization_entitlements
+from domains.models import (
+    Domain,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEventType,
+    WebhookMessage,
+    new_webhook_secret,
+)
+from domains.webhooks.guard import WebhookUrlError, resolve_target
+
+
+class WebhookError(Exception):
+    """A refusal with a stable `code` and a `message` a person can act on."""
+
+    def __init__(self, code: str, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    endpoint: WebhookEndpoint
+    secret: str  # shown once
+
+
+SUBSCRIBABLE = [t for t in WebhookEventType.values if t != WebhookEventType.TEST]
+
+
+def _checked_url(url: str) -> str:
+    try:
+        resolve_target(url)
+    except WebhookUrlError as error:
+        raise WebhookError(error.code, error.message, field="url") from error
+    return url.strip()
+
+
+def _checked_types(event_types: Iterable[str]) -> list[str]:
+    chosen = sorted(set(event_types))
+    unknown = [t for t in chosen if t not in SUBSCRIBABLE]
+    if unknown:
+        raise WebhookError(
+            "unknown_event_type",
+            f"Unknown event type {unknown[0]!r}. Known ones: {', '.join(SUBSCRIBABLE)}.",
+            field="event_types",
+        )
+    return chosen
+
+
+def webhook_endpoint_create(
+    *, organization: Organization, url: str, description: str = "", event_types: Iterable[str] = ()
+) -> NewSecret:
+    """Add an endpoint (its URL checked now, and again before every delivery). Raises
+    `WebhookError` (codes: the URL guard's, `unknown_event_type`, `plan_limit`)."""
+    url = _checked_url(url)
+    types = _checked_types(event_types)
+    with transaction.atomic():
+        org = Organization.objects.select_for_update().get(pk=organization.pk)
+        plan = organization_entitlements(
+            org, domain_count=Domain.objects.filter(organization=org).count()
+        ).plan
+        count = WebhookEndpoint.objects.filter(organization=org).count()
+        if count >= plan.webhook_endpoint_limit:
+            raise WebhookError(
+                "plan_limit",
+                f"Your {plan.name} plan allows {plan.webhook_endpoint_limit} webhook "
+                f"endpoint{'s' if plan.webhook_endpoint_limit != 1 else ''}. Remove one or "
+                "upgrade your plan.",
+            )
+        endpoint = WebhookEndpoint.objects.create(
+            organization=org, url=url, description=description.strip(), event_types=types
+        )
+    return NewSecret(endpoint, endpoint.secret)
+
+
+def webhook_endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    url: str | None = None,
+    description: str | None = None,
+    event_types: Iterable[str] | None = None,
+    enabled: bool | None = None,
+) -> WebhookEndpoint:
+    """Change what was given. Enabling an endpoint again clears its failure record."""
+    if url is not None:
+        endpoint.url = _checked_url(url)
+    if description is not None:
+        endpoint.description = description.strip()
+    if event_types is not None:
+        endpoint.event_types = _checked_types(event_types)
+    if enabled is not None:
+        if enabled and not endpoint.enabled:
+            endpoint.failing_since = None
+            endpoint.disabled_reason = ""
+        endpoint.enabled = enabled
+    endpoint.save()
+    return endpoint
+
+
+def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> NewSecret:
+    """A new signing secret; the old one keeps signing beside it for
+    WEBHOOK_SECRET_OVERLAP_HOURS, so receivers can switch without missing a delivery."""
+    secret = new_webhook_secret()
+    overlap = timedelta(hours=int(settings.WEBHOOK_SECRET_OVERLAP_HOURS))
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        previous_secret=endpoint.secret,
+        previous_secret_until=timezone.now() + overlap,
+        secret=secret,
+    )
+    endpoint.refresh_from_db()
+    return NewSecret(endpoint, secret)
+
+
+def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Record a `webhook.test` message for this endpoint alone, due now."""
+    now = timezone.now()
+    with transaction.atomic():
+        message = WebhookMessage.objects.create(
+            organization_id=endpoint.organization_id,
+            type=WebhookEventType.TEST,
+            payload={
+                "type": WebhookEventType.TEST,
+                "timestamp": now.isoformat().replace("+00:00", "Z"),
+                "data": {"endpoint": str(endpoint.pk), "description": endpoint.description},
+            },
+            created_at=now,
+        )
+        delivery = WebhookDelivery.objects.create(
+            message=message, endpoint=endpoint, next_attempt_at=now, created_at=now
+        )
+        transaction.on_commit(_kick)
+    return delivery
+
+
+def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again (failed, or delivered and wanted again): a fresh schedule of
+    attempts starting now. Idempotent while it is pending."""
+    now = timezone.now()
+    WebhookDelivery.objects.filter(pk=delivery.pk).exclude(
+        status=WebhookDeliveryStatus.PENDING, next_attempt_at__isnull=False
+    ).update(status=WebhookDeliveryStatus.PENDING, attempts=0, next_attempt_at=now)
+    transaction.on_commit(_kick)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _kick() -> None:
+    from celery import current_app
+
+    current_app.send_task("domains.deliver_webhooks")

@@ -1,0 +1,337 @@
+"""Outgoing webhooks: recorded with the change, signed as Standard Webhooks, retried on
+Svix's schedule, never sent where our servers must not connect."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import transaction
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from accounts.models import Organization, User
+from domains.cloudflare import parse_hostname
+from domains.models import (
+    Domain,
+    DomainStatus,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEventType,
+    WebhookMessage,
+)
+from domains.services import domain_register, status_change_event
+from domains.webhooks import delivery
+from domains.webhooks.guard import WebhookUrlError, refusal, resolve_target
+from domains.webhooks.outbox import record_events
+from domains.webhooks.services import (
+    WebhookError,
+    webhook_delivery_resend,
+    webhook_endpoint_create,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_send_test,
+)
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
+from sandbox.inbox import WebhookInbox
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def endpoint(acme: Organization, inbox_url: str) -> WebhookEndpoint:
+    return webhook_endpoint_create(organization=acme, url=inbox_url).endpoint
+
+
+def _activate(domain: Domain) -> None:
+    """What the sync loop does when Cloudflare says the domain is active."""
+    remote = parse_hostname(
+        {
+            "id": domain.cloudflare_id or "x",
+            "hostname": domain.hostname,
+            "status": "active",
+            "ssl": {"status": "active", "method": "http"},
+        }
+    )
+    before = (domain.status, domain.cloudflare_status, domain.ssl_status)
+    with transaction.atomic():
+        Domain.objects.filter(pk=domain.pk).update(status=DomainStatus.ACTIVE)
+        domain.status = DomainStatus.ACTIVE
+        record_events(
+            [
+                status_change_event(
+                    domain, before=before, to_status=DomainStatus.ACTIVE, remote=remote
+                )
+            ]
+        )
+
+
+def test_a_change_records_its_message_in_the_same_transaction_and_a_rollback_records_none(
+    acme: Organization, endpoint: WebhookEndpoint, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domain = domain_register(organization=acme, hostname="hook.test-customer.dev").domain
+    created = WebhookMessage.objects.get()
+
+    def change_that_fails() -> None:
+        with transaction.atomic():
+            _activate(domain)
+            raise RuntimeError("the change fails after its event was written")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
+
+    assert created.type == WebhookEventType.DOMAIN_CREATED
+    assert created.payload["data"]["domain"]["hostname"] == "hook.test-customer.dev"
+    assert list(WebhookMessage.objects.values_list("type", flat=True)) == ["domain.created"]
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.PENDING  # rolled back with its message
+    _activate(domain)
+    assert WebhookMessage.objects.filter(type="domain.active").count() == 1
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 2
+
+
+def test_an_organization_without_endpoints_records_no_message(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domain_register(organization=acme, hostname="quiet.test-customer.dev")
+
+    assert not WebhookMessage.objects.exists()
+
+
+def test_a_delivery_is_signed_so_a_standard_webhooks_library_verifies_it(
+    acme: Organization, endpoint: WebhookEndpoint, inbox: WebhookInbox, cloudflare_sim: Any
+) -> None:
+    domain_register(organization=acme, hostname="signed.test-customer.dev")
+
+    assert delivery.deliver_endpoint(str(endpoint.pk)) == 1
+
+    received = inbox.received()[0]
+    verified = Webhook(endpoint.secret).verify(received.body, received.headers)
+    assert verified["type"] == "domain.created"
+    assert verified["data"]["domain"]["hostname"] == "signed.test-customer.dev"
+    assert received.headers["webhook-id"] == WebhookMessage.objects.get().id
+    stored = WebhookDelivery.objects.get()
+    assert (stored.status, stored.attempts, stored.last_status_code) == ("succeeded", 1, 204)
+    # Tampered, signed with another secret, or too old: the library refuses each.
+    with pytest.raises(WebhookVerificationError):
+        Webhook(endpoint.secret).verify(
+            received.body.replace(b"signed", b"forged"), received.headers
+        )
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "QUJD" * 8).verify(received.body, received.headers)
+    old = {**received.headers, "webhook-timestamp": str(int(timezone.now().timestamp()) - 3600)}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(endpoint.secret).verify(received.body, old)
+
+
+def test_during_a_rotation_both_secrets_verify(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    old_secret = endpoint.secret
+    new_secret = webhook_endpoint_rotate_secret(endpoint=endpoint).secret
+    webhook_endpoint_send_test(endpoint=endpoint)
+
+    delivery.deliver_endpoint(str(endpoint.pk))
+
+    received = inbox.received()[0]
+    assert new_secret != old_secret
+    assert Webhook(old_secret).verify(received.body, received.headers)["type"] == "webhook.test"
+    assert Webhook(new_secret).verify(received.body, received.headers)["type"] == "webhook.test"
+
+
+def test_a_failing_endpoint_is_retried_on_svixs_schedule_then_the_delivery_fails(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    inbox.mode = "500"
+    webhook_endpoint_send_test(endpoint=endpoint)
+    start = timezone.now()
+    waits = []
+
+    with time_machine.travel(start, tick=False) as clock:
+        for _ in range(delivery.MAX_ATTEMPTS):
+            assert delivery.deliver_endpoint(str(endpoint.pk)) == 1
+            stored = WebhookDelivery.objects.get()
+            if stored.next_attempt_at is None:
+                break
+            waits.append(round((stored.next_attempt_at - timezone.now()).total_seconds()))
+            # Not due a moment before its time, due at it.
+            clock.move_to(stored.next_attempt_at - timedelta(seconds=1))
+            assert delivery.deliver_endpoint(str(endpoint.pk)) == 0
+            clock.move_to(stored.next_attempt_at)
+
+    assert waits == [5, 300, 1800, 7200, 18000, 36000, 36000]
+    assert (stored.status, stored.attempts) == (WebhookDeliveryStatus.FAILED, 8)
+    assert stored.last_status_code == 500
+    assert len(inbox.received()) == 8
+
+
+def test_a_delivery_that_succeeded_is_never_sent_again(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    webhook_endpoint_send_test(endpoint=endpoint)
+
+    delivery.deliver_endpoint(str(endpoint.pk))
+    delivery.deliver_endpoint(str(endpoint.pk))
+
+    assert len(inbox.received()) == 1
+
+
+def test_a_worker_killed_mid_delivery_leaves_it_to_be_sent_after_its_lease(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    webhook_endpoint_send_test(endpoint=endpoint)
+    now = timezone.now()
+    # A worker claimed it (moved it to its lease) and died before recording anything.
+    lease = now + timedelta(seconds=delivery.LEASE_SECONDS)
+    WebhookDelivery.objects.update(next_attempt_at=lease)
+
+    before = delivery.deliver_endpoint(str(endpoint.pk), now=now)
+    after = delivery.deliver_endpoint(str(endpoint.pk), now=lease)
+
+    assert (before, after) == (0, 1)
+    assert WebhookDelivery.objects.get().status == WebhookDeliveryStatus.SUCCEEDED
+
+
+def test_an_endpoint_failing_every_delivery_for_five_days_is_disabled_with_one_email(
+    alice: User, endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    inbox.mode = "500"
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        webhook_endpoint_send_test(endpoint=endpoint)
+        delivery.deliver_endpoint(str(endpoint.pk))
+        clock.move_to(start + timedelta(days=5, minutes=1))
+        webhook_endpoint_send_test(endpoint=endpoint)
+        delivery.deliver_endpoint(str(endpoint.pk))
+        webhook_endpoint_send_test(endpoint=endpoint)
+        delivery.deliver_endpoint(str(endpoint.pk))
+
+    endpoint.refresh_from_db()
+    assert not endpoint.enabled
+    assert "every delivery failed for 5 days" in endpoint.disabled_reason
+    assert [m.subject for m in mail.outbox] == [f"Webhook endpoint disabled: {endpoint.url}"]
+    assert mail.outbox[0].to == ["alice@acme.test-customer.dev"]
+
+
+def test_resend_sends_a_failed_delivery_again(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    inbox.mode = "500"
+    sent = webhook_endpoint_send_test(endpoint=endpoint)
+    WebhookDelivery.objects.update(status=WebhookDeliveryStatus.FAILED, next_attempt_at=None)
+    inbox.mode = "ok"
+
+    webhook_delivery_resend(delivery=sent)
+    delivery.deliver_endpoint(str(endpoint.pk))
+
+    assert WebhookDelivery.objects.get().status == WebhookDeliveryStatus.SUCCEEDED
+    assert len(inbox.received()) == 1
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("224.0.0.1", "multicast"),
+        ("192.0.2.10", "documentation"),
+        ("2001:db8::1", "documentation"),
+        ("240.0.0.1", "reserved"),
+        ("0.0.0.0", "reserved"),  # noqa: S104 - an address refused, not bound
+        ("fd00:ec2::254", "private"),
+        ("fe80::1", "link-local"),
+        ("::ffff:10.0.0.1", "private"),
+        ("::ffff:169.254.169.254", "link-local"),
+    ],
+)
+def test_each_refused_address_family_is_refused(address: str, words: str) -> None:
+    assert words in refusal(address)
+
+
+def test_loopback_is_refused_unless_the_sandbox_allows_it(settings: Any) -> None:
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+
+    assert "loopback" in refusal("127.0.0.1")
+    assert "loopback" in refusal("::1")
+    with pytest.raises(WebhookUrlError, match="https only"):
+        resolve_target("http://127.0.0.1:8703/hooks")
+
+
+def test_a_public_address_is_allowed() -> None:
+    assert refusal("93.184.215.14") == ""
+    assert refusal("2606:4700::1111") == ""
+
+
+def test_a_name_that_resolves_to_a_refused_address_after_saving_is_refused_at_delivery(
+    acme: Organization, dns_sandbox: DnsSandbox, inbox: WebhookInbox
+) -> None:
+    dns_sandbox.set_record("hooks.tenant-app.dev", "A", "93.184.215.14")
+    saved = webhook_endpoint_create(organization=acme, url="https://hooks.tenant-app.dev/in")
+    dns_sandbox.set_record("hooks.tenant-app.dev", "A", "169.254.169.254")
+    webhook_endpoint_send_test(endpoint=saved.endpoint)
+
+    delivery.deliver_endpoint(str(saved.endpoint.pk))
+
+    stored = WebhookDelivery.objects.get()
+    assert stored.last_status_code is None
+    assert "not sent" in stored.last_error
+    assert "link-local" in stored.last_error
+    assert inbox.received() == []
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://hooks.tenant-app.dev/in", "https_required"),
+        ("https://user:pw@hooks.tenant-app.dev/in", "userinfo"),
+        ("ftp://hooks.tenant-app.dev/in", "invalid_url"),
+        ("https://dcv.pcnaid.com/in", "own_host"),
+        ("https://10.0.0.1/in", "refused_address"),
+        ("https://[::ffff:127.0.0.1]/in", "refused_address"),
+    ],
+)
+def test_an_endpoint_is_refused_with_a_reason_when_saved(
+    acme: Organization, url: str, code: str, settings: Any
+) -> None:
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    with pytest.raises(WebhookError) as refused:
+        webhook_endpoint_create(organization=acme, url=url)
+
+    assert refused.value.code == code
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_free_plan_allows_one_endpoint(acme: Organization, inbox_url: str) -> None:
+    webhook_endpoint_create(organization=acme, url=inbox_url)
+
+    with pytest.raises(WebhookError) as refused:
+        webhook_endpoint_create(organization=acme, url=inbox_url)
+
+    assert refused.value.code == "plan_limit"
+
+
+def test_an_endpoint_gets_only_the_event_types_it_chose(
+    acme: Organization, inbox_url: str, cloudflare_sim: CloudflareSandbox
+) -> None:
+    chosen = webhook_endpoint_create(
+        organization=acme, url=inbox_url, event_types=["domain.active"]
+    ).endpoint
+    domain = domain_register(organization=acme, hostname="picky.test-customer.dev").domain
+
+    _activate(domain)
+
+    assert list(WebhookDelivery.objects.values_list("message__type", flat=True)) == [
+        "domain.active"
+    ]
+    assert chosen.wants("domain.active")
+    payload = WebhookMessage.objects.get().payload
+    assert json.dumps(payload)  # plain JSON, as sent
+    assert payload["data"]["domain"]["status"] == "active"
