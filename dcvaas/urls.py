@@ -42,6 +42,7 @@ urlpatterns = [
     path("domains/", include("domains.urls")),
     path("api/v1/", include("domains.api_urls")),
     path("billing/", include("billing.urls")),
+    path("webhooks/", include("domains.webhooks.urls")),
     # Ahead of admin.site.urls, so it answers the admin's own "login/" URL.
     path(f"{settings.ADMIN_URL}login/", admin_login, name="admin-login"),
     path(settings.ADMIN_URL, admin.site.urls),

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -15,6 +16,9 @@ from domains.models import (
     DomainStatus,
     RateBudgetCounter,
     SyncRun,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
 )
 
 
@@ -135,6 +139,58 @@ class DomainNotificationAdmin(admin.ModelAdmin[DomainNotification]):
     list_filter = ["kind", "created_at"]
     search_fields = ["domain__hostname", "key", "error"]
     list_select_related = ["domain"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    list_display = ["url", "organization", "enabled", "failing_since", "created_at"]
+    list_filter = ["enabled", "created_at"]
+    search_fields = ["url", "description", "organization__name", "organization__slug"]
+    list_select_related = ["organization"]
+    autocomplete_fields = ["organization"]
+    # The secrets sign deliveries: never shown, never typed by hand.
+    exclude = ["secret", "previous_secret"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    readonly_fields = ["failing_since", "disabled_reason", "previous_secret_until", "created_at"]
+
+
+@admin.register(WebhookMessage)
+class WebhookMessageAdmin(admin.ModelAdmin[WebhookMessage]):
+    list_display = ["id", "type", "organization", "created_at"]
+    list_filter = ["type", "created_at"]
+    search_fields = ["id", "organization__name"]
+    list_select_related = ["organization"]
+    show_full_result_count = False
+
+    # The outbox: written with the change it describes, never by hand.
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
+    list_display = [
+        "message",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+    ]
+    list_filter = ["status", "message__type", "created_at"]
+    search_fields = ["message__id", "endpoint__url", "last_error"]
+    list_select_related = ["message", "endpoint"]
+    show_full_result_count = False
 
     def has_add_permission(self, request: object) -> bool:
         return False

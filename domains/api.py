@@ -117,14 +117,14 @@ ERRORS = {
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such domain here.")}
 
 
-def _token(request: Request) -> ApiToken:
+def request_token(request: Request) -> ApiToken:
     token = request.auth
     assert isinstance(token, ApiToken)  # HasApiToken let the request through
     return token
 
 
 def _organization(request: Request) -> Organization:
-    return _token(request).organization  # loaded with the token
+    return request_token(request).organization  # loaded with the token
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,9 +204,9 @@ class DomainListCreateApi(StrictApiView):
         """The organization's domains, newest first, 50 a page; filter with `?status=`."""
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        domains = Domain.objects.filter(organization_id=_token(request).organization_id).order_by(
-            "-created_at", "id"
-        )
+        domains = Domain.objects.filter(
+            organization_id=request_token(request).organization_id
+        ).order_by("-created_at", "id")
         if "status" in filters.validated_data:
             domains = domains.filter(status=filters.validated_data["status"])
         paginator = DomainPagination()
@@ -308,7 +308,7 @@ class DomainDetailApi(StrictApiView):
     )
     def get(self, request: Request, domain_id: uuid.UUID) -> Response:
         """One domain: status, records to create, errors explained, certificate."""
-        domain = get_domain_or_404(_token(request).organization_id, domain_id)
+        domain = get_domain_or_404(request_token(request).organization_id, domain_id)
         return Response(DomainOutputSerializer(domain).data)
 
     @extend_schema(
@@ -326,7 +326,7 @@ class DomainDetailApi(StrictApiView):
     def delete(self, request: Request, domain_id: uuid.UUID) -> Response:
         """Offboard the domain from Cloudflare. 202 while that is still being retried."""
         remaining = domain_delete(
-            domain=get_domain_or_404(_token(request).organization_id, domain_id)
+            domain=get_domain_or_404(request_token(request).organization_id, domain_id)
         )
         if remaining is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -341,7 +341,7 @@ class DomainCheckApi(StrictApiView):
     )
     def post(self, request: Request, domain_id: uuid.UUID) -> Response:
         """Check now: our DNS lookup of the CNAME plus an immediate Cloudflare re-validation."""
-        domain = get_domain_or_404(_token(request).organization_id, domain_id)
+        domain = get_domain_or_404(request_token(request).organization_id, domain_id)
         try:
             result = domain_check_now(domain=domain)
         except DomainError as error:

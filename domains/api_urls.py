@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 
 from dcvaas.middleware import allow_template_styles
 from domains import api
+from domains.webhooks import api as webhooks_api
 
 # The schema and its docs page are public: they describe the API, they expose no data.
 schema_view = SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny])
@@ -40,6 +41,32 @@ urlpatterns = [
     path("domains/", api.DomainListCreateApi.as_view()),
     path("domains/<uuid:domain_id>/", api.DomainDetailApi.as_view()),
     path("domains/<uuid:domain_id>/check/", api.DomainCheckApi.as_view()),
+    path("webhook-endpoints", webhooks_api.EndpointListCreateApi.as_view(), name="webhooks"),
+    path(
+        "webhook-endpoints/<uuid:endpoint_id>",
+        webhooks_api.EndpointDetailApi.as_view(),
+        name="webhook",
+    ),
+    path(
+        "webhook-endpoints/<uuid:endpoint_id>/rotate-secret",
+        webhooks_api.EndpointRotateSecretApi.as_view(),
+        name="webhook-rotate",
+    ),
+    path(
+        "webhook-endpoints/<uuid:endpoint_id>/test",
+        webhooks_api.EndpointTestApi.as_view(),
+        name="webhook-test",
+    ),
+    path(
+        "webhook-endpoints/<uuid:endpoint_id>/deliveries",
+        webhooks_api.DeliveryListApi.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhook-endpoints/<uuid:endpoint_id>/deliveries/<int:delivery_id>/resend",
+        webhooks_api.DeliveryResendApi.as_view(),
+        name="webhook-resend",
+    ),
     path("schema/", schema_view, name="schema"),
     path("docs/", docs_view, name="docs"),
     # [\s\S], not `.`: a path with an encoded newline (%0A) must not fall through to HTML.

@@ -68,8 +68,8 @@ def webhook_endpoint_create(
 ) -> NewSecret:
     """Add an endpoint (its URL checked now, and again before every delivery). Raises
     `WebhookError` (codes: the URL guard's, `unknown_event_type`, `plan_limit`)."""
-    url = _checked_url(url)
     types = _checked_types(event_types)
+    url = _checked_url(url)
     with transaction.atomic():
         org = Organization.objects.select_for_update().get(pk=organization.pk)
         plan = organization_entitlements(
@@ -149,12 +149,13 @@ def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 
 
 def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again (failed, or delivered and wanted again): a fresh schedule of
-    attempts starting now. Idempotent while it is pending."""
+    """Send a delivery again now (failed, waiting for its next retry, or delivered and wanted
+    again), with a fresh schedule of attempts. If a worker is sending it at this moment, it may
+    arrive twice: receivers dedupe by `webhook-id`, as for any at-least-once delivery."""
     now = timezone.now()
-    WebhookDelivery.objects.filter(pk=delivery.pk).exclude(
-        status=WebhookDeliveryStatus.PENDING, next_attempt_at__isnull=False
-    ).update(status=WebhookDeliveryStatus.PENDING, attempts=0, next_attempt_at=now)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDeliveryStatus.PENDING, attempts=0, next_attempt_at=now
+    )
     transaction.on_commit(_kick)
     delivery.refresh_from_db()
     return delivery

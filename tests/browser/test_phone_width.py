@@ -56,6 +56,8 @@ def test_no_page_scrolls_sideways_on_a_phone(
             "remove page": f"/domains/{domain.pk}/remove/",
             "billing": "/billing/",
             "api tokens": "/tokens/",
+            "webhooks": "/webhooks/",
+            "webhook docs": "/webhooks/docs/",
             "api docs": "/api/v1/docs/",
         }
         for name, path in pages.items():

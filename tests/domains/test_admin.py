@@ -7,6 +7,7 @@ from django.test import Client
 from accounts.models import Organization
 from domains.models import Domain
 from domains.services import domain_register
+from domains.webhooks.services import webhook_endpoint_create
 from sandbox.cloudflare import CloudflareSandbox
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +29,9 @@ def domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
         "domains/domainevent/",
         "domains/domainevent/?kind__exact=created&q=admin",
         "domains/ratebudgetcounter/",
+        "domains/webhookendpoint/?enabled__exact=1&q=hooks",
+        "domains/webhookmessage/?type__exact=domain.created",
+        "domains/webhookdelivery/?status__exact=failed&message__type__exact=domain.active",
         "django_celery_beat/periodictask/",
     ],
 )
@@ -53,3 +57,14 @@ def test_domain_history_cannot_be_edited_in_admin(staff_client: Client, domain: 
     response = staff_client.post(f"{ADMIN}domains/domainevent/{event.pk}/change/", {"message": "x"})
 
     assert response.status_code == 403
+
+
+def test_staff_see_webhook_endpoints_without_their_secrets(
+    staff_client: Client, acme: Organization, inbox_url: str
+) -> None:
+    endpoint = webhook_endpoint_create(organization=acme, url=inbox_url).endpoint
+
+    page = staff_client.get(f"{ADMIN}domains/webhookendpoint/{endpoint.pk}/change/")
+
+    assert page.status_code == 200
+    assert endpoint.secret not in page.content.decode()

@@ -317,6 +317,12 @@ def test_the_openapi_schema_and_docs_are_served_without_a_cdn(client: Client) ->
         "/api/v1/domains",
         "/api/v1/domains/{domain_id}",
         "/api/v1/domains/{domain_id}/check",
+        "/api/v1/webhook-endpoints",
+        "/api/v1/webhook-endpoints/{endpoint_id}",
+        "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        "/api/v1/webhook-endpoints/{endpoint_id}/test",
+        "/api/v1/webhook-endpoints/{endpoint_id}/deliveries",
+        "/api/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/resend",
     }
     assert {"201", "400", "402", "409", "401", "429"} <= set(
         paths["/api/v1/domains"]["post"]["responses"]
