@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format typecheck install migrate sandbox bench-web bench-sync clean lock
+.PHONY: run test lint format typecheck install migrate sandbox bench-web bench-sync bench-webhooks clean lock
 
 # requirements.lock pins what production installs; requirements-dev.lock adds the tests' and
 # tools' packages (the same versions for everything both name). Development installs the latter.
@@ -73,6 +73,9 @@ bench-web: $(STAMP)
 
 bench-sync: $(STAMP)
 	$(BIN)/python bench/sync.py
+
+bench-webhooks: $(STAMP)
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) .sandbox .celery db.sqlite3* staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sandbox.server import Request, Response, SandboxApp
 
-MODES = ("ok", "500", "slow", "drop")
+MODES = ("ok", "500", "slow", "drop", "dribble")
 
 
 @dataclass
@@ -28,7 +28,8 @@ class Received:
 
 class WebhookInbox(SandboxApp):
     """Records every POST; `mode` decides the answer: ok (204), 500, slow (sleeps `delay`
-    seconds, then 204), drop (closes the connection)."""
+    seconds, then 204), drop (closes the connection), dribble (a 200 whose body comes a byte
+    every `delay` / 10 seconds)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -63,12 +64,14 @@ class WebhookInbox(SandboxApp):
         mode = self.mode
         if mode == "slow":
             time.sleep(self.delay)
-        answered = {"ok": 204, "slow": 204, "500": 500, "drop": 0}[mode]
+        answered = {"ok": 204, "slow": 204, "500": 500, "drop": 0, "dribble": 200}[mode]
         with self._arrived:
             self._received.append(Received(request.path, request.headers, request.body, answered))
             self._arrived.notify_all()
         if mode == "drop":
             return Response(drop=True)
+        if mode == "dribble":
+            return Response(status=200, body=b"x" * 200, trickle=self.delay / 10)
         if mode == "500":
             return Response.json({"error": "the inbox was told to fail"}, status=500)
         return Response(status=204)

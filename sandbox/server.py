@@ -11,6 +11,7 @@ import abc
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     # Close the connection without answering (a dropped connection, for fault injection).
     drop: bool = False
+    # Seconds between the body's bytes: an answer dribbled out (a slow body, for faults).
+    trickle: float = 0.0
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -101,8 +104,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if not response.trickle:
             self.wfile.write(response.body)
+            return
+        for index in range(len(response.body)):
+            self.wfile.write(response.body[index : index + 1])
+            self.wfile.flush()
+            time.sleep(response.trickle)
 
     def handle_one_request(self) -> None:
         try:

@@ -62,6 +62,8 @@ def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).first()
     if endpoint is None:
         return 0
+    if endpoint.failing_since is not None and _waiting_for_retry(endpoint, now):
+        return 0
     lease = now + timedelta(seconds=LEASE_SECONDS, microseconds=secrets.randbelow(1_000_000))
     due = WebhookDelivery.objects.filter(
         endpoint=endpoint, status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now
@@ -76,10 +78,47 @@ def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
         .order_by("created_at", "id")
     )
     count = 0
-    for delivery in claimed:
-        attempt(delivery, endpoint=endpoint, lease=lease)
+    batch = list(claimed)
+    for index, delivery in enumerate(batch):
+        outcome = attempt(delivery, endpoint=endpoint, lease=lease)
         count += 1
+        if outcome.status_code is None:
+            # No answer at all (down, hanging, refused): the rest of the batch would each wait
+            # out the same time limit. They go back unattempted and wait with the one that
+            # failed, so a dead endpoint costs one attempt per step of the retry schedule.
+            retry_at = delivery.next_attempt_at or timezone.now() + timedelta(
+                seconds=RETRY_DELAYS[0]
+            )
+            rest = [d.pk for d in batch[index + 1 :]]
+            WebhookDelivery.objects.filter(pk__in=rest, next_attempt_at=lease).update(
+                next_attempt_at=retry_at
+            )
+            # So do the endpoint's deliveries not claimed in this batch.
+            WebhookDelivery.objects.filter(
+                endpoint=endpoint,
+                status=WebhookDeliveryStatus.PENDING,
+                next_attempt_at__lt=retry_at,
+            ).exclude(next_attempt_at=lease).update(next_attempt_at=retry_at)
+            break
     return count
+
+
+def _waiting_for_retry(endpoint: WebhookEndpoint, now: datetime) -> bool:
+    """An endpoint that is failing is probed with its oldest pending delivery, on that one's
+    retry schedule; deliveries recorded meanwhile wait for the same moment instead of each
+    costing an attempt. True (and nothing to attempt now) while the probe's time is ahead."""
+    probe = (
+        WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDeliveryStatus.PENDING)
+        .order_by("created_at", "id")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if probe is None or probe <= now:
+        return False
+    WebhookDelivery.objects.filter(
+        endpoint=endpoint, status=WebhookDeliveryStatus.PENDING, next_attempt_at__lt=probe
+    ).update(next_attempt_at=probe)
+    return True
 
 
 def attempt(

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from celery import current_app
 from django.db import transaction
 
 from domains.models import (
@@ -98,8 +97,15 @@ def publish(items: Iterable[tuple[str, Domain, datetime]]) -> list[WebhookMessag
     WebhookMessage.objects.bulk_create(messages)
     WebhookDelivery.objects.bulk_create(deliveries)
     # Delivered right after the commit; the beat entry picks up whatever this kick misses.
-    transaction.on_commit(lambda: current_app.send_task("domains.deliver_webhooks"))
+    transaction.on_commit(kick_delivery)
     return messages
+
+
+def kick_delivery() -> None:
+    """Ask a worker to deliver what is due now (after a commit that recorded something)."""
+    from domains import tasks  # imported late: tasks import the services, which import this
+
+    tasks.deliver_webhooks.delay()
 
 
 def payload(event_type: str, domain: Domain, moment: datetime) -> dict[str, Any]:

@@ -128,12 +128,13 @@ def _read(response: urllib3.BaseHTTPResponse, cap: int, deadline: float) -> byte
 
 
 def _describe(error: urllib3.exceptions.HTTPError) -> str:
+    # NewConnectionError is a ConnectTimeoutError to urllib3: asked first.
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        return "the connection was refused"
     if isinstance(error, urllib3.exceptions.TimeoutError):
         return "no answer within the time limit"
     if isinstance(error, urllib3.exceptions.SSLError):
         return "the TLS handshake failed (is the certificate valid for this hostname?)"
-    if isinstance(error, urllib3.exceptions.NewConnectionError):
-        return "the connection was refused"
     if isinstance(error, urllib3.exceptions.ProtocolError):
         return "the connection was closed before an answer"
     return f"the request failed ({type(error).__name__})"

@@ -22,6 +22,7 @@ from domains.models import (
     new_webhook_secret,
 )
 from domains.webhooks.guard import WebhookUrlError, resolve_target
+from domains.webhooks.outbox import kick_delivery
 
 
 class WebhookError(Exception):
@@ -144,7 +145,7 @@ def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         delivery = WebhookDelivery.objects.create(
             message=message, endpoint=endpoint, next_attempt_at=now, created_at=now
         )
-        transaction.on_commit(_kick)
+        transaction.on_commit(kick_delivery)
     return delivery
 
 
@@ -156,12 +157,6 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=WebhookDeliveryStatus.PENDING, attempts=0, next_attempt_at=now
     )
-    transaction.on_commit(_kick)
+    transaction.on_commit(kick_delivery)
     delivery.refresh_from_db()
     return delivery
-
-
-def _kick() -> None:
-    from celery import current_app
-
-    current_app.send_task("domains.deliver_webhooks")

@@ -4,6 +4,7 @@ Svix's schedule, never sent where our servers must not connect."""
 from __future__ import annotations
 
 import json
+import socket
 from datetime import timedelta
 from typing import Any
 
@@ -270,20 +271,41 @@ def test_a_public_address_is_allowed() -> None:
     assert refusal("2606:4700::1111") == ""
 
 
+@pytest.mark.parametrize(
+    ("rtype", "address", "words"),
+    [
+        ("A", "169.254.169.254", "link-local"),
+        ("A", "10.0.0.1", "private"),
+        ("A", "100.64.0.1", "carrier-grade NAT"),
+        ("A", "224.0.0.1", "multicast"),
+        ("A", "192.0.2.1", "documentation"),
+        ("A", "240.0.0.1", "reserved"),
+        ("AAAA", "fd00:ec2::254", "private"),
+        ("AAAA", "fe80::1", "link-local"),
+        ("AAAA", "::ffff:10.0.0.1", "private"),
+        ("AAAA", "2001:db8::1", "documentation"),
+    ],
+)
 def test_a_name_that_resolves_to_a_refused_address_after_saving_is_refused_at_delivery(
-    acme: Organization, dns_sandbox: DnsSandbox, inbox: WebhookInbox
+    acme: Organization,
+    dns_sandbox: DnsSandbox,
+    inbox: WebhookInbox,
+    rtype: str,
+    address: str,
+    words: str,
 ) -> None:
     dns_sandbox.set_record("hooks.tenant-app.dev", "A", "93.184.215.14")
     saved = webhook_endpoint_create(organization=acme, url="https://hooks.tenant-app.dev/in")
-    dns_sandbox.set_record("hooks.tenant-app.dev", "A", "169.254.169.254")
+    dns_sandbox.delete_record("hooks.tenant-app.dev")
+    dns_sandbox.set_record("hooks.tenant-app.dev", rtype, address)
     webhook_endpoint_send_test(endpoint=saved.endpoint)
 
     delivery.deliver_endpoint(str(saved.endpoint.pk))
 
     stored = WebhookDelivery.objects.get()
     assert stored.last_status_code is None
-    assert "not sent" in stored.last_error
-    assert "link-local" in stored.last_error
+    assert stored.last_error.startswith("not sent: ")
+    assert words in stored.last_error
     assert inbox.received() == []
 
 
@@ -335,3 +357,111 @@ def test_an_endpoint_gets_only_the_event_types_it_chose(
     payload = WebhookMessage.objects.get().payload
     assert json.dumps(payload)  # plain JSON, as sent
     assert payload["data"]["domain"]["status"] == "active"
+
+
+def test_an_endpoint_that_does_not_answer_in_time_is_a_failed_attempt(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox, settings: Any
+) -> None:
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
+    inbox.mode, inbox.delay = "slow", 1.0
+    webhook_endpoint_send_test(endpoint=endpoint)
+
+    delivery.deliver_endpoint(str(endpoint.pk))
+
+    stored = WebhookDelivery.objects.get()
+    assert stored.last_status_code is None
+    assert "time limit" in stored.last_error
+    assert stored.last_duration_ms < 1000  # cut at the limit, not when the inbox answered
+    assert stored.next_attempt_at is not None
+    inbox.wait_for(1)  # the inbox finishes its slow answer before the next test resets it
+
+
+def test_a_refused_connection_and_a_dropped_one_are_failed_attempts(
+    acme: Organization, inbox: WebhookInbox, inbox_url: str
+) -> None:
+    with socket.socket() as not_listening:  # bound, so no one else takes the port; refuses
+        not_listening.bind(("127.0.0.1", 0))
+        port = not_listening.getsockname()[1]
+        refused = webhook_endpoint_create(
+            organization=acme, url=f"http://127.0.0.1:{port}/hooks"
+        ).endpoint
+        webhook_endpoint_send_test(endpoint=refused)
+        delivery.deliver_endpoint(str(refused.pk))
+    refused_error = WebhookDelivery.objects.get().last_error
+    WebhookEndpoint.objects.filter(pk=refused.pk).delete()  # the Free plan's one endpoint
+    dropping = webhook_endpoint_create(organization=acme, url=inbox_url).endpoint
+    inbox.mode = "drop"
+    webhook_endpoint_send_test(endpoint=dropping)
+    delivery.deliver_endpoint(str(dropping.pk))
+
+    assert refused_error == "the connection was refused"
+    dropped = WebhookDelivery.objects.get()
+    assert dropped.last_error == "the connection was closed before an answer"
+    assert dropped.status == WebhookDeliveryStatus.PENDING  # retried on its schedule
+
+
+def test_one_endpoints_task_attempts_only_its_own_deliveries(
+    acme: Organization, inbox_url: str, inbox: WebhookInbox, settings: Any
+) -> None:
+    settings.PLAN_LIMIT_FREE = 3
+    first = webhook_endpoint_create(organization=acme, url=inbox_url).endpoint
+    WebhookEndpoint.objects.create(organization=acme, url="https://dead.tenant-app.dev/hooks")
+    for endpoint in WebhookEndpoint.objects.all():
+        webhook_endpoint_send_test(endpoint=endpoint)
+
+    attempted = delivery.deliver_endpoint(str(first.pk))
+
+    assert attempted == 1
+    assert sorted(delivery.due_endpoints()) == [
+        str(e.pk) for e in WebhookEndpoint.objects.exclude(pk=first.pk)
+    ]
+
+
+def test_an_endpoint_that_does_not_answer_holds_a_worker_for_one_attempt_not_a_batch(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    inbox.mode = "drop"
+    for _ in range(delivery.BATCH + 5):  # more than one batch
+        webhook_endpoint_send_test(endpoint=endpoint)
+
+    attempted = delivery.deliver_endpoint(str(endpoint.pk))
+    again = delivery.deliver_endpoint(str(endpoint.pk))
+
+    assert (attempted, again) == (1, 0)
+    stored = list(WebhookDelivery.objects.order_by("created_at", "id"))
+    assert [d.attempts for d in stored] == [1] + [0] * (delivery.BATCH + 4)
+    # All wait with the one that failed: the next try is one attempt, 5 s later.
+    assert {d.next_attempt_at for d in stored} == {stored[0].next_attempt_at}
+    assert delivery.due_endpoints() == []
+
+
+def test_an_answer_dribbled_out_slowly_is_cut_at_the_time_limit(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox, settings: Any
+) -> None:
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    inbox.mode, inbox.delay = "dribble", 1.0  # a byte every 0.1 s: 20 s for the whole body
+    webhook_endpoint_send_test(endpoint=endpoint)
+
+    delivery.deliver_endpoint(str(endpoint.pk))
+
+    stored = WebhookDelivery.objects.get()
+    assert stored.status == WebhookDeliveryStatus.PENDING
+    assert stored.last_error == "no complete answer within the time limit"
+    assert stored.last_duration_ms < 5000
+
+
+def test_deliveries_recorded_while_an_endpoint_is_failing_wait_for_its_retry(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    inbox.mode = "drop"
+    webhook_endpoint_send_test(endpoint=endpoint)
+    delivery.deliver_endpoint(str(endpoint.pk))  # fails: retried in 5 s
+    webhook_endpoint_send_test(endpoint=endpoint)  # recorded meanwhile, due now
+
+    attempted = delivery.deliver_endpoint(str(endpoint.pk))
+
+    first, second = WebhookDelivery.objects.order_by("created_at", "id")
+    assert attempted == 0  # no second attempt at an endpoint that did not answer
+    assert second.attempts == 0
+    assert second.next_attempt_at == first.next_attempt_at
+    assert len(inbox.received()) == 1

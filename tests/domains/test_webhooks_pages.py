@@ -73,6 +73,7 @@ def test_the_delivery_log_filters_and_resends(
 
     assert "HTTP 500" in pending
     assert sent.message_id in pending
+    assert "&#x27;type&#x27;: &#x27;webhook.test&#x27;" in pending  # the request body sent
     assert "No deliveries match these filters" in succeeded
     assert WebhookDelivery.objects.get().status == "succeeded"
 

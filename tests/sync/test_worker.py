@@ -8,12 +8,16 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
 
 from accounts.models import Organization
 from domains import sync
-from domains.models import Domain, DomainStatus, SyncRun
+from domains.models import Domain, DomainStatus, SyncRun, WebhookDelivery, WebhookDeliveryStatus
+from domains.services import domain_register
+from domains.webhooks.services import webhook_endpoint_create
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
+from sandbox.inbox import WebhookInbox
 from tests.fixtures.cloudflare import CloudflareHttp
 from tests.sync.helpers import DOMAIN, register
 
@@ -75,3 +79,26 @@ def test_a_worker_killed_mid_batch_loses_no_domain(
     domain.refresh_from_db()
     assert run.claimed == 1
     assert domain.status == DomainStatus.ACTIVE
+
+
+def test_a_new_domain_reaches_the_tenants_endpoint_through_a_real_worker(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    inbox: WebhookInbox,
+    inbox_url: str,
+    celery_worker: object,
+) -> None:
+    endpoint = webhook_endpoint_create(organization=acme, url=inbox_url).endpoint
+    worker = celery_worker()  # type: ignore[operator]
+
+    # The commit that records the domain kicks the delivery task: no beat, no poll.
+    domain_register(organization=acme, hostname=f"hooked.{DOMAIN}")
+
+    worker.wait_for(lambda: len(inbox.received()) >= 1)
+    received = inbox.received()[0]
+    event = Webhook(endpoint.secret).verify(received.body, received.headers)
+    assert event["type"] == "domain.created"
+    assert event["data"]["domain"]["hostname"] == f"hooked.{DOMAIN}"
+    worker.wait_for(
+        lambda: WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.SUCCEEDED).exists()
+    )

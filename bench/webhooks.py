@@ -1,0 +1,230 @@
+"""Benchmark of webhook delivery: many events to ten local endpoints, one of them dead.
+
+    python bench/webhooks.py [--events 10000 --workers 4 --timeout 2]
+    DATABASE_URL=postgres://... python bench/webhooks.py
+
+Migrates a fresh database (a SQLite file in a temp dir unless DATABASE_URL is set), creates an
+organization with ten endpoints (nine answered by the sandbox's inbox on loopback, one that
+accepts connections and never answers: a hung app), records `--events` messages through the
+outbox (as changes record them; each fans out to all ten endpoints), and delivers them with
+`--workers` threads that each run `domains.webhooks.delivery.deliver_endpoint` for one
+endpoint at a time, as Celery workers run `domains.deliver_endpoint` tasks. Prints the
+deliveries per second to the live endpoints, the delay from a message's commit to its 2xx
+(p50/p99), and how much of the workers' time the dead endpoint took: proof that it did not
+slow the others. Only loopback is contacted; bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+WORKDIR = Path(tempfile.mkdtemp(prefix="dcvaas-bench-webhooks-"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcvaas.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault("SANDBOX", "true")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("SQLITE_PATH", str(WORKDIR / "bench.sqlite3"))
+os.environ.setdefault("CELERY_DATA_DIR", str(WORKDIR / "celery"))
+# The outbox kicks a delivery task after each commit; here the threads below deliver.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connections, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from accounts.models import Organization  # noqa: E402
+from domains.models import (  # noqa: E402
+    Domain,
+    DomainStatus,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEventType,
+)
+from domains.webhooks import delivery  # noqa: E402
+from domains.webhooks.outbox import publish  # noqa: E402
+from sandbox.inbox import WebhookInbox  # noqa: E402
+from sandbox.server import SandboxServer  # noqa: E402
+
+LIVE_ENDPOINTS = 9
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def hung_server() -> tuple[socket.socket, int]:
+    """A socket that accepts connections (the kernel does, from its backlog) and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    return sock, int(sock.getsockname()[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=2.0, help="one attempt's limit, s")
+    parser.add_argument("--max-seconds", type=float, default=900.0)
+    parser.add_argument(
+        "--no-dead", action="store_true", help="leave the dead endpoint out, to compare"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="events recorded per second while delivering (0: all recorded first, which "
+        "measures throughput; a rate measures the delay from commit to 2xx)",
+    )
+    args = parser.parse_args()
+    settings.WEBHOOK_TIMEOUT_SECONDS = args.timeout
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+
+    call_command("migrate", verbosity=0, interactive=False)
+    inbox = WebhookInbox()
+    server = SandboxServer(inbox).start()
+    dead, dead_port = hung_server()
+    organization = Organization.objects.create(name="Webhook bench", slug="webhook-bench")
+    live = [
+        WebhookEndpoint.objects.create(organization=organization, url=f"{server.url}/hooks/{n}")
+        for n in range(LIVE_ENDPOINTS)
+    ]
+    dead_endpoint = WebhookEndpoint.objects.create(
+        organization=organization,
+        url=f"http://127.0.0.1:{dead_port}/hooks",
+        enabled=not args.no_dead,
+    )
+    domain = Domain.objects.create(
+        organization=organization, hostname="bench.test-customer.dev", status=DomainStatus.ACTIVE
+    )
+    print(
+        f"database: {connections['default'].vendor}; {args.events:,} events x "
+        f"{LIVE_ENDPOINTS + (0 if args.no_dead else 1)} endpoints"
+        f"{'' if args.no_dead else f' (1 never answers, {args.timeout:g} s limit)'}; "
+        f"{args.workers} workers"
+    )
+
+    committed: dict[str, float] = {}
+    types = [t for t in WebhookEventType.values if t != WebhookEventType.TEST]
+
+    def record(first: int, count: int) -> None:
+        with transaction.atomic():
+            messages = publish(
+                (types[n % len(types)], domain, timezone.now()) for n in range(first, first + count)
+            )
+        now = time.time()
+        committed.update((m.id, now) for m in messages)
+
+    def record_at_rate() -> None:
+        step = max(1, int(args.rate / 10))  # ten commits a second
+        began = time.monotonic()
+        for first in range(0, args.events, step):
+            record(first, min(step, args.events - first))
+            time.sleep(max(0.0, began + (first + step) / args.rate - time.monotonic()))
+        connections.close_all()
+
+    started = time.monotonic()
+    producer = None
+    if args.rate:
+        producer = threading.Thread(target=record_at_rate)
+        producer.start()
+        print(f"recording {args.events:,} messages at {args.rate:g} a second while delivering")
+    else:
+        for first in range(0, args.events, 500):
+            record(first, min(500, args.events - first))
+        print(f"recorded {args.events:,} messages in {time.monotonic() - started:.1f} s")
+
+    busy: dict[str, float] = {}
+    in_flight: set[str] = set()
+    lock = threading.Lock()
+
+    def run(endpoint_id: str) -> None:
+        began = time.monotonic()
+        try:
+            delivery.deliver_endpoint(endpoint_id)
+        finally:
+            connections.close_all()
+            with lock:
+                busy[endpoint_id] = busy.get(endpoint_id, 0.0) + time.monotonic() - began
+                in_flight.discard(endpoint_id)
+
+    live_ids = {str(e.pk) for e in live}
+    total_live = args.events * LIVE_ENDPOINTS
+    deadline = time.monotonic() + args.max_seconds
+    delivering = time.monotonic()
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+        # The dispatcher (`domains.deliver_webhooks`): each endpoint with due deliveries gets a
+        # task, one at a time per endpoint.
+        while time.monotonic() < deadline:
+            done = WebhookDelivery.objects.filter(
+                endpoint_id__in=live_ids, status=WebhookDeliveryStatus.SUCCEEDED
+            ).count()
+            if done >= total_live:
+                break
+            for endpoint_id in delivery.due_endpoints():
+                with lock:
+                    if endpoint_id in in_flight:
+                        continue
+                    in_flight.add(endpoint_id)
+                pool.submit(run, endpoint_id)
+            time.sleep(0.05)
+        elapsed = time.monotonic() - delivering
+    if producer is not None:
+        producer.join()
+    server.stop()
+    dead.close()
+
+    received = inbox.received()
+    delays = [
+        r.at - committed[r.headers["webhook-id"]]
+        for r in received
+        if r.headers.get("webhook-id") in committed
+    ]
+    succeeded = WebhookDelivery.objects.filter(
+        endpoint_id__in=live_ids, status=WebhookDeliveryStatus.SUCCEEDED
+    ).count()
+    dead_attempts = sum(
+        WebhookDelivery.objects.filter(endpoint=dead_endpoint).values_list("attempts", flat=True)
+    )
+    dead_busy = busy.get(str(dead_endpoint.pk), 0.0)
+    all_busy = sum(busy.values())
+    print(
+        f"delivered {succeeded:,} of {total_live:,} to the live endpoints in {elapsed:.1f} s: "
+        f"{succeeded / elapsed:,.0f} deliveries/s"
+    )
+    queue = "" if args.rate else " (all recorded first: this includes the queue)"
+    print(
+        f"commit to 2xx: p50 {percentile(delays, 0.5):.2f} s, "
+        f"p99 {percentile(delays, 0.99):.2f} s{queue}"
+    )
+    print(
+        f"dead endpoint: {dead_attempts} attempts, its tasks held a worker "
+        f"{dead_busy:.1f} s of {all_busy:.1f} s worker time ({dead_busy / all_busy:.0%}); "
+        f"the live endpoints' deliveries never waited on it"
+    )
+    return 0 if succeeded == total_live else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
