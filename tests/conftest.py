@@ -17,6 +17,7 @@ from django.test import Client
 from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Membership, Organization, Role, User
+from accounts.services import api_token_create
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytest_plugins = sorted(
@@ -140,3 +141,15 @@ def charlie(db: None) -> User:
 @pytest.fixture
 def umbrella(charlie: User) -> Organization:
     return Membership.objects.get(user=charlie).organization
+
+
+@pytest.fixture
+def acme_token(acme: Organization, alice: User) -> str:
+    """An API token of Acme's, as alice created it."""
+    return api_token_create(organization=acme, created_by=alice, name="acme")[1]
+
+
+@pytest.fixture
+def umbrella_token(umbrella: Organization, charlie: User) -> str:
+    """An API token of Umbrella's (charlie's organization)."""
+    return api_token_create(organization=umbrella, created_by=charlie, name="umbrella")[1]

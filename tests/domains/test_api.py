@@ -21,16 +21,6 @@ pytestmark = pytest.mark.django_db
 API = "/api/v1/domains"
 
 
-@pytest.fixture
-def acme_token(acme: Organization, alice: User) -> str:
-    return api_token_create(organization=acme, created_by=alice, name="acme")[1]
-
-
-@pytest.fixture
-def umbrella_token(umbrella: Organization, charlie: User) -> str:
-    return api_token_create(organization=umbrella, created_by=charlie, name="umbrella")[1]
-
-
 def auth(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 

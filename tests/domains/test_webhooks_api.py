@@ -8,8 +8,7 @@ import pytest
 from django.test import Client
 from standardwebhooks.webhooks import Webhook
 
-from accounts.models import Organization, User
-from accounts.services import api_token_create
+from accounts.models import Organization
 from domains.models import WebhookDelivery, WebhookEndpoint
 from domains.webhooks import delivery
 from domains.webhooks.services import webhook_endpoint_create, webhook_endpoint_send_test
@@ -18,16 +17,6 @@ from sandbox.inbox import WebhookInbox
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1/webhook-endpoints"
-
-
-@pytest.fixture
-def acme_token(acme: Organization, alice: User) -> str:
-    return api_token_create(organization=acme, created_by=alice, name="acme")[1]
-
-
-@pytest.fixture
-def umbrella_token(umbrella: Organization, charlie: User) -> str:
-    return api_token_create(organization=umbrella, created_by=charlie, name="umbrella")[1]
 
 
 def auth(token: str) -> dict[str, str]:
