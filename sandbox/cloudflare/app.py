@@ -53,6 +53,25 @@ from sandbox.server import Request, Response, SandboxApp, SandboxServer
 if TYPE_CHECKING:
     from sandbox.dns import DnsSandbox
 
+# List parameters whose answer depends on every hostname's current state, and those that
+# select hostnames at all (`wire.selected`).
+STATE_PARAMETERS = frozenset({"hostname_status", "ssl_status", "ssl", "order"})
+FILTER_PARAMETERS = frozenset(
+    {
+        "id",
+        "hostname",
+        "hostname.exact",
+        "hostname.contain",
+        "hostname.startsWith",
+        "hostname_status",
+        "ssl_status",
+        "ssl",
+        "certificate_authority",
+        "custom_origin_server",
+        "wildcard",
+    }
+)
+
 __all__ = ["PREFIX", "CloudflareSandbox", "RecordedRequest"]
 
 PREFIX = "/client/v4"
@@ -570,15 +589,25 @@ class CloudflareSandbox(SandboxApp):
 
     def _list(self, request: Request) -> tuple[int, dict[str, Any]]:
         query, page, per_page = parse_list_query(request)
-        self._evaluate(None)
+        # Only a filter or an order on the statuses needs every hostname's state brought up
+        # to now; otherwise only the page's hostnames are (what a page shows is all anyone
+        # sees, and a hostname's transitions come out the same whenever they are applied).
+        by_state = bool(STATE_PARAMETERS & query.keys())
+        if by_state:
+            self._evaluate(None)
         with self._lock:
-            items = [r for r in self._hostnames.values() if selected(r, query)]
+            if FILTER_PARAMETERS & query.keys():
+                items = [r for r in self._hostnames.values() if selected(r, query)]
+            else:
+                items = list(self._hostnames.values())
         if query.get("order") == "ssl_status":
             items.sort(key=lambda r: r.ssl_status)
         if query.get("direction") == "desc":
             items.reverse()
         start = (page - 1) * per_page
         window = items[start : start + per_page]
+        if not by_state:
+            self._evaluate([r.id for r in window])
         info = {
             "page": page,
             "per_page": per_page,
