@@ -590,8 +590,9 @@ class CloudflareSandbox(SandboxApp):
     def _list(self, request: Request) -> tuple[int, dict[str, Any]]:
         query, page, per_page = parse_list_query(request)
         # Only a filter or an order on the statuses needs every hostname's state brought up
-        # to now; otherwise only the page's hostnames are (what a page shows is all anyone
-        # sees, and a hostname's transitions come out the same whenever they are applied).
+        # to now; otherwise only the page's hostnames are: what a page shows is all anyone
+        # sees, the certificate's timed steps come out the same whenever they are applied, and
+        # a CNAME was only ever noticed when someone looked.
         by_state = bool(STATE_PARAMETERS & query.keys())
         if by_state:
             self._evaluate(None)
