@@ -78,8 +78,7 @@ def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
         .order_by("created_at", "id")
     )
     count = 0
-    batch = list(claimed)
-    for index, delivery in enumerate(batch):
+    for delivery in claimed:
         outcome = attempt(delivery, endpoint=endpoint, lease=lease)
         count += 1
         if outcome.status_code is None:
@@ -89,16 +88,13 @@ def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
             retry_at = delivery.next_attempt_at or timezone.now() + timedelta(
                 seconds=RETRY_DELAYS[0]
             )
-            rest = [d.pk for d in batch[index + 1 :]]
-            WebhookDelivery.objects.filter(pk__in=rest, next_attempt_at=lease).update(
-                next_attempt_at=retry_at
-            )
-            # So do the endpoint's deliveries not claimed in this batch.
+            # The rest of this batch (still under our lease) and the endpoint's other due
+            # deliveries: one statement.
             WebhookDelivery.objects.filter(
-                endpoint=endpoint,
-                status=WebhookDeliveryStatus.PENDING,
-                next_attempt_at__lt=retry_at,
-            ).exclude(next_attempt_at=lease).update(next_attempt_at=retry_at)
+                endpoint=endpoint, status=WebhookDeliveryStatus.PENDING
+            ).filter(Q(next_attempt_at=lease) | Q(next_attempt_at__lt=retry_at)).exclude(
+                pk=delivery.pk
+            ).update(next_attempt_at=retry_at)
             break
     return count
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -65,7 +66,18 @@ def webhooks_page(request: SignedInRequest, membership: Membership) -> HttpRespo
     response = render(
         request,
         "webhooks/page.html",
-        {"membership": membership, "form": form, "endpoints": endpoints, "new_secret": new_secret},
+        {
+            "membership": membership,
+            "form": form,
+            "endpoints": endpoints,
+            "new_secret": new_secret,
+            # The sandbox's inbox (sandbox/inbox.py), offered only where it runs.
+            "sandbox_inbox_url": (
+                f"http://{settings.SANDBOX_HOST}:{settings.SANDBOX_INBOX_PORT}/hooks"
+                if settings.SANDBOX
+                else ""
+            ),
+        },
         status=400 if form.errors else 200,
     )
     return _shown_once(response) if new_secret else response

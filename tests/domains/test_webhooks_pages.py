@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -123,3 +125,15 @@ def test_the_docs_show_how_to_verify_in_python_and_node(
         'import { Webhook } from "standardwebhooks";' in page
         or "import { Webhook } from &quot;standardwebhooks&quot;;" in page
     )
+
+
+def test_the_sandbox_inbox_is_offered_only_where_the_sandbox_runs(
+    client: Client, alice: User, acme: Organization, settings: Any
+) -> None:
+    client.force_login(alice)
+    with_sandbox = client.get("/webhooks/").content.decode()
+    settings.SANDBOX = False
+    without = client.get("/webhooks/").content.decode()
+
+    assert 'data-testid="sandbox-inbox"' in with_sandbox
+    assert "8703" not in without
