@@ -7,6 +7,8 @@ Served under `/client/v4` (so `base_url=http://127.0.0.1:PORT/client/v4` works):
 - `GET|PATCH|DELETE /zones/{zone}/custom_hostnames/{id}`  details / edit or refresh (202) / delete
 - `GET|PUT|DELETE /zones/{zone}/custom_hostnames/fallback_origin`
 - `GET /zones/{zone}/custom_hostnames/quota`
+- `POST|GET /zones/{zone}/dns_records`, `GET|PATCH|PUT|DELETE /zones/{zone}/dns_records/{id}`:
+  the SaaS zone's A, AAAA and CNAME records (the records tenant origins are made of)
 - `GET /sandbox/`  a control page (no auth) to play the customer: add or remove the CNAME, block,
   move, refresh.
 
@@ -15,6 +17,11 @@ appear (ssl `pending_validation`). Once the CNAME reaches the target (DNS throug
 resolver, or `set_cname()`), the hostname turns `active` and ssl goes `pending_issuance` ->
 `pending_deployment` -> `active` (each step after its delay) with `ssl.certificates[]`.
 Transitions are evaluated lazily, when a hostname is read, against an injectable clock.
+
+Custom origin servers: a hostname created or PATCHed with `custom_origin_server` needs a DNS
+record of that name in the zone (else 400/1421; 1415-1420 for names that cannot be one), and the
+zone's entitlement (`custom_origins=False`: 403/1414). `route(hostname)` says where the edge would
+send its traffic; a record changed later is followed, a deleted one gives error 1016.
 
 Test hostnames (like a payment sandbox's test cards; the first label picks the scenario, and
 `<kind>-anything` works too, e.g. `caa-2.shop.test-customer.dev`):

@@ -36,6 +36,16 @@ from sandbox.cloudflare.model import (
     validate_hostname,
 )
 from sandbox.cloudflare.page import handle_page
+from sandbox.cloudflare.records import (
+    DnsRecord,
+    check_conflicts,
+    check_record,
+    checked_fields,
+    list_query,
+    matches,
+    new_record_id,
+    ordered,
+)
 from sandbox.cloudflare.store import FallbackOrigin, State, load_state, save_state
 from sandbox.cloudflare.wire import (
     UUID_RE,
@@ -75,7 +85,16 @@ FILTER_PARAMETERS = frozenset(
 __all__ = ["PREFIX", "CloudflareSandbox", "RecordedRequest"]
 
 PREFIX = "/client/v4"
-_ROUTE = re.compile(r"^/zones/(?P<zone>[^/]+)/custom_hostnames(?:/(?P<rest>[^/]+))?/?$")
+_ROUTE = re.compile(
+    r"^/zones/(?P<zone>[^/]+)/(?P<kind>custom_hostnames|dns_records)(?:/(?P<rest>[^/]+))?/?$"
+)
+# What a custom origin server's DNS record may be (CONTRACT.md §10.2).
+ORIGIN_RECORD_TYPES = ("A", "AAAA", "CNAME")
+NOT_ENTITLED = (
+    "Access to setting a custom origin server has not been granted for this zone. If you are "
+    "already a paid Cloudflare for SaaS customer, contact your Customer Success Manager for "
+    "additional provisioning. Check your input and try again."
+)
 
 
 class CloudflareSandbox(SandboxApp):
@@ -91,6 +110,9 @@ class CloudflareSandbox(SandboxApp):
         zone_id: str,
         token: str,
         cname_target: str,
+        zone_name: str = "",
+        custom_origins: bool = True,
+        origin_requires_proxied: bool = False,
         api_email: str = "sandbox@dcvaas.localhost",
         api_key: str = "sandbox-cloudflare-global-api-key",
         dns_resolver: str = "",
@@ -115,6 +137,12 @@ class CloudflareSandbox(SandboxApp):
         self.api_email = api_email
         self.api_key = api_key
         self.cname_target = cname_target
+        # The SaaS zone's own name: the CNAME target's parent unless given.
+        self.zone_name = (zone_name or cname_target.split(".", 1)[-1]).rstrip(".").lower()
+        # Whether the zone is entitled to custom origin servers (off: 403/1414), and whether an
+        # origin's DNS record must be proxied for 1421 to pass (unconfirmed: off by default).
+        self.custom_origins = custom_origins
+        self.origin_requires_proxied = origin_requires_proxied
         self.prefix = prefix.rstrip("/")
         self.delays = delays or Delays()
         self.clock: Clock = clock or utc_now
@@ -141,6 +169,7 @@ class CloudflareSandbox(SandboxApp):
             resolver=dns_resolver, target=cname_target, cache_seconds=self.delays.dns_cache
         )
         self._hostnames: dict[str, CustomHostname] = {}  # by id, in creation order
+        self._records: dict[str, DnsRecord] = {}  # the zone's DNS records, by id
         self._overrides: dict[str, bool] = {}  # hostname -> CNAME present, set by set_cname
         self._fallback: FallbackOrigin | None = None
         self._faults: list[Fault] = []
@@ -174,6 +203,40 @@ class CloudflareSandbox(SandboxApp):
         """What `set_cname` was told, by hostname (hostnames left to DNS are absent)."""
         with self._lock:
             return dict(self._overrides)
+
+    def dns_records(self) -> list[dict[str, Any]]:
+        """Every DNS record of the zone as the API shows it."""
+        with self._lock:
+            return [r.to_api() for r in self._records.values()]
+
+    def route(self, hostname: str) -> dict[str, Any]:
+        """Where Cloudflare's edge would send a request for `hostname` (CONTRACT.md §10.4):
+        `{"origin", "via", "sni", "host"}`, or `{"error": 1016, ...}` when the custom origin's
+        DNS record is gone or the zone has no fallback origin."""
+        with self._lock:
+            record = self._by_name(hostname)
+            server = record.custom_origin_server
+            if server is None:
+                if self._fallback is None:
+                    return {"error": 1016, "reason": "no fallback origin", "host": hostname}
+                return {
+                    "origin": self._fallback.origin,
+                    "via": "fallback origin",
+                    "sni": record.hostname,
+                    "host": record.hostname,
+                }
+            found = [r for r in self._records.values() if r.name == server]
+            if not found:
+                return {"error": 1016, "reason": f"no DNS record {server}", "host": hostname}
+            sni = record.custom_origin_sni
+            if sni == ":request_host_header:":
+                sni = record.hostname
+            return {
+                "origin": ", ".join(r.content for r in found),
+                "via": server,
+                "sni": sni or server,
+                "host": record.hostname,
+            }
 
     def hostname(self, hostname: str) -> dict[str, Any]:
         """One custom hostname as the API shows it; LookupError if the zone has none."""
@@ -254,6 +317,7 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             self._generation += 1
             self._hostnames.clear()
+            self._records.clear()
             self._overrides.clear()
             self._fallback = None
             self._faults.clear()
@@ -281,6 +345,8 @@ class CloudflareSandbox(SandboxApp):
         enforce_rate_limit: bool | None = None,
         rate_limit: int | None = None,
         rate_window: int | None = None,
+        custom_origins: bool | None = None,
+        origin_requires_proxied: bool | None = None,
     ) -> None:
         """Change settings of a running simulator; arguments left as None stay as they are."""
         if unknown_zone_code not in (None, 10000, 7003):
@@ -305,6 +371,8 @@ class CloudflareSandbox(SandboxApp):
                 ("enforce_rate_limit", enforce_rate_limit),
                 ("rate_limit", rate_limit),
                 ("rate_window", rate_window),
+                ("custom_origins", custom_origins),
+                ("origin_requires_proxied", origin_requires_proxied),
             ):
                 if value is not None:
                     setattr(self, name, value)
@@ -360,16 +428,18 @@ class CloudflareSandbox(SandboxApp):
         if match is None:
             raise ApiError(404, 7000, "No route for that URI")
         self._authenticate(request)
-        zone, rest = match["zone"], match["rest"]
+        zone, rest, kind = match["zone"], match["rest"], match["kind"]
         if zone != self.zone_id:
             if self.unknown_zone_code == 7003:
                 raise ApiError(
                     400,
                     7003,
-                    f"Could not route to /zones/{zone}/custom_hostnames, perhaps your object "
+                    f"Could not route to /zones/{zone}/{kind}, perhaps your object "
                     "identifier is invalid?",
                 )
             raise ApiError(403, 10000, "Authentication error")
+        if kind == "dns_records":
+            return self._dns_dispatch(request, rest)
         handlers: dict[tuple[str, str], Callable[[], tuple[int, dict[str, Any]]]]
         if rest is None:
             handlers = {
@@ -520,6 +590,7 @@ class CloudflareSandbox(SandboxApp):
             )
         extras = parse_extras(body)
         with self._lock:
+            self._check_origin(extras)
             if any(r.hostname == hostname for r in self._hostnames.values()):
                 raise ApiError(409, 1406, "Duplicate custom hostname found.")
             if len(self._hostnames) >= self.hard_cap:
@@ -560,6 +631,7 @@ class CloudflareSandbox(SandboxApp):
         self._evaluate([hostname_id])
         with self._lock:
             record = self._by_id(hostname_id)
+            self._check_origin(extras)
             for name, value in extras.items():
                 setattr(record, name, value)
             if ssl is not None:
@@ -618,6 +690,96 @@ class CloudflareSandbox(SandboxApp):
         }
         return 200, envelope([r.to_api() for r in window], result_info=info)
 
+    def _check_origin(self, extras: dict[str, Any]) -> None:
+        """A custom origin server needs the entitlement and a DNS record of its name (§10).
+        The caller holds the lock."""
+        server, sni = extras.get("custom_origin_server"), extras.get("custom_origin_sni")
+        if (server or sni) and not self.custom_origins:
+            raise ApiError(403, 1414, NOT_ENTITLED)
+        if not server:
+            return
+        exists = any(
+            r.name == server
+            and r.type in ORIGIN_RECORD_TYPES
+            and (r.proxied or not self.origin_requires_proxied)
+            for r in self._records.values()
+        )
+        if not exists:
+            raise ApiError(
+                400,
+                1421,
+                "The custom origin hostname you specified does not exist on Cloudflare as a "
+                f"DNS record (A, AAAA or CNAME) in your zone:{self.zone_id}. Check your input "
+                "and try again.",
+            )
+
+    # -- DNS records (CONTRACT.md §9) ------------------------------------------------------
+
+    def _dns_dispatch(self, request: Request, rest: str | None) -> tuple[int, dict[str, Any]]:
+        method = request.method.upper()
+        if rest is None:
+            if method == "GET":
+                return self._dns_list(request)
+            if method == "POST":
+                return self._dns_create(request)
+        elif method == "GET":
+            with self._lock:
+                return 200, envelope(self._dns_by_id(rest).to_api())
+        elif method in ("PATCH", "PUT"):
+            return self._dns_change(rest, request, partial=method == "PATCH")
+        elif method == "DELETE":
+            with self._lock:
+                record = self._dns_by_id(rest)
+                del self._records[record.id]
+                self._save()
+            return 200, envelope({"id": record.id})
+        raise ApiError(405, 7001, "Method not allowed for this API")
+
+    def _dns_by_id(self, record_id: str) -> DnsRecord:
+        record = self._records.get(record_id)
+        if record is None:
+            raise ApiError(404, 81044, "Record does not exist.")
+        return record
+
+    def _dns_create(self, request: Request) -> tuple[int, dict[str, Any]]:
+        values = checked_fields(json_body(request), self.zone_name, partial=False)
+        with self._lock:
+            now = self.clock()
+            record = DnsRecord(id=new_record_id(), created_on=now, modified_on=now, **values)
+            check_record(record)
+            check_conflicts(record, list(self._records.values()))
+            self._records[record.id] = record
+            self._save()
+            return 200, envelope(record.to_api())
+
+    def _dns_change(
+        self, record_id: str, request: Request, *, partial: bool
+    ) -> tuple[int, dict[str, Any]]:
+        values = checked_fields(json_body(request), self.zone_name, partial=partial)
+        with self._lock:
+            current = self._dns_by_id(record_id)
+            changed = DnsRecord(**{**vars(current), **values, "modified_on": self.clock()})
+            check_record(changed)
+            check_conflicts(changed, list(self._records.values()))
+            self._records[record_id] = changed
+            self._save()
+            return 200, envelope(changed.to_api())
+
+    def _dns_list(self, request: Request) -> tuple[int, dict[str, Any]]:
+        query, page, per_page = list_query(request.query)
+        with self._lock:
+            items = ordered([r for r in self._records.values() if matches(r, query)], query)
+        start = (page - 1) * per_page
+        window = items[start : start + per_page]
+        info = {
+            "page": page,
+            "per_page": per_page,
+            "count": len(window),
+            "total_count": len(items),
+            "total_pages": math.ceil(len(items) / per_page),
+        }
+        return 200, envelope([r.to_api() for r in window], result_info=info)
+
     def _fallback_get(self) -> tuple[int, dict[str, Any]]:
         with self._lock:
             fallback = self._fallback
@@ -662,7 +824,12 @@ class CloudflareSandbox(SandboxApp):
         if self.state_file is not None:
             save_state(
                 self.state_file,
-                State(list(self._hostnames.values()), self._overrides, self._fallback),
+                State(
+                    list(self._hostnames.values()),
+                    self._overrides,
+                    self._fallback,
+                    list(self._records.values()),
+                ),
             )
 
     def _load(self, path: Path) -> None:
@@ -670,6 +837,7 @@ class CloudflareSandbox(SandboxApp):
         self._hostnames = {record.id: record for record in state.hostnames}
         self._overrides = state.overrides
         self._fallback = state.fallback
+        self._records = {record.id: record for record in state.records}
 
 
 def _caller(request: Request) -> str:

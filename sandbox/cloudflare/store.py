@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.cloudflare.model import CustomHostname, Delays, isoformat
+from sandbox.cloudflare.records import DnsRecord
 
 STATE_VERSION = 1
 
@@ -38,6 +39,7 @@ class State:
     hostnames: list[CustomHostname] = field(default_factory=list)
     overrides: dict[str, bool] = field(default_factory=dict)  # hostname -> CNAME present
     fallback: FallbackOrigin | None = None
+    records: list[DnsRecord] = field(default_factory=list)
 
 
 def _parse_time(value: str) -> datetime:
@@ -51,6 +53,7 @@ def save_state(path: Path, state: State) -> None:
         "version": STATE_VERSION,
         "hostnames": [record.to_state() for record in state.hostnames],
         "cname_overrides": state.overrides,
+        "dns_records": [record.to_state() for record in state.records],
         "fallback_origin": None
         if fallback is None
         else {
@@ -76,6 +79,7 @@ def load_state(path: Path) -> State:
     return State(
         hostnames=[CustomHostname.from_state(item) for item in data.get("hostnames", [])],
         overrides={str(k): bool(v) for k, v in data.get("cname_overrides", {}).items()},
+        records=[DnsRecord.from_state(item) for item in data.get("dns_records", [])],
         fallback=None
         if not fallback
         else FallbackOrigin(

@@ -124,6 +124,13 @@ def parse_extras(body: dict[str, Any]) -> dict[str, Any]:
         extras["custom_metadata"] = metadata
     if "custom_origin_server" in body:
         server = body["custom_origin_server"]
+        if isinstance(server, str) and server.startswith("*"):
+            raise ApiError(
+                400,
+                1420,
+                "Wildcard custom origin hostnames are not supported. Check your input and try "
+                "again.",
+            )
         extras["custom_origin_server"] = (
             None if server in (None, "") else validate_hostname(server, base_code=1415)
         )

@@ -61,6 +61,7 @@ def test_create_answers_201_with_a_pending_hostname_and_its_validation_records(
 
 
 def test_create_keeps_settings_metadata_and_origin(cloudflare_http: CloudflareHttp) -> None:
+    cloudflare_http.dns_record("origin.pcnaid.com", "app.saas-test.dev")
     result = cloudflare_http.create(
         HOST,
         ssl={
@@ -71,7 +72,7 @@ def test_create_keeps_settings_metadata_and_origin(cloudflare_http: CloudflareHt
             "certificate_authority": "lets_encrypt",
         },
         custom_metadata={"tenant": "t1"},
-        custom_origin_server="origin.saas-test.dev",
+        custom_origin_server="origin.pcnaid.com",
     )
 
     assert result["ssl"]["method"] == "txt"
@@ -79,7 +80,7 @@ def test_create_keeps_settings_metadata_and_origin(cloudflare_http: CloudflareHt
     assert result["ssl"]["bundle_method"] == "optimal"
     assert result["ssl"]["certificate_authority"] == "lets_encrypt"
     assert result["custom_metadata"] == {"tenant": "t1"}
-    assert result["custom_origin_server"] == "origin.saas-test.dev"
+    assert result["custom_origin_server"] == "origin.pcnaid.com"
     assert [r["txt_name"] for r in result["ssl"]["validation_records"]] == [
         f"_acme-challenge.{HOST}"
     ]
@@ -358,8 +359,8 @@ def test_an_unknown_zone_answers_the_configured_error(
     assert (response.status_code, error_code(response)) == (status, configured)
 
 
-def test_paths_outside_custom_hostnames_have_no_route(cloudflare_sim: CloudflareSandbox) -> None:
-    url = f"{cloudflare_sim.base_url}/zones/{cloudflare_sim.zone_id}/dns_records"
+def test_paths_outside_the_simulated_apis_have_no_route(cloudflare_sim: CloudflareSandbox) -> None:
+    url = f"{cloudflare_sim.base_url}/zones/{cloudflare_sim.zone_id}/page_rules"
 
     response = requests.get(
         url, headers={"Authorization": f"Bearer {cloudflare_sim.token}"}, timeout=10
@@ -509,7 +510,8 @@ def test_hostname_filters_are_exclusive_and_contain_must_be_valid(
 def test_list_filters_by_status_ssl_status_ca_wildcard_and_origin(
     cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
 ) -> None:
-    cloudflare_http.create("live.test-customer.dev", custom_origin_server="o2.saas-test.dev")
+    cloudflare_http.dns_record("o2.pcnaid.com", "app.saas-test.dev")
+    cloudflare_http.create("live.test-customer.dev", custom_origin_server="o2.pcnaid.com")
     cloudflare_http.create(
         "waiting.test-customer.dev",
         ssl={"method": "txt", "type": "dv", "certificate_authority": "ssl_com", "wildcard": True},
@@ -528,7 +530,7 @@ def test_list_filters_by_status_ssl_status_ca_wildcard_and_origin(
     assert names(certificate_authority="ssl_com") == ["waiting.test-customer.dev"]
     assert names(certificate_authority="google") == ["live.test-customer.dev"]
     assert names(wildcard="true") == ["waiting.test-customer.dev"]
-    assert names(custom_origin_server="o2.saas-test.dev") == ["live.test-customer.dev"]
+    assert names(custom_origin_server="o2.pcnaid.com") == ["live.test-customer.dev"]
 
 
 def test_list_orders_by_ssl_status_in_either_direction(
