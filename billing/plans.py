@@ -51,6 +51,7 @@ class Plan:
     name: str
     domain_limit: int
     webhook_endpoint_limit: int
+    origin_limit: int
     price_id: str  # empty for Free: nothing to buy
     monthly_price_usd: int
     features: tuple[str, ...]
@@ -73,6 +74,7 @@ def all_plans() -> tuple[Plan, ...]:
             name="Free",
             domain_limit=settings.PLAN_LIMIT_FREE,
             webhook_endpoint_limit=1,
+            origin_limit=1,
             price_id="",
             monthly_price_usd=0,
             features=FEATURES,
@@ -82,6 +84,7 @@ def all_plans() -> tuple[Plan, ...]:
             name="Pro",
             domain_limit=settings.PLAN_LIMIT_PRO,
             webhook_endpoint_limit=5,
+            origin_limit=5,
             price_id=settings.STRIPE_PRICE_PRO,
             monthly_price_usd=29,
             features=FEATURES,
@@ -91,6 +94,7 @@ def all_plans() -> tuple[Plan, ...]:
             name="Agency",
             domain_limit=settings.PLAN_LIMIT_AGENCY,
             webhook_endpoint_limit=20,
+            origin_limit=25,
             price_id=settings.STRIPE_PRICE_AGENCY,
             monthly_price_usd=99,
             features=FEATURES,

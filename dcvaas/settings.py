@@ -234,6 +234,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Deliveries are kicked right after the commit that records them; this catches retries
     # coming due and anything a kick missed.
+    # Origins' DNS records and the domains that follow them; kicked after each change too.
+    "every-1m-sync-origins": {
+        "task": "domains.sync_origins",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "every-10s-deliver-webhooks": {
         "task": "domains.deliver_webhooks",
         "schedule": 10.0,
@@ -348,6 +354,18 @@ CLOUDFLARE_ZONE_ID = env.str(
 # The hostname customers CNAME to: a proxied record in our SaaS zone (Cloudflare has no API
 # field for it, so it is ours to configure).
 DCV_CNAME_TARGET = env.str("DCV_CNAME_TARGET", default="dcv.pcnaid.com")
+# The SaaS zone's name (the zone CLOUDFLARE_ZONE_ID names); by default the CNAME target's parent.
+CLOUDFLARE_ZONE_NAME = env.str(
+    "CLOUDFLARE_ZONE_NAME", default=DCV_CNAME_TARGET.rstrip(".").split(".", 1)[-1]
+)
+# Tenant origins: one proxied record per origin at <key>.<this>.<zone name> (domains/origins/).
+CLOUDFLARE_ORIGINS_SUBDOMAIN = env.str("CLOUDFLARE_ORIGINS_SUBDOMAIN", default="origins")
+# The SNI Cloudflare sends to an origin: "" (Cloudflare's default: the origin record's name),
+# "origin" (the origin's own hostname) or "request_host" (the customer's hostname). The last
+# two need the zone's SNI-rewrite entitlement.
+CLOUDFLARE_ORIGIN_SNI = env.str("CLOUDFLARE_ORIGIN_SNI", default="")
+# Whether an origin's hostname may resolve to loopback: only the sandbox's own test app does.
+ORIGIN_ALLOW_LOOPBACK = env.bool("ORIGIN_ALLOW_LOOPBACK", default=SANDBOX)
 CLOUDFLARE_CONNECT_TIMEOUT = env.float("CLOUDFLARE_CONNECT_TIMEOUT", default=5.0)
 CLOUDFLARE_READ_TIMEOUT = env.float("CLOUDFLARE_READ_TIMEOUT", default=20.0)
 CLOUDFLARE_MAX_RETRIES = env.int("CLOUDFLARE_MAX_RETRIES", default=3)

@@ -86,6 +86,16 @@ class Domain(models.Model):
     # When we last asked Cloudflare to re-validate a `moved` hostname (we do it once).
     moved_refresh_at = models.DateTimeField(null=True, blank=True)
 
+    # The origin chosen for this domain; None follows the organization's default origin (and,
+    # with no origin at all, the zone's fallback origin).
+    origin = models.ForeignKey(
+        "Origin", null=True, blank=True, on_delete=models.PROTECT, related_name="domains"
+    )
+    # The `custom_origin_server` the hostname should have at Cloudflare ("" = the fallback
+    # origin), and what it has as far as we know: the background work PATCHes the difference.
+    origin_server = models.CharField(max_length=253, blank=True, default="")
+    origin_applied = models.CharField(max_length=253, blank=True, default="")
+
     objects = DomainQuerySet.as_manager()
 
     class Meta:
@@ -133,6 +143,84 @@ class Domain(models.Model):
         return self.cloudflare_status == "active" and self.ssl_status == "active"
 
 
+# ---------------------------------------------------------------------------------------------
+# Origins (domains/origins/): where an organization's customers' traffic goes
+# ---------------------------------------------------------------------------------------------
+class OriginState(models.TextChoices):
+    PENDING = "pending", "Being written"  # the DNS record is to be created or changed
+    READY = "ready", "In place"  # the DNS record says what `address` says
+    FAILED = "failed", "Failed"  # Cloudflare refused for good; `last_error` says why
+    DELETING = "deleting", "Being removed"  # domains move away, then the record goes
+
+
+def new_origin_key() -> str:
+    """The record's first label: random, so the name reveals nothing about the tenant."""
+    import secrets
+
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "o" + "".join(secrets.choice(alphabet) for _ in range(11))
+
+
+class Origin(models.Model):
+    """An organization's app, and the proxied DNS record in our zone that stands for it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="origins")
+    name = models.CharField(max_length=100)
+    # A hostname (ASCII, lower case) or a public IPv4/IPv6 address.
+    address = models.CharField(max_length=253)
+    is_default = models.BooleanField(default=False)
+    # The DNS record: its complete name (fixed at creation), its id at Cloudflare once written,
+    # and what it holds there as far as we know.
+    record_name = models.CharField(max_length=253, unique=True)
+    record_id = models.CharField(max_length=64, blank=True, default="")
+    record_type = models.CharField(max_length=5, blank=True, default="")
+    record_content = models.CharField(max_length=253, blank=True, default="")
+    state = models.CharField(
+        max_length=10, choices=OriginState.choices, default=OriginState.PENDING, db_index=True
+    )
+    last_error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="origin_unique_name"),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(is_default=True),
+                name="origin_one_default",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.address})"
+
+    @property
+    def marker(self) -> str:
+        """The record's comment: how we know a record in the zone is ours, and whose."""
+        return f"dcvaas:origin={self.pk}"
+
+    @property
+    def is_serving(self) -> bool:
+        """Its record exists at Cloudflare, so hostnames may point at it."""
+        return bool(self.record_id) and self.state != OriginState.DELETING
+
+
+class ZoneEntitlement(models.Model):
+    """What the SaaS zone may do, as Cloudflare last told us (one row, pk 1)."""
+
+    # When Cloudflare answered 1414 (no custom origin servers for this zone); None = allowed.
+    custom_origins_refused_at = models.DateTimeField(null=True, blank=True)
+    custom_origins_message = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return "custom origins refused" if self.custom_origins_refused_at else "entitled"
+
+
 class DomainEventKind(models.TextChoices):
     CREATED = "created", "Added"
     REGISTERED = "registered", "Registered with Cloudflare"
@@ -141,6 +229,7 @@ class DomainEventKind(models.TextChoices):
     CHECK_REQUESTED = "check_requested", "Check requested"
     DELETING = "deleting", "Removal requested"
     DELETED = "deleted", "Removed"
+    ORIGIN_CHANGED = "origin_changed", "Origin changed"
 
 
 class DomainEvent(models.Model):

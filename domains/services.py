@@ -27,12 +27,27 @@ from domains.cloudflare import (
     CloudflareError,
     CloudflareInvalidHostnameError,
     CloudflareNotFoundError,
+    CloudflareOriginNotEntitledError,
+    CloudflareOriginRejectedError,
     CloudflareRateLimitedError,
     CloudflareTransientError,
     CustomHostname,
 )
 from domains.hostnames import Hostname, HostnameError, parse_hostname
-from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
+from domains.models import (
+    Domain,
+    DomainEvent,
+    DomainEventKind,
+    DomainStatus,
+    Origin,
+    OriginState,
+)
+from domains.origins.services import (
+    custom_origins_refusal,
+    custom_origins_refused,
+    origin_record_missing,
+    serving_origin,
+)
 from domains.webhooks.outbox import record_events
 
 logger = logging.getLogger(__name__)
@@ -121,11 +136,17 @@ def status_change_event(
 # Registering
 # ---------------------------------------------------------------------------------------------
 def domain_register(
-    *, organization: Organization, hostname: str, actor: User | None = None
+    *,
+    organization: Organization,
+    hostname: str,
+    actor: User | None = None,
+    origin: Origin | None = None,
 ) -> Registration:
-    """Add `hostname` to `organization` and register it with Cloudflare.
+    """Add `hostname` to `organization` and register it with Cloudflare, served by `origin`
+    (None: the organization's default origin, if any).
 
-    Raises `DomainError` (codes: the hostname parser's, `hostname_taken`, `plan_limit`) before
+    Raises `DomainError` (codes: the hostname parser's, `hostname_taken`, `plan_limit`,
+    `unknown_origin`) before
     anything is sent anywhere. The plan limit holds under concurrent requests: the count and
     the insert happen under a lock on the organization row (PostgreSQL) or the database write
     lock (SQLite's IMMEDIATE transactions). If Cloudflare then fails or times out, the domain is
@@ -136,6 +157,10 @@ def domain_register(
     except HostnameError as error:
         raise DomainError(error.code, error.message, field="hostname") from error
 
+    if origin is not None and (
+        origin.organization_id != organization.pk or origin.state == OriginState.DELETING
+    ):
+        raise DomainError("unknown_origin", "No such origin.", field="origin")
     try:
         with transaction.atomic():
             org = Organization.objects.select_for_update().get(pk=organization.pk)
@@ -155,7 +180,12 @@ def domain_register(
                 dns_records=initial_records(parsed),
                 # If this process dies before Cloudflare answers, the sync loop takes over.
                 next_sync_at=timezone.now() + timedelta(seconds=30),
+                origin=origin,
             )
+            serving = serving_origin(domain)
+            if serving is not None and serving.is_serving:
+                domain.origin_server = serving.record_name
+                Domain.objects.filter(pk=domain.pk).update(origin_server=serving.record_name)
             record_events(
                 [
                     domain_event(
@@ -197,8 +227,23 @@ def domain_finish_registration(
     `client` lets the sync loop count the calls and bound the wait for the rate budget.
     """
     client = client or CloudflareClient()
+    server = "" if custom_origins_refusal() else domain.origin_server
     try:
-        remote = client.create(domain.hostname, method=domain.ssl_method, priority=priority)  # type: ignore[arg-type]
+        try:
+            remote = client.create(
+                domain.hostname,
+                method=domain.ssl_method,
+                priority=priority,  # type: ignore[arg-type]
+                custom_origin_server=server,
+            )
+        except (CloudflareOriginNotEntitledError, CloudflareOriginRejectedError) as error:
+            # The domain is registered on the fallback origin now; the origins' background
+            # step moves it to its origin once that can work.
+            if isinstance(error, CloudflareOriginNotEntitledError):
+                custom_origins_refused(error)
+            else:
+                origin_record_missing(server)
+            remote = client.create(domain.hostname, method=domain.ssl_method, priority=priority)  # type: ignore[arg-type]
     except CloudflareInvalidHostnameError as error:
         # Our validation should have caught it; Cloudflare's word is final.
         return _record_error(domain, f"Cloudflare refused the hostname: {error}", retry=False)
@@ -337,6 +382,7 @@ def remote_fields(domain: Domain, remote: CustomHostname, now: datetime) -> dict
         "last_error": "",
         "activated_at": domain.activated_at,
         "moved_refresh_at": domain.moved_refresh_at,
+        "origin_applied": remote.custom_origin_server,
     }
     if status == DomainStatus.ACTIVE:
         fields["activated_at"] = domain.activated_at or now

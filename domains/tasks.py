@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from domains import sync
+from domains.origins import services as origins
 from domains.webhooks import delivery
 
 # Lost connection, "database is locked", a failover: worth another try a little later (5 s,
@@ -96,3 +97,14 @@ def deliver_endpoint(endpoint_id: str) -> int:
     """Attempt one endpoint's due deliveries; returns how many were attempted. Returns 0 for
     an endpoint that is gone or disabled."""
     return delivery.deliver_endpoint(endpoint_id)
+
+
+@shared_task(name="domains.sync_origins", **RETRY_DATABASE_ERRORS)
+def sync_origins() -> int:
+    """Bring Cloudflare in line with the origins: records first, then up to a batch of
+    hostnames, then removals. Kicked after each change and run every minute; runs again at once
+    while hostnames remain and the budget allows. Returns how many hostnames remain."""
+    report = origins.origins_sync()
+    if report.remaining and report.hostnames_patched and not report.errors:
+        sync_origins.delay()
+    return report.remaining

@@ -1,4 +1,5 @@
-"""The only package that talks to Cloudflare: custom hostnames of Cloudflare for SaaS.
+"""The only package that talks to Cloudflare: custom hostnames of Cloudflare for SaaS, and the
+DNS records of the SaaS zone that tenant origins are made of.
 
 Built on `requests` against the contract in the project notes (Cloudflare's v4 API). Callers get
 frozen dataclasses and one error hierarchy (`CloudflareError`); no vendor JSON leaves this
@@ -37,9 +38,12 @@ from domains.cloudflare.errors import (
     CloudflareError,
     CloudflareInvalidHostnameError,
     CloudflareNotFoundError,
+    CloudflareOriginNotEntitledError,
+    CloudflareOriginRejectedError,
     CloudflarePermanentError,
     CloudflareQuotaError,
     CloudflareRateLimitedError,
+    CloudflareRecordConflictError,
     CloudflareTransientError,
     classify_error,
 )
@@ -48,6 +52,7 @@ from domains.cloudflare.results import (
     CnameRecord,
     CustomHostname,
     DCVMethod,
+    DnsRecord,
     FallbackOrigin,
     FallbackOriginStatus,
     HostnamePage,
@@ -74,13 +79,17 @@ __all__ = [
     "CloudflareError",
     "CloudflareInvalidHostnameError",
     "CloudflareNotFoundError",
+    "CloudflareOriginNotEntitledError",
+    "CloudflareOriginRejectedError",
     "CloudflarePermanentError",
     "CloudflareQuotaError",
     "CloudflareRateLimitedError",
+    "CloudflareRecordConflictError",
     "CloudflareTransientError",
     "CnameRecord",
     "CustomHostname",
     "DCVMethod",
+    "DnsRecord",
     "FallbackOrigin",
     "FallbackOriginStatus",
     "HostnamePage",

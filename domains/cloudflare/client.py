@@ -23,6 +23,7 @@ from domains.cloudflare.errors import (
     CloudflareDuplicateError,
     CloudflareError,
     CloudflareNotFoundError,
+    CloudflareOriginRejectedError,
     CloudflarePermanentError,
     CloudflareRateLimitedError,
     CloudflareTransientError,
@@ -35,12 +36,14 @@ from domains.cloudflare.parsing import (
     _remaining,
     _seconds_until,
     _str,
+    parse_dns_record,
     parse_hostname,
     rate_limit_wait,
 )
 from domains.cloudflare.results import (
     CustomHostname,
     DCVMethod,
+    DnsRecord,
     FallbackOrigin,
     HostnamePage,
     Quota,
@@ -129,8 +132,11 @@ class CloudflareClient:
         *,
         method: DCVMethod | str = DCVMethod.HTTP,
         priority: Priority = "user",
+        custom_origin_server: str = "",
+        custom_origin_sni: str = "",
     ) -> CustomHostname:
-        """Register `hostname` (idempotent: an existing one is looked up and adopted).
+        """Register `hostname` (idempotent: an existing one is looked up and adopted), served
+        by `custom_origin_server` (a DNS record of the zone) when given.
 
         Raises `CloudflareInvalidHostnameError`, `CloudflareQuotaError`, `CloudflareAuthError`,
         `CloudflareTransientError` (retry later) or another `CloudflareError`.
@@ -147,7 +153,11 @@ class CloudflareClient:
             # A certificate's common name is at most 64 characters; for longer hostnames
             # Cloudflare puts its own name in the CN (and ours in the SAN) or refuses with 1469.
             ssl["cloudflare_branding"] = True
-        body = {"hostname": hostname, "ssl": ssl}
+        body: dict[str, Any] = {"hostname": hostname, "ssl": ssl}
+        if custom_origin_server:
+            body["custom_origin_server"] = custom_origin_server
+            if custom_origin_sni:
+                body["custom_origin_sni"] = custom_origin_sni
         try:
             payload = self._request("POST", "/custom_hostnames", json=body, priority=priority)
         except CloudflareDuplicateError:
@@ -195,6 +205,34 @@ class CloudflareClient:
         path = self._hostname_path(hostname_id)
         payload = self._request("PATCH", path, json=body, priority=priority)
         return parse_hostname(payload.get("result"))
+
+    def set_origin(
+        self, hostname_id: str, server: str, *, sni: str = "", priority: Priority = "bulk"
+    ) -> CustomHostname:
+        """Serve the hostname from `server` (a DNS record's name in the zone), or from the
+        zone's fallback origin when `server` is "".
+
+        How to clear `custom_origin_server` is unconfirmed (CONTRACT.md §10.4): null is sent
+        first; if Cloudflare refuses it, or answers with the old value still set, "" is sent.
+        """
+        path = self._hostname_path(hostname_id)
+        if server:
+            body: dict[str, Any] = {"custom_origin_server": server}
+            if sni:  # SNI rewrite is an entitlement of its own: sent only when configured
+                body["custom_origin_sni"] = sni
+            payload = self._request("PATCH", path, json=body, priority=priority)
+            return parse_hostname(payload.get("result"))
+        cleared = {"custom_origin_server": None}
+        try:
+            payload = self._request("PATCH", path, json=cleared, priority=priority)
+            result = parse_hostname(payload.get("result"))
+        except CloudflareOriginRejectedError:
+            result = None
+        if result is None or result.custom_origin_server:
+            empty = {"custom_origin_server": ""}
+            payload = self._request("PATCH", path, json=empty, priority=priority)
+            result = parse_hostname(payload.get("result"))
+        return result
 
     def delete(self, hostname_id: str, *, priority: Priority = "user") -> bool:
         """Delete the hostname and its certificates. Returns False if it was already gone."""
@@ -291,6 +329,86 @@ class CloudflareClient:
             if item.hostname.lower() == wanted:
                 return item
         return None
+
+    # -- DNS records of the zone (tenant origins, CONTRACT.md §9) ----------------------------
+    def dns_records(
+        self, *, name: str = "", comment: str = "", priority: Priority = "bulk"
+    ) -> builtins.list[DnsRecord]:
+        """The zone's records with exactly this `name` and/or `comment` (all pages)."""
+        params: dict[str, Any] = {"per_page": 100}
+        if name:
+            params["name"] = name.rstrip(".").lower()
+        if comment:
+            params["comment"] = comment
+        found: builtins.list[DnsRecord] = []
+        page = 1
+        while True:
+            payload = self._request(
+                "GET", "/dns_records", params={**params, "page": page}, priority=priority
+            )
+            result = payload.get("result")
+            items = [parse_dns_record(r) for r in result] if isinstance(result, list) else []
+            found.extend(items)
+            if len(items) < params["per_page"]:
+                return found
+            page += 1
+
+    def dns_record_create(
+        self, *, type_: str, name: str, content: str, comment: str, priority: Priority = "bulk"
+    ) -> DnsRecord:
+        """A proxied record with automatic TTL (what a custom origin server needs)."""
+        body = self._record_body(type_, name, content, comment)
+        payload = self._request("POST", "/dns_records", json=body, priority=priority)
+        return parse_dns_record(payload.get("result"))
+
+    def dns_record_update(
+        self,
+        record_id: str,
+        *,
+        type_: str,
+        name: str,
+        content: str,
+        comment: str,
+        priority: Priority = "bulk",
+    ) -> DnsRecord:
+        """Overwrite the record (PUT): the way to change its type, CNAME <-> A/AAAA, under
+        the same id and name. `CloudflareNotFoundError` if it is gone."""
+        body = self._record_body(type_, name, content, comment)
+        payload = self._request("PUT", self._record_path(record_id), json=body, priority=priority)
+        return parse_dns_record(payload.get("result"))
+
+    def dns_record_set_content(
+        self, record_id: str, content: str, *, priority: Priority = "bulk"
+    ) -> DnsRecord:
+        """Change only the record's content (PATCH, same type)."""
+        body = {"content": content, "proxied": True}
+        payload = self._request("PATCH", self._record_path(record_id), json=body, priority=priority)
+        return parse_dns_record(payload.get("result"))
+
+    def dns_record_delete(self, record_id: str, *, priority: Priority = "bulk") -> bool:
+        """Delete the record. Returns False if it was already gone."""
+        try:
+            self._request("DELETE", self._record_path(record_id), priority=priority)
+        except CloudflareNotFoundError:
+            return False
+        return True
+
+    @staticmethod
+    def _record_body(type_: str, name: str, content: str, comment: str) -> dict[str, Any]:
+        return {
+            "type": type_,
+            "name": name.rstrip(".").lower(),
+            "content": content,
+            "proxied": True,
+            "ttl": 1,
+            "comment": comment,
+        }
+
+    @staticmethod
+    def _record_path(record_id: str) -> str:
+        if not record_id or not isinstance(record_id, str):
+            raise ValueError("a DNS record id is required")
+        return "/dns_records/" + quote(record_id, safe="")
 
     # -- fallback origin and quota -----------------------------------------------------------
     def get_fallback_origin(self, *, priority: Priority = "user") -> FallbackOrigin | None:

@@ -71,6 +71,22 @@ class CloudflareAuthError(CloudflarePermanentError):
     """The token is missing, invalid, or lacks permission on the zone."""
 
 
+class CloudflareOriginNotEntitledError(CloudflarePermanentError):
+    """1414: the zone may not set custom origin servers (CONTRACT.md §10.3)."""
+
+
+class CloudflareOriginRejectedError(CloudflarePermanentError):
+    """1415-1421: the custom origin server named is not usable; `user_message` says why."""
+
+    def __init__(self, message: str, *, user_message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.user_message = user_message
+
+
+class CloudflareRecordConflictError(CloudflarePermanentError):
+    """81053/81054/81057: a DNS record of that name (and type, or content) already exists."""
+
+
 class CloudflareInvalidHostnameError(CloudflarePermanentError):
     """Cloudflare rejected the hostname itself; `user_message` says what the person can do."""
 
@@ -107,6 +123,26 @@ INVALID_HOSTNAME_MESSAGES: dict[int, str] = {
         "separately, for example shop.example-company.com."
     ),
 }
+# Our words for Cloudflare's custom-origin refusals (CONTRACT.md §10.3). The name Cloudflare
+# checks is our own DNS record's, built from CLOUDFLARE_ORIGINS_SUBDOMAIN and the zone's name,
+# so most of these are ours to fix, not the tenant's.
+ORIGIN_REJECTED_MESSAGES: dict[int, str] = {
+    1415: "Cloudflare refused the origin record's name as invalid: check the "
+    "CLOUDFLARE_ORIGINS_SUBDOMAIN and CLOUDFLARE_ZONE_NAME settings.",
+    1416: "Cloudflare refused the origin record's name: it must be ASCII (punycode).",
+    1417: "Cloudflare refused the origin record's name: it ends in a reserved top-level domain "
+    "(.test, .example, .invalid, .localhost). Check CLOUDFLARE_ZONE_NAME.",
+    1418: "Cloudflare could not find a registrable domain in the origin record's name. Check "
+    "CLOUDFLARE_ZONE_NAME.",
+    1419: "Cloudflare refuses origin names under example.com, example.net and example.org. "
+    "Check CLOUDFLARE_ZONE_NAME.",
+    1420: "Cloudflare does not accept wildcard origin names.",
+    1421: "The origin's DNS record is missing from the zone at Cloudflare; DCVaaS writes it "
+    "again before pointing domains at it.",
+}
+ORIGIN_NOT_ENTITLED_CODE = 1414
+RECORD_CONFLICT_CODES = frozenset({81053, 81054, 81057})
+RECORD_NOT_FOUND_CODE = 81044
 QUOTA_CODES = frozenset({1404, 1405})
 RATE_LIMIT_CODES = frozenset({971, 10100})
 AUTH_CODES = frozenset({9106, 9109, 10000, 6003, *range(1000, 1006)})
@@ -127,8 +163,20 @@ def classify_error(
         return CloudflareRateLimitedError(message, retry_after=retry_after, **kwargs)
     if DUPLICATE_CODE in code_set:
         return CloudflareDuplicateError(message, **kwargs)
-    if NOT_FOUND_CODE in code_set:
+    if NOT_FOUND_CODE in code_set or RECORD_NOT_FOUND_CODE in code_set:
         return CloudflareNotFoundError(message, **kwargs)
+    if ORIGIN_NOT_ENTITLED_CODE in code_set:
+        return CloudflareOriginNotEntitledError(message, **kwargs)
+    for code in codes:
+        if code in ORIGIN_REJECTED_MESSAGES:
+            user_message = ORIGIN_REJECTED_MESSAGES[code]
+            return CloudflareOriginRejectedError(message, user_message=user_message, **kwargs)
+    if code_set & RECORD_CONFLICT_CODES:
+        return CloudflareRecordConflictError(message, **kwargs)
+    if any(9000 <= code < 9100 for code in codes):
+        # A DNS record validation error, alone or in the older 1004 "DNS Validation Error"
+        # wrapper (CONTRACT.md §9.4), whose 1004 would otherwise read as an auth failure.
+        return CloudflarePermanentError(message, **kwargs)
     for code in codes:
         if code in INVALID_HOSTNAME_MESSAGES:
             user_message = INVALID_HOSTNAME_MESSAGES[code]

@@ -11,6 +11,7 @@ from typing import Any
 from domains.cloudflare.results import (
     CnameRecord,
     CustomHostname,
+    DnsRecord,
     FallbackOrigin,
     HttpToken,
     TxtRecord,
@@ -128,6 +129,21 @@ def parse_hostname(data: Any) -> CustomHostname:
         certificate_issuer=issuer,
         certificate_expires_at=expires,
         created_at=parse_datetime(data.get("created_at")),
+        custom_origin_server=_str(data.get("custom_origin_server")).lower(),
+        custom_origin_sni=_str(data.get("custom_origin_sni")),
+    )
+
+
+def parse_dns_record(data: Any) -> DnsRecord:
+    """A `DnsRecord` from one `result` object."""
+    data = _dict(data)
+    return DnsRecord(
+        id=_str(data.get("id")),
+        type=_str(data.get("type")),
+        name=_str(data.get("name")).rstrip(".").lower(),
+        content=_str(data.get("content")),
+        proxied=data.get("proxied") is True,
+        comment=_str(data.get("comment")),
     )
 
 

@@ -108,6 +108,9 @@ class CustomHostname:
     certificate_issuer: str | None
     certificate_expires_at: datetime | None
     created_at: datetime | None
+    # The custom origin server (a DNS record's name in our zone) and SNI; "" when unset.
+    custom_origin_server: str = ""
+    custom_origin_sni: str = ""
     # Set by `CloudflareClient.create` when it had to delete a hostname Cloudflare kept as
     # deleted (or pending deletion) under the same name before it could create this one.
     replaced_id: str = ""
@@ -153,3 +156,15 @@ class Quota:
     used: int
     hard_cap: int | None
     exceeded: bool
+
+
+@dataclass(frozen=True)
+class DnsRecord:
+    """One A, AAAA or CNAME record of the zone (the records tenant origins are made of)."""
+
+    id: str
+    type: str
+    name: str  # complete, lower case
+    content: str
+    proxied: bool
+    comment: str

@@ -12,14 +12,14 @@ at call time. Neither raises for DNS trouble or bad input: "could not tell" is a
 (`Verdict.UNKNOWN`, `allows_cloudflare=None`) with the reason in its message. A malformed
 DNS_RESOLVER setting is a deployment error and raises ImproperlyConfigured.
 
-- `resolve_addresses(hostname)`: its A and AAAA addresses (where webhooks connect to).
+- `resolve_addresses(hostname)`: its A and AAAA addresses (where webhooks and origins go), and
+  `address_refusal(address)`: why we never send traffic to an address, if we never do.
 
 Inside: `resolver` (the nameserver setting, lookups, name parsing), `cname`, `caa` and
-`addresses`. Import
-from the package, not the modules.
+`addresses`. Import from the package, not the modules.
 """
 
-from domains.dns.addresses import Addresses, resolve_addresses
+from domains.dns.addresses import Addresses, address_refusal, resolve_addresses
 from domains.dns.caa import CLOUDFLARE_CAS, KNOWN_CAA_TAGS, CaaCheck, CaaRecord, check_caa
 from domains.dns.cname import MAX_HOPS, CnameCheck, Verdict, check_cname
 
@@ -32,6 +32,7 @@ __all__ = [
     "CaaRecord",
     "CnameCheck",
     "Verdict",
+    "address_refusal",
     "check_caa",
     "check_cname",
     "resolve_addresses",

@@ -59,6 +59,7 @@ REMOTE_FIELDS = (
     "last_error",
     "activated_at",
     "moved_refresh_at",
+    "origin_applied",
 )
 WRITTEN_FIELDS = (*REMOTE_FIELDS, "next_sync_at", "sync_attempts", "last_synced_at", "updated_at")
 

@@ -13,14 +13,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from domains.dns import resolve_addresses
+from domains.dns import address_refusal, resolve_addresses
 
-# Shared address space (RFC 6598), which `is_global` alone does not make explicit in messages.
-CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
-DOCUMENTATION = tuple(
-    ipaddress.ip_network(n)
-    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-)
 LOOPBACK_NAMES = ("localhost",)
 
 
@@ -46,26 +40,7 @@ class Target:
 
 def refusal(address: str) -> str:
     """Why we never connect to `address` ("" when we may), in words."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return refusal(str(ip.ipv4_mapped))  # ::ffff:10.0.0.1 is 10.0.0.1
-    if ip.is_loopback:
-        return "a loopback address" if not _loopback_allowed() else ""
-    if ip.is_link_local:
-        return "a link-local address (cloud metadata services live there)"
-    if ip in CARRIER_GRADE_NAT:
-        return "a carrier-grade NAT address"
-    if any(ip in network for network in DOCUMENTATION):
-        return "a documentation address"
-    if ip.is_multicast:
-        return "a multicast address"
-    if ip.is_unspecified or ip.is_reserved:
-        return "a reserved address"
-    if ip.is_private:
-        return "a private address"
-    if not ip.is_global:
-        return "a reserved address"
-    return ""
+    return address_refusal(address, allow_loopback=_loopback_allowed())
 
 
 def _loopback_allowed() -> bool:

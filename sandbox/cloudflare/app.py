@@ -209,6 +209,37 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             return [r.to_api() for r in self._records.values()]
 
+    def put_dns_record(
+        self, name: str, content: str, *, type_: str = "CNAME", comment: str = ""
+    ) -> dict[str, Any]:
+        """Add a proxied record as someone else would (a dashboard user, an earlier run)."""
+        with self._lock:
+            now = self.clock()
+            record = DnsRecord(
+                id=new_record_id(),
+                type=type_,
+                name=name.rstrip(".").lower(),
+                content=content,
+                proxied=True,
+                ttl=1,
+                comment=comment or None,
+                tags=[],
+                created_on=now,
+                modified_on=now,
+            )
+            check_record(record)
+            check_conflicts(record, list(self._records.values()))
+            self._records[record.id] = record
+            self._save()
+            return record.to_api()
+
+    def delete_dns_record(self, name: str) -> None:
+        """Delete every record of that name, as a person in Cloudflare's dashboard could."""
+        with self._lock:
+            for record in [r for r in self._records.values() if r.name == name.lower()]:
+                del self._records[record.id]
+            self._save()
+
     def route(self, hostname: str) -> dict[str, Any]:
         """Where Cloudflare's edge would send a request for `hostname` (CONTRACT.md §10.4):
         `{"origin", "via", "sni", "host"}`, or `{"error": 1016, ...}` when the custom origin's
