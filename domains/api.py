@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -22,7 +23,9 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken, IdempotentRequest, Organization
 from dcvaas.api import DomainPagination
 from domains.access import get_domain_or_404
-from domains.models import Domain, DomainStatus
+from domains.models import Domain, DomainStatus, Origin, OriginState
+from domains.origins.address import OriginError
+from domains.origins.services import domain_set_origin
 from domains.serializers import DomainOutputSerializer
 from domains.services import (
     DomainError,
@@ -58,15 +61,30 @@ class ErrorSerializer(serializers.Serializer[Any]):
     )
 
 
-class HostnameField(serializers.CharField):
+class StrictCharField(serializers.CharField):
     """A JSON string, nothing else: DRF's CharField would turn 123 into "123"."""
 
-    default_error_messages = {"invalid_type": "Send the hostname as a JSON string."}
+    default_error_messages = {"invalid_type": "Send it as a JSON string."}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid_type")
         return str(super().to_internal_value(data))
+
+
+class HostnameField(StrictCharField):
+    default_error_messages = {"invalid_type": "Send the hostname as a JSON string."}
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false, nothing else: DRF's BooleanField would take 0, "yes" or "on"."""
+
+    default_error_messages = {"invalid": "Send true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
 
 
 class DomainPageSerializer(serializers.Serializer[Any]):
@@ -123,6 +141,24 @@ def request_token(request: Request) -> ApiToken:
     return token
 
 
+def _chosen_origin(organization_id: int, origin_id: uuid.UUID | None) -> Origin | None:
+    """The origin a request names, if any; another organization's is "no such origin"."""
+    if origin_id is None:
+        return None
+    origin = (
+        Origin.objects.filter(organization_id=organization_id, pk=origin_id)
+        .exclude(state=OriginState.DELETING)
+        .first()
+    )
+    if origin is None:
+        raise DomainError(
+            "unknown_origin",
+            "No such origin in your organization. List yours at /api/v1/origins.",
+            field="origin",
+        )
+    return origin
+
+
 def _organization(request: Request) -> Organization:
     return request_token(request).organization  # loaded with the token
 
@@ -166,6 +202,11 @@ class DomainListCreateApi(StrictApiView):
             # never to make a longer input fit.
             trim_whitespace=False,
             help_text="The customer's hostname, like app.client.com.",
+        )
+        origin = serializers.UUIDField(
+            required=False,
+            allow_null=True,
+            help_text="One of your origins' id; absent or null: your default origin.",
         )
 
     class FilterSerializer(serializers.Serializer[Any]):
@@ -275,7 +316,9 @@ class DomainListCreateApi(StrictApiView):
         data.is_valid(raise_exception=True)
         try:
             registration = domain_register(
-                organization=organization, hostname=data.validated_data["hostname"]
+                organization=organization,
+                hostname=data.validated_data["hostname"],
+                origin=_chosen_origin(organization.pk, data.validated_data.get("origin")),
             )
         except DomainError as error:
             response = _error(error)
@@ -309,6 +352,43 @@ class DomainDetailApi(StrictApiView):
     def get(self, request: Request, domain_id: uuid.UUID) -> Response:
         """One domain: status, records to create, errors explained, certificate."""
         domain = get_domain_or_404(request_token(request).organization_id, domain_id)
+        return Response(DomainOutputSerializer(domain).data)
+
+    class ChangeSerializer(serializers.Serializer[Any]):
+        origin = serializers.UUIDField(
+            allow_null=True, help_text="One of your origins' id; null: your default origin."
+        )
+
+    @extend_schema(
+        operation_id="domains_partial_update",
+        request=ChangeSerializer,
+        responses={
+            200: DomainOutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Unknown origin."),
+            **ERRORS,
+            **NOT_FOUND,
+        },
+        examples=[
+            OpenApiExample(
+                "Serve it from another origin",
+                value={"origin": "5f0c6d1e-8a43-4f53-9d7e-2b1c0e6f4a10"},
+                request_only=True,
+            )
+        ],
+    )
+    def patch(self, request: Request, domain_id: uuid.UUID) -> Response:
+        """Choose the origin that serves the domain; its hostname follows within moments
+        (`origin_moving` is true until Cloudflare has it)."""
+        domain = get_domain_or_404(request_token(request).organization_id, domain_id)
+        data = self.ChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            origin = _chosen_origin(domain.organization_id, data.validated_data["origin"])
+            domain = domain_set_origin(domain=domain, origin=origin)
+        except DomainError as error:
+            return _error(error)
+        except OriginError as error:
+            return _error(DomainError(error.code, error.message, field="origin"))
         return Response(DomainOutputSerializer(domain).data)
 
     @extend_schema(

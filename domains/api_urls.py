@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 
 from dcvaas.middleware import allow_template_styles
 from domains import api
+from domains.origins import api as origins_api
 from domains.webhooks import api as webhooks_api
 
 # The schema and its docs page are public: they describe the API, they expose no data.
@@ -41,6 +42,10 @@ urlpatterns = [
     path("domains/", api.DomainListCreateApi.as_view()),
     path("domains/<uuid:domain_id>/", api.DomainDetailApi.as_view()),
     path("domains/<uuid:domain_id>/check/", api.DomainCheckApi.as_view()),
+    path("origins", origins_api.OriginListCreateApi.as_view(), name="origins"),
+    path("origins/<uuid:origin_id>", origins_api.OriginDetailApi.as_view(), name="origin"),
+    path("origins/", origins_api.OriginListCreateApi.as_view()),
+    path("origins/<uuid:origin_id>/", origins_api.OriginDetailApi.as_view()),
     path("webhook-endpoints", webhooks_api.EndpointListCreateApi.as_view(), name="webhooks"),
     path(
         "webhook-endpoints/<uuid:endpoint_id>",

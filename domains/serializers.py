@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from domains.cloudflare import cname_target
 from domains.explain import Explanation, explain
-from domains.models import Domain, DomainStatus
+from domains.models import Domain, DomainStatus, Origin
 
 
 class RecordSerializer(serializers.Serializer[Any]):
@@ -50,6 +50,33 @@ class CertificateSerializer(serializers.Serializer[Any]):
         return instance if instance.certificate_expires_at is not None else None
 
 
+class OriginRefSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    address = serializers.CharField(help_text="The app's hostname or public IP address.")
+
+
+class ServedBySerializer(OriginRefSerializer):
+    """The origin the hostname points at now at Cloudflare; null: the shared default origin.
+
+    A list's domains share one lookup of their organization's origins (kept in the root
+    serializer's context), never one query per domain."""
+
+    def get_attribute(self, instance: Domain) -> Origin | None:
+        if not instance.origin_applied:
+            return None
+        context = self.context
+        assert isinstance(context, dict)  # the root serializer's own, kept for its lifetime
+        cache = context.setdefault("origins_by_record", {})
+        if instance.organization_id not in cache:
+            cache[instance.organization_id] = {
+                o.record_name: o
+                for o in Origin.objects.filter(organization_id=instance.organization_id)
+            }
+        found: Origin | None = cache[instance.organization_id].get(instance.origin_applied)
+        return found
+
+
 class DomainOutputSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     hostname = serializers.CharField(help_text="ASCII (punycode), as DNS and Cloudflare use it.")
@@ -66,8 +93,20 @@ class DomainOutputSerializer(serializers.Serializer[Any]):
     explanation = ExplanationSerializer()
     cloudflare = CloudflareStateSerializer(source="*")
     certificate = CertificateSerializer(allow_null=True)
+    origin = serializers.UUIDField(
+        source="origin_id",
+        allow_null=True,
+        help_text="The origin chosen for this domain; null: the organization's default origin.",
+    )
+    served_by = ServedBySerializer(allow_null=True)
+    origin_moving = serializers.SerializerMethodField(
+        help_text="True while the hostname is being pointed at another origin."
+    )
     last_error = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     activated_at = serializers.DateTimeField(allow_null=True)
     last_synced_at = serializers.DateTimeField(allow_null=True)
+
+    def get_origin_moving(self, instance: Domain) -> bool:
+        return instance.origin_server != instance.origin_applied

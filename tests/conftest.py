@@ -9,15 +9,19 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Membership, Organization, Role, User
 from accounts.services import api_token_create
+from billing.models import Subscription
+from billing.plans import PlanKey, get_plan
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytest_plugins = sorted(
@@ -153,3 +157,21 @@ def acme_token(acme: Organization, alice: User) -> str:
 def umbrella_token(umbrella: Organization, charlie: User) -> str:
     """An API token of Umbrella's (charlie's organization)."""
     return api_token_create(organization=umbrella, created_by=charlie, name="umbrella")[1]
+
+
+@pytest.fixture
+def acme_on_pro(acme: Organization) -> Organization:
+    """Acme pays for Pro (15 domains, 5 origins); Umbrella stays on Free."""
+    now = timezone.now()
+    Subscription.objects.create(
+        organization=acme,
+        stripe_customer_id="cus_acme",
+        stripe_subscription_id="sub_acme",
+        stripe_price_id=get_plan(PlanKey.PRO).price_id,
+        plan=PlanKey.PRO,
+        status="active",
+        current_period_start=now - timedelta(days=1),
+        current_period_end=now + timedelta(days=29),
+        stripe_state_at=now,
+    )
+    return acme

@@ -12,7 +12,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dcvaas.api import DomainPagination
-from domains.api import BAD_PARAMETER, ERRORS, ErrorSerializer, StrictApiView, request_token
+from domains.api import (
+    BAD_PARAMETER,
+    ERRORS,
+    ErrorSerializer,
+    StrictApiView,
+    StrictBooleanField,
+    StrictCharField,
+    request_token,
+)
 from domains.models import (
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -62,12 +70,12 @@ class EndpointWithSecretSerializer(EndpointOutputSerializer):
 
 
 class EndpointInputSerializer(serializers.Serializer[Any]):
-    url = serializers.CharField(max_length=2000)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    url = StrictCharField(max_length=2000)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
     event_types = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Empty or absent: every type."
+        child=StrictCharField(), required=False, help_text="Empty or absent: every type."
     )
-    enabled = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
 
 
 class DeliveryOutputSerializer(serializers.Serializer[Any]):

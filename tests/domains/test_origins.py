@@ -3,17 +3,13 @@ and custom origin servers on its hostnames, against the Cloudflare simulator."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from accounts.models import Organization
-from billing.models import Subscription
-from billing.plans import PlanKey, get_plan
 from domains.models import Domain, DomainEvent, DomainEventKind, Origin, OriginState
 from domains.origins.address import OriginError, parse_origin_address
 from domains.origins.services import (
@@ -30,27 +26,10 @@ from domains.services import DomainError, domain_register
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("acme_on_pro")]
 
 APP = "93.184.215.14"  # a public address (nothing connects to it in these tests)
 OTHER = "93.184.215.15"
-
-
-@pytest.fixture(autouse=True)
-def acme_on_pro(acme: Organization) -> None:
-    """Acme pays for Pro (5 origins, 15 domains); Umbrella stays on Free (1 origin)."""
-    now = timezone.now()
-    Subscription.objects.create(
-        organization=acme,
-        stripe_customer_id="cus_acme",
-        stripe_subscription_id="sub_acme",
-        stripe_price_id=get_plan(PlanKey.PRO).price_id,
-        plan=PlanKey.PRO,
-        status="active",
-        current_period_start=now - timedelta(days=1),
-        current_period_end=now + timedelta(days=29),
-        stripe_state_at=now,
-    )
 
 
 def register(org: Organization, hostname: str, origin: Origin | None = None) -> Domain:
