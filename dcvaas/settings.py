@@ -366,6 +366,17 @@ CLOUDFLARE_ORIGINS_SUBDOMAIN = env.str("CLOUDFLARE_ORIGINS_SUBDOMAIN", default="
 CLOUDFLARE_ORIGIN_SNI = env.str("CLOUDFLARE_ORIGIN_SNI", default="")
 # Whether an origin's hostname may resolve to loopback: only the sandbox's own test app does.
 ORIGIN_ALLOW_LOOPBACK = env.bool("ORIGIN_ALLOW_LOOPBACK", default=SANDBOX)
+# Test origin (domains/origins/probe.py): the whole test's time, the most of an answer read,
+# and the ports tried (HTTPS, then HTTP). The sandbox's tenant app listens on its own ports.
+ORIGIN_PROBE_SECONDS = env.float("ORIGIN_PROBE_SECONDS", default=5.0)
+ORIGIN_PROBE_MAX_BYTES = env.int("ORIGIN_PROBE_MAX_BYTES", default=16 * 1024)
+SANDBOX_APP_TLS_PORT = env.int("SANDBOX_APP_TLS_PORT", default=8743)
+SANDBOX_APP_PORT = env.int("SANDBOX_APP_PORT", default=8780)
+ORIGIN_PROBE_PORTS = env.list(
+    "ORIGIN_PROBE_PORTS",
+    cast=int,
+    default=[SANDBOX_APP_TLS_PORT, SANDBOX_APP_PORT] if SANDBOX else [443, 80],
+)
 CLOUDFLARE_CONNECT_TIMEOUT = env.float("CLOUDFLARE_CONNECT_TIMEOUT", default=5.0)
 CLOUDFLARE_READ_TIMEOUT = env.float("CLOUDFLARE_READ_TIMEOUT", default=20.0)
 CLOUDFLARE_MAX_RETRIES = env.int("CLOUDFLARE_MAX_RETRIES", default=3)

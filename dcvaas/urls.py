@@ -43,6 +43,7 @@ urlpatterns = [
     path("api/v1/", include("domains.api_urls")),
     path("billing/", include("billing.urls")),
     path("webhooks/", include("domains.webhooks.urls")),
+    path("origins/", include("domains.origins.urls")),
     # Ahead of admin.site.urls, so it answers the admin's own "login/" URL.
     path(f"{settings.ADMIN_URL}login/", admin_login, name="admin-login"),
     path(settings.ADMIN_URL, admin.site.urls),

@@ -12,4 +12,5 @@ urlpatterns = [
     path("<uuid:domain_id>/status/", views.domain_status, name="status"),
     path("<uuid:domain_id>/check/", views.domain_check, name="check"),
     path("<uuid:domain_id>/remove/", views.domain_remove, name="remove"),
+    path("<uuid:domain_id>/origin/", views.domain_origin, name="origin"),
 ]

@@ -18,8 +18,10 @@ from billing.models import Subscription
 from billing.plans import organization_entitlements
 from domains.access import get_domain_or_404
 from domains.explain import explain
-from domains.forms import DomainForm
-from domains.models import Domain
+from domains.forms import DomainForm, DomainOriginForm
+from domains.models import Domain, Origin, OriginState
+from domains.origins.address import OriginError
+from domains.origins.services import custom_origins_refusal, domain_set_origin, serving_origin
 from domains.services import DomainError, domain_check_now, domain_delete, domain_register
 
 PAGE_SIZE = 50
@@ -50,7 +52,27 @@ def _list_context(request: SignedInRequest, membership: Membership) -> dict[str,
             organization, domain_count=total, subscription=subscription
         ),
         "cname_target": settings.DCV_CNAME_TARGET,
+        "origins": _origins(membership),
     }
+
+
+def _origins(membership: Membership) -> list[Origin]:
+    """The origins a domain may be served by (for the choosers)."""
+    return list(
+        Origin.objects.filter(organization_id=membership.organization_id).exclude(
+            state=OriginState.DELETING
+        )
+    )
+
+
+def _chosen(membership: Membership, form: DomainForm | DomainOriginForm) -> Origin | None:
+    origin_id = form.cleaned_data.get("origin")
+    if origin_id is None:
+        return None
+    origin = next((o for o in _origins(membership) if o.pk == origin_id), None)
+    if origin is None:
+        raise OriginError("unknown_origin", "Choose one of your origins.", field="origin")
+    return origin
 
 
 @organization_required
@@ -75,9 +97,10 @@ def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse
                 organization=membership.organization,
                 hostname=form.cleaned_data["hostname"],
                 actor=request.user,
+                origin=_chosen(membership, form),
             )
-        except DomainError as error:
-            form.add_error("hostname", error.message)
+        except (DomainError, OriginError) as error:
+            form.add_error("origin" if error.field == "origin" else "hostname", error.message)
             error_code = error.code
         else:
             domain = registration.domain
@@ -103,6 +126,7 @@ def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse
 
 def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]:
     target = settings.DCV_CNAME_TARGET
+    origins = _origins(membership)
     host = domain.dns_records[0]["host"] if domain.dns_records else ""
     return {
         "membership": membership,
@@ -112,6 +136,10 @@ def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]
         "explanation": explain(domain, target=target),
         "cname_target": target,
         "poll_seconds": 3,
+        "origins": origins,
+        "serving": serving_origin(domain, origins),
+        "served_by": next((o for o in origins if o.record_name == domain.origin_applied), None),
+        "origins_refusal": custom_origins_refusal() if origins else "",
     }
 
 
@@ -192,3 +220,24 @@ def domain_remove(
             "retrying on our own.",
         )
     return redirect("dashboard")
+
+
+@require_POST
+@organization_required
+def domain_origin(
+    request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
+) -> HttpResponse:
+    """Choose the origin that serves the domain; the hostname follows in the background."""
+    domain = get_domain_or_404(membership.organization_id, domain_id)
+    form = DomainOriginForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise OriginError("unknown_origin", "Choose one of your origins.", field="origin")
+        origin = _chosen(membership, form)
+        domain_set_origin(domain=domain, origin=origin)
+    except OriginError as error:
+        messages.error(request, error.message)
+    else:
+        name = origin.name if origin else "your default origin"
+        messages.success(request, f"{domain.unicode_hostname} is moving to {name}.")
+    return redirect("domains:detail", domain_id=domain.pk)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -140,9 +141,23 @@ class _Server(ThreadingHTTPServer):
 class SandboxServer:
     """Serves a `SandboxApp` on `host:port` (port 0 picks a free one)."""
 
-    def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: SandboxApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.app = app
         self._server = _Server((host, port), app)
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None:
+            # Handshakes happen in the connection's own thread (on its first read), not in the
+            # accepting one: a slow client never holds the others up.
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread: threading.Thread | None = None
 
     @property
@@ -155,7 +170,7 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self) -> SandboxServer:
         """Serve in a background daemon thread; returns self."""

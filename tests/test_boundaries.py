@@ -28,6 +28,8 @@ OWNERS = {
     # Tenants' webhook endpoints: signed, sent to a checked address.
     "urllib3": "domains/webhooks/sender.py",
     "standardwebhooks": "domains/webhooks/sender.py",
+    # Tenants' apps, tested from our side (Test origin).
+    "cryptography": "domains/origins/probe.py",
 }
 
 

@@ -9,15 +9,15 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox import cloudflare, dns, github, stripe
+from sandbox import cloudflare, dns, github, stripe, tenant
 from sandbox.inbox import WebhookInbox
 from sandbox.server import SandboxServer
 
 
 class Command(BaseCommand):
     help = (
-        "Run the GitHub, Cloudflare, Stripe and DNS simulators and the webhook inbox on "
-        "loopback until stopped."
+        "Run the GitHub, Cloudflare, Stripe and DNS simulators, the webhook inbox and a "
+        "tenant's app on loopback until stopped."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -49,6 +49,12 @@ class Command(BaseCommand):
             ),
             ("Webhook inbox", SandboxServer(WebhookInbox(), host, settings.SANDBOX_INBOX_PORT)),
         ]
+        # A tenant's app for Test origin, at a name the sandbox DNS resolves to it.
+        app_tls, app_plain = tenant.servers(
+            tenant.TenantApp(), host, settings.SANDBOX_APP_TLS_PORT, settings.SANDBOX_APP_PORT
+        )
+        servers += [("Tenant app (HTTPS)", app_tls), ("Tenant app (HTTP)", app_plain)]
+        name_server.set_record(tenant.APP_HOSTNAME, "A", host)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         name_server.start()
