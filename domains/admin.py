@@ -14,12 +14,15 @@ from domains.models import (
     DomainEvent,
     DomainNotification,
     DomainStatus,
+    Origin,
     RateBudgetCounter,
     SyncRun,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookMessage,
+    ZoneEntitlement,
 )
+from domains.origins.services import custom_origins_allow
 
 
 def known_values_filter(field: str, title: str, values: Iterable[str]) -> type[admin.ListFilter]:
@@ -79,8 +82,17 @@ class DomainAdmin(admin.ModelAdmin[Domain]):
     show_full_result_count = False
     search_fields = ["hostname", "cloudflare_id", "organization__name", "organization__slug"]
     list_select_related = ["organization"]
-    readonly_fields = ["id", "created_at", "updated_at", "activated_at", "last_synced_at"]
+    readonly_fields = [
+        "id",
+        "created_at",
+        "updated_at",
+        "activated_at",
+        "last_synced_at",
+        "origin_server",
+        "origin_applied",
+    ]
     autocomplete_fields = ["organization"]
+    raw_id_fields = ["origin"]
     inlines = [DomainEventInline]
 
 
@@ -196,4 +208,51 @@ class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
         return False
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Origin)
+class OriginAdmin(admin.ModelAdmin[Origin]):
+    """Origins and their DNS records' state. Changes go through the dashboard or the API, which
+    write the record and move the domains; here staff look, search and filter."""
+
+    list_display = [
+        "name",
+        "organization",
+        "address",
+        "is_default",
+        "state",
+        "record_name",
+        "attempts",
+        "updated_at",
+    ]
+    list_filter = ["state", "is_default", "record_type"]
+    show_full_result_count = False
+    search_fields = ["name", "address", "record_name", "organization__name", "organization__slug"]
+    list_select_related = ["organization"]
+    readonly_fields = [f.name for f in Origin._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ZoneEntitlement)
+class ZoneEntitlementAdmin(admin.ModelAdmin[ZoneEntitlement]):
+    """Whether Cloudflare lets the zone set custom origin servers (it answered 1414 if not)."""
+
+    list_display = ["__str__", "custom_origins_refused_at", "custom_origins_message"]
+    readonly_fields = ["custom_origins_refused_at", "custom_origins_message"]
+    actions = ["allow_custom_origins"]
+
+    @admin.action(description="Try custom origins again (after Cloudflare enabled them)")
+    def allow_custom_origins(
+        self, request: HttpRequest, queryset: QuerySet[ZoneEntitlement]
+    ) -> None:
+        custom_origins_allow()
+        self.message_user(request, "Custom origins are on again; domains move to their origins.")
+
+    def has_add_permission(self, request: object) -> bool:
         return False

@@ -32,6 +32,8 @@ def domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
         "domains/webhookendpoint/?enabled__exact=1&q=hooks",
         "domains/webhookmessage/?type__exact=domain.created",
         "domains/webhookdelivery/?status__exact=failed&message__type__exact=domain.active",
+        "domains/origin/?state__exact=pending&is_default__exact=1&q=prod",
+        "domains/zoneentitlement/",
         "django_celery_beat/periodictask/",
     ],
 )
@@ -68,3 +70,22 @@ def test_staff_see_webhook_endpoints_without_their_secrets(
 
     assert page.status_code == 200
     assert endpoint.secret not in page.content.decode()
+
+
+def test_staff_turn_custom_origins_back_on_after_cloudflare_enabled_them(
+    staff_client: Client, cloudflare_sim: CloudflareSandbox
+) -> None:
+    from domains.cloudflare import CloudflareOriginNotEntitledError
+    from domains.models import ZoneEntitlement
+    from domains.origins.services import custom_origins_refusal, custom_origins_refused
+
+    custom_origins_refused(CloudflareOriginNotEntitledError("not granted", codes=(1414,)))
+
+    response = staff_client.post(
+        ADMIN + "domains/zoneentitlement/",
+        {"action": "allow_custom_origins", "_selected_action": [ZoneEntitlement.objects.get().pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert custom_origins_refusal() == ""

@@ -182,3 +182,32 @@ def test_an_unreachable_cloudflare_is_a_connection_problem(
 
     assert error is not None
     assert line(output, "connection").startswith("PROBLEM  connection: could not get an answer")
+
+
+def test_origins_are_checked_by_writing_and_removing_a_marked_record(
+    healthy: CloudflareSandbox,
+) -> None:
+    output, error = run_check()
+
+    assert error is None
+    assert line(output, "DNS records") == (
+        "OK       DNS records: the token can write records in origins.pcnaid.com"
+    )
+    assert line(output, "custom origins").startswith("WARN     custom origins: not known yet")
+    assert healthy.dns_records() == []  # the probe record is gone
+    assert [r.method for r in healthy.requests if "dns_records" in r.path] == ["POST", "DELETE"]
+
+
+def test_a_zone_cloudflare_refused_custom_origins_to_is_reported_with_what_to_do(
+    healthy: CloudflareSandbox,
+) -> None:
+    from domains.cloudflare import CloudflareOriginNotEntitledError
+    from domains.origins.services import custom_origins_refused
+
+    custom_origins_refused(CloudflareOriginNotEntitledError("not granted", codes=(1414,)))
+
+    output, error = run_check()
+
+    assert error is None  # a warning: the product keeps working on the fallback origin
+    assert "Cloudflare refused them on" in line(output, "custom origins")
+    assert "Try custom origins again" in line(output, "custom origins")

@@ -7,6 +7,7 @@ words; the exit code is non-zero if any check found a problem.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from domains.cloudflare import (
     CloudflareAuthError,
     CloudflareClient,
     CloudflareError,
+    CloudflareOriginRejectedError,
     CloudflarePermanentError,
     CloudflareRateLimitedError,
     CloudflareTransientError,
@@ -86,6 +88,7 @@ def check_all() -> list[Finding]:
             return findings  # the calls below would fail for the same reason
         findings.append(_check_fallback_origin(client))
         findings.append(_check_quota(client))
+        findings.extend(_check_origins(client))
     except (DatabaseError, RedisError) as exc:
         # Every call spends from the shared rate budget, which lives in Redis or the database.
         findings.append(
@@ -276,3 +279,69 @@ def _check_quota(client: CloudflareClient) -> Finding:
             detail + ": past the included allocation, each extra hostname is billed",
         )
     return Finding(OK, "quota", detail)
+
+
+def _check_origins(client: CloudflareClient) -> list[Finding]:
+    """Tenant origins need DNS Write on the zone (a record per origin) and the zone's custom
+    origin server entitlement, which Cloudflare only reveals when it is used (1414)."""
+    from domains.models import Domain, ZoneEntitlement
+
+    name = (
+        f"dcvaas-check-{secrets.token_hex(4)}.{settings.CLOUDFLARE_ORIGINS_SUBDOMAIN}."
+        f"{settings.CLOUDFLARE_ZONE_NAME}"
+    )
+    findings: list[Finding] = []
+    try:
+        # A marked record written and removed at once: only a write shows write permission.
+        record = client.dns_record_create(
+            type_="CNAME",
+            name=name,
+            content=cname_target(),
+            comment="dcvaas:check",
+            priority="user",
+        )
+        client.dns_record_delete(record.id, priority="user")
+        findings.append(
+            Finding(OK, "DNS records", f"the token can write records in {name.split('.', 1)[1]}")
+        )
+    except (CloudflareAuthError, CloudflareOriginRejectedError, CloudflarePermanentError) as exc:
+        findings.append(
+            Finding(
+                PROBLEM,
+                "DNS records",
+                f"the token cannot write DNS records in the zone ({exc})",
+                "Give the token Zone > DNS > Edit on the SaaS zone (origins are DNS records), "
+                "and check CLOUDFLARE_ZONE_NAME and CLOUDFLARE_ORIGINS_SUBDOMAIN.",
+            )
+        )
+    except CloudflareError as exc:
+        findings.append(Finding(WARN, "DNS records", f"not checked ({exc})"))
+    refused = ZoneEntitlement.objects.filter(pk=1, custom_origins_refused_at__isnull=False).first()
+    using = Domain.objects.exclude(origin_applied="").count()
+    if refused is not None:
+        findings.append(
+            Finding(
+                WARN,
+                "custom origins",
+                f"Cloudflare refused them on {refused.custom_origins_refused_at:%Y-%m-%d %H:%M} "
+                f"UTC ({refused.custom_origins_message}); domains are served from the fallback "
+                "origin",
+                "Ask Cloudflare to enable custom origin servers for the zone, then use the "
+                "admin's Zone entitlements > “Try custom origins again”.",
+            )
+        )
+    elif using:
+        findings.append(
+            Finding(OK, "custom origins", f"the zone has them: {using} hostname(s) use one")
+        )
+    else:
+        findings.append(
+            Finding(
+                WARN,
+                "custom origins",
+                "not known yet: Cloudflare says whether the zone may use them only when a "
+                "hostname first gets one (error 1414 if not; DCVaaS then keeps serving from the "
+                "fallback origin and says so)",
+            )
+        )
+    return findings
