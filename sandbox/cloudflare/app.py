@@ -209,6 +209,14 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             return [r.to_api() for r in self._records.values()]
 
+    def ensure_fallback_origin(self, origin: str) -> None:
+        """Set the zone's fallback origin unless one is set (what an operator does once)."""
+        with self._lock:
+            if self._fallback is None:
+                now = self.clock()
+                self._fallback = FallbackOrigin(origin=origin, created_at=now, updated_at=now)
+                self._save()
+
     def put_dns_record(
         self, name: str, content: str, *, type_: str = "CNAME", comment: str = ""
     ) -> dict[str, Any]:

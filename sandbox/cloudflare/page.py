@@ -89,11 +89,12 @@ def _render(sandbox: CloudflareSandbox) -> str:
             f"<td>{escape(item['status'])}</td>"
             f"<td>{escape(item['ssl']['status'])}</td>"
             f"<td>{escape('; '.join(errors))}</td>"
+            f"<td>{_route_label(sandbox.route(item['hostname']))}</td>"
             f'<td><form method="post" action="/sandbox/action">'
             f'<input type="hidden" name="hostname" value="{name}">{buttons}</form></td>'
             "</tr>"
         )
-    table = "".join(rows) or '<tr><td colspan="6">No custom hostnames yet.</td></tr>'
+    table = "".join(rows) or '<tr><td colspan="7">No custom hostnames yet.</td></tr>'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Cloudflare sandbox</title>
 <style>body{{font-family:sans-serif;margin:2rem}}td,th{{padding:.3rem .6rem;text-align:left}}
@@ -104,13 +105,41 @@ tr:nth-child(even){{background:#f4f4f4}}</style></head>
 <code>{escape(sandbox.cname_target)}</code>.
 API: <code>{escape(sandbox.base_url or sandbox.prefix)}</code>.
 Reload to see time-driven transitions.</p>
-<table><thead><tr><th>Hostname</th><th>CNAME</th><th>Status</th><th>SSL</th><th>Errors</th><th></th></tr></thead>
+<table><thead><tr><th>Hostname</th><th>CNAME</th><th>Status</th><th>SSL</th><th>Errors</th>
+<th>Traffic goes to</th><th></th></tr></thead>
 <tbody>{table}</tbody></table>
+{_records_section(sandbox)}
 {_dns_section(sandbox)}
 <h2>Stripe</h2>
 <p>End a subscription's period, or make its renewals fail, on the
 <a href="{escape(sandbox.stripe_controls_url)}">Stripe controls</a>.</p></body></html>
 """
+
+
+def _route_label(route: dict[str, str | int]) -> str:
+    if "error" in route:
+        return f"error {route['error']} ({escape(str(route.get('reason', '')))})"
+    return (
+        f"{escape(str(route['origin']))} <small>via {escape(str(route['via']))}, "
+        f"SNI {escape(str(route['sni']))}</small>"
+    )
+
+
+def _records_section(sandbox: CloudflareSandbox) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(r['name'])}</td><td>{escape(r['type'])}</td>"
+        f"<td>{escape(r['content'])}</td><td>{'proxied' if r['proxied'] else 'DNS only'}</td>"
+        f"<td>{escape(r.get('comment', ''))}</td></tr>"
+        for r in sandbox.dns_records()
+    )
+    return (
+        f"<h2>Zone records</h2><p>The DNS records of the SaaS zone "
+        f"<code>{escape(sandbox.zone_name)}</code>: one per tenant origin. Change an origin's "
+        "address in the app and its one record changes; every hostname on it follows.</p>"
+        "<table><thead><tr><th>Name</th><th>Type</th><th>Content</th><th>Proxy</th>"
+        "<th>Comment</th></tr></thead>"
+        f"<tbody>{rows or '<tr><td colspan=5>No records.</td></tr>'}</tbody></table>"
+    )
 
 
 def _dns_section(sandbox: CloudflareSandbox) -> str:

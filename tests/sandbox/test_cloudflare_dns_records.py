@@ -238,3 +238,20 @@ def test_the_sdk_manages_dns_records_unchanged(cloudflare_sim: CloudflareSandbox
     assert [r.id for r in listed] == [created.id]
     assert deleted is not None
     assert deleted.id == created.id
+
+
+def test_the_control_page_shows_the_zone_records_and_where_each_hostnames_traffic_goes(
+    cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp, records: Records
+) -> None:
+    cloudflare_sim.ensure_fallback_origin("fallback.pcnaid.com")
+    records.create(type="A", name=ORIGIN, content="198.18.0.9", proxied=True, comment="dcvaas:x")
+    cloudflare_http.create("a.acme-customer.dev", custom_origin_server=ORIGIN)
+    cloudflare_http.create("b.acme-customer.dev")
+
+    page = requests.get(
+        cloudflare_sim.base_url.removesuffix("/client/v4") + "/sandbox/", timeout=10
+    ).text
+
+    assert f"198.18.0.9 <small>via {ORIGIN}, SNI {ORIGIN}</small>" in page
+    assert "fallback.pcnaid.com <small>via fallback origin" in page
+    assert "<td>dcvaas:x</td>" in page

@@ -31,6 +31,8 @@ class Command(BaseCommand):
         # One sandbox: the Cloudflare page's CNAME buttons edit the customers' DNS, which the
         # app's own checks read too, and it links to the Stripe simulator's controls.
         customers.customer_dns = name_server
+        # The shared origin every domain without an origin of its own is served from.
+        customers.ensure_fallback_origin(f"fallback.{customers.zone_name}")
         customers.stripe_controls_url = f"http://{host}:{settings.SANDBOX_STRIPE_PORT}/sandbox/"
         servers: list[tuple[str, SandboxServer]] = [
             (
