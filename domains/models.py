@@ -351,6 +351,7 @@ class WebhookEventType(models.TextChoices):
     DOMAIN_PENDING = "domain.pending", "An active domain is pending again"
     DOMAIN_DELETED = "domain.deleted", "A domain was removed"
     DOMAIN_CERTIFICATE_EXPIRING = "domain.certificate_expiring", "A certificate expires soon"
+    DOMAIN_ORIGIN_CHANGED = "domain.origin_changed", "A domain is served by another origin now"
     TEST = "webhook.test", "A test event, sent by hand"
 
 

@@ -35,12 +35,14 @@ def record_events(events: Sequence[DomainEvent]) -> list[DomainEvent]:
 
 
 def webhook_type(event: DomainEvent) -> WebhookEventType | None:
-    """The webhook a history event is, if any: additions, removals and changes of our status
-    that a tenant's app acts on."""
+    """The webhook a history event is, if any: additions, removals, a new origin at Cloudflare
+    and changes of our status that a tenant's app acts on."""
     if event.kind == DomainEventKind.CREATED:
         return WebhookEventType.DOMAIN_CREATED
     if event.kind == DomainEventKind.DELETED:
         return WebhookEventType.DOMAIN_DELETED
+    if event.kind == DomainEventKind.ORIGIN_CHANGED:
+        return WebhookEventType.DOMAIN_ORIGIN_CHANGED
     if event.kind != DomainEventKind.STATUS_CHANGED or event.from_status == event.to_status:
         return None
     if event.to_status == DomainStatus.ACTIVE:

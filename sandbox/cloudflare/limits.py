@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
@@ -24,6 +25,7 @@ class RecordedRequest:
     path: str
     query: dict[str, list[str]]
     status: int = 0  # 0 = connection dropped without an answer
+    at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
 
 
 @dataclass

@@ -407,3 +407,18 @@ def test_a_hostname_that_resolves_only_to_refused_addresses_is_refused(
 
     assert "resolves to 10.0.0.5, a private address" in error.value.message
     assert mixed.address == "mixed.fly-customer.dev"
+
+
+def test_a_domain_moved_to_another_origin_tells_the_tenants_app(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    from domains.models import WebhookEndpoint, WebhookMessage
+
+    WebhookEndpoint.objects.create(organization=acme, url="https://hooks.acme-customer.dev/in")
+    register(acme, "a.acme-customer.dev")
+    origin = origin_create(organization=acme, name="Production", address=APP)
+
+    origins_sync()
+
+    message = WebhookMessage.objects.get(type="domain.origin_changed")
+    assert message.payload["data"]["domain"]["served_by"]["id"] == str(origin.pk)
