@@ -511,7 +511,13 @@ def _apply_hostnames(client: CloudflareClient, report: SyncReport, limit: int) -
             except CloudflareNotFoundError:
                 continue  # gone at Cloudflare: the sync loop registers it again
             except CloudflareOriginRejectedError as error:
-                origin_record_missing(server)  # 1421: have the record written again
+                if error.code == 1421:
+                    origin_record_missing(server)  # have the record written again
+                else:
+                    # 1415-1420: Cloudflare will never take this name; say why, on the origin.
+                    Origin.objects.filter(record_name=server).update(
+                        state=OriginState.FAILED, last_error=error.user_message
+                    )
                 report.errors.append(f"{domain.hostname}: {error}")
                 report.failed += 1
                 continue

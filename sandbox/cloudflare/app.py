@@ -386,6 +386,7 @@ class CloudflareSandbox(SandboxApp):
         rate_window: int | None = None,
         custom_origins: bool | None = None,
         origin_requires_proxied: bool | None = None,
+        zone_name: str | None = None,
     ) -> None:
         """Change settings of a running simulator; arguments left as None stay as they are."""
         if unknown_zone_code not in (None, 10000, 7003):
@@ -412,6 +413,7 @@ class CloudflareSandbox(SandboxApp):
                 ("rate_window", rate_window),
                 ("custom_origins", custom_origins),
                 ("origin_requires_proxied", origin_requires_proxied),
+                ("zone_name", zone_name),
             ):
                 if value is not None:
                     setattr(self, name, value)

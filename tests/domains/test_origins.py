@@ -422,3 +422,20 @@ def test_a_domain_moved_to_another_origin_tells_the_tenants_app(
 
     message = WebhookMessage.objects.get(type="domain.origin_changed")
     assert message.payload["data"]["domain"]["served_by"]["id"] == str(origin.pk)
+
+
+def test_a_record_name_cloudflare_will_never_take_is_explained_on_the_origin(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, settings: Any
+) -> None:
+    settings.CLOUDFLARE_ZONE_NAME = "pcnaid.test"  # a reserved TLD: Cloudflare answers 1417
+    cloudflare_sim.configure(zone_name="pcnaid.test")
+    register(acme, "a.acme-customer.dev")
+    origin = origin_create(organization=acme, name="Production", address=APP)
+
+    report = origins_sync()
+
+    origin.refresh_from_db()
+    assert report.failed == 1
+    assert origin.state == OriginState.FAILED
+    assert "reserved top-level domain" in origin.last_error
+    assert served_from(cloudflare_sim, "a.acme-customer.dev") is None
