@@ -240,6 +240,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Hints are kicked as they arrive; this catches what a kick missed or a rate limit left.
+    "every-1m-process-cloudflare-hints": {
+        "task": "domains.process_hints",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "every-10s-deliver-webhooks": {
         "task": "domains.deliver_webhooks",
         "schedule": 10.0,
@@ -351,6 +357,20 @@ CLOUDFLARE_API_TOKEN = env.str(
 CLOUDFLARE_ZONE_ID = env.str(
     "CLOUDFLARE_ZONE_ID", default=SANDBOX_CLOUDFLARE_ZONE_ID if _cf_sandbox else ""
 )
+# The Cloudflare account (for Notifications: `manage.py cloudflare_notifications`), and the
+# secret Cloudflare sends in `cf-webhook-auth` with each notification to /webhooks/cloudflare
+# (empty: push is off and the sync loop alone keeps domains true).
+SANDBOX_CLOUDFLARE_ACCOUNT_ID = "01a7362d577a6c3019a474fd6f485823"
+CLOUDFLARE_ACCOUNT_ID = env.str(
+    "CLOUDFLARE_ACCOUNT_ID", default=SANDBOX_CLOUDFLARE_ACCOUNT_ID if _cf_sandbox else ""
+)
+CLOUDFLARE_WEBHOOK_SECRET = env.str(
+    "CLOUDFLARE_WEBHOOK_SECRET",
+    default="sandbox-cloudflare-webhook-secret" if _cf_sandbox else "",
+)
+# A burst of notifications naming more domains than this is handed to the sync loop (one
+# listing call per 50 domains) instead of one GET each.
+PUSH_MAX_GETS = env.int("PUSH_MAX_GETS", default=20)
 # The hostname customers CNAME to: a proxied record in our SaaS zone (Cloudflare has no API
 # field for it, so it is ours to configure).
 DCV_CNAME_TARGET = env.str("DCV_CNAME_TARGET", default="dcv.pcnaid.com")

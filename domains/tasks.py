@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError
 
 from domains import sync
 from domains.origins import services as origins
+from domains.push import services as push
 from domains.webhooks import delivery
 
 # Lost connection, "database is locked", a failover: worth another try a little later (5 s,
@@ -107,4 +108,15 @@ def sync_origins() -> int:
     report = origins.origins_sync()
     if report.remaining and report.hostnames_patched and not report.errors:
         sync_origins.delay()
+    return report.remaining
+
+
+@shared_task(name="domains.process_hints", **RETRY_DATABASE_ERRORS)
+def process_hints() -> int:
+    """Act on Cloudflare's notifications (one GET per hinted domain, or a burst handed to the
+    sync loop). Kicked by each notification, run every minute; runs again while hints wait and
+    the budget allows. Returns how many wait."""
+    report = push.hints_process()
+    if report.remaining and (report.applied or report.handed_over):
+        process_hints.delay()
     return report.remaining

@@ -6,6 +6,7 @@ other requests.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import re
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox.cloudflare.alerts import Alerts, PushFaults
 from sandbox.cloudflare.cname import CnameChecker
 from sandbox.cloudflare.limits import (
     FAULT_KINDS,
@@ -85,6 +87,10 @@ FILTER_PARAMETERS = frozenset(
 __all__ = ["PREFIX", "CloudflareSandbox", "RecordedRequest"]
 
 PREFIX = "/client/v4"
+_ACCOUNT_ROUTE = re.compile(r"^/accounts/(?P<account>[^/]+)/alerting/v3/(?P<rest>.+)$")
+# How often transitions are looked for while someone subscribes to notifications (Cloudflare
+# notices them on its own; the simulator otherwise evaluates lazily, when a hostname is read).
+PUSH_TICK_SECONDS = 0.25
 _ROUTE = re.compile(
     r"^/zones/(?P<zone>[^/]+)/(?P<kind>custom_hostnames|dns_records)(?:/(?P<rest>[^/]+))?/?$"
 )
@@ -111,6 +117,7 @@ class CloudflareSandbox(SandboxApp):
         token: str,
         cname_target: str,
         zone_name: str = "",
+        account_id: str = "01a7362d577a6c3019a474fd6f485823",
         custom_origins: bool = True,
         origin_requires_proxied: bool = False,
         api_email: str = "sandbox@dcvaas.localhost",
@@ -143,6 +150,9 @@ class CloudflareSandbox(SandboxApp):
         # origin's DNS record must be proxied for 1421 to pass (unconfirmed: off by default).
         self.custom_origins = custom_origins
         self.origin_requires_proxied = origin_requires_proxied
+        self.account_id = account_id
+        # Notifications (CONTRACT.md §11): destinations, policies and what is sent to them.
+        self.alerts = Alerts(account_id=account_id, zone_id=zone_id, seed=seed)
         self.prefix = prefix.rstrip("/")
         self.delays = delays or Delays()
         self.clock: Clock = clock or utc_now
@@ -184,7 +194,17 @@ class CloudflareSandbox(SandboxApp):
         """Start a background server for this sandbox and set `base_url`."""
         server = SandboxServer(self, host, port).start()
         self.base_url = f"{server.url}{self.prefix}"
+        threading.Thread(target=self._tick_forever, daemon=True, name="cf-tick").start()
         return server
+
+    def _tick_forever(self) -> None:
+        while True:
+            time.sleep(PUSH_TICK_SECONDS)
+            if self.alerts.subscribed:
+                try:
+                    self._evaluate(None)
+                except Exception:  # the ticker must outlive any one bad evaluation
+                    logging.getLogger(__name__).exception("sandbox: evaluation failed")
 
     # -- control API -----------------------------------------------------------------------
 
@@ -302,13 +322,17 @@ class CloudflareSandbox(SandboxApp):
     ) -> None:
         """Force a state; it holds (no automatic transitions) until a refresh PATCH."""
         with self._lock:
-            self._by_name(hostname).pin(
+            record = self._by_name(hostname)
+            before = record.ssl_status
+            record.pin(
                 status=status,
                 ssl_status=ssl_status,
                 verification_errors=verification_errors,
                 validation_errors=validation_errors,
                 now=self.clock(),
             )
+            if record.ssl_status != before:
+                self._notify(record, before)
             self._save()
 
     def refresh(self, hostname: str) -> None:
@@ -365,6 +389,11 @@ class CloudflareSandbox(SandboxApp):
             self._random = random.Random(self._seed)
             self._cname.clear()
             self._save()
+        self.alerts.reset()
+
+    def push_faults(self, faults: PushFaults) -> None:
+        """Make notification delivery drop, duplicate, delay or reorder, or change shape."""
+        self.alerts.configure(faults)
 
     def seed(self, seed: int | None) -> None:
         """Re-seed the fault dice (rate < 1 faults) for a reproducible sequence."""
@@ -465,6 +494,14 @@ class CloudflareSandbox(SandboxApp):
         path = request.path
         if not path.startswith(self.prefix + "/"):
             raise ApiError(404, 7000, "No route for that URI")
+        account = _ACCOUNT_ROUTE.match(path[len(self.prefix) :])
+        if account is not None:
+            self._authenticate(request)
+            if account["account"] != self.account_id:
+                raise ApiError(403, 10000, "Authentication error")
+            body = json_body(request) if request.method in ("POST", "PUT") else None
+            status, result = self.alerts.handle(request.method.upper(), account["rest"], body)
+            return status, envelope(result)
         match = _ROUTE.match(path[len(self.prefix) :])
         if match is None:
             raise ApiError(404, 7000, "No route for that URI")
@@ -592,9 +629,33 @@ class CloudflareSandbox(SandboxApp):
                 cname = overrides.get(record.hostname, found.get(record.hostname))
                 if record.status == "active" and record.hostname not in overrides:
                     cname = None  # only an explicit "CNAME removed" moves an active hostname
-                changed |= record.advance(now, self.delays, cname)
+                before = record.ssl_status
+                if record.advance(now, self.delays, cname):
+                    changed = True
+                    self._notify(record, before)
             if changed:
                 self._save()
+
+    def _notify(self, record: CustomHostname, before: str) -> None:
+        """Tell the subscribed destinations about a certificate transition (each step
+        passed through, as Cloudflare sends one event per step). The caller holds the lock."""
+        path = {
+            "initializing": [
+                "pending_validation",
+                "pending_issuance",
+                "pending_deployment",
+                "active",
+            ],
+            "pending_validation": ["pending_issuance", "pending_deployment", "active"],
+            "pending_issuance": ["pending_deployment", "active"],
+            "pending_deployment": ["active"],
+        }.get(before, [])
+        steps = path[: path.index(record.ssl_status) + 1] if record.ssl_status in path else []
+        steps = steps or ([record.ssl_status] if record.ssl_status != before else [])
+        api = record.to_api()
+        for step in steps:
+            self.alerts.notify({**api, "ssl": {**api["ssl"], "status": step}}, before, step)
+            before = step
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -697,6 +758,10 @@ class CloudflareSandbox(SandboxApp):
             record = self._by_id(hostname_id)
             del self._hostnames[record.id]
             self._save()
+            api = record.to_api()
+            self.alerts.notify(
+                {**api, "ssl": {**api["ssl"], "status": "deleted"}}, record.ssl_status, "deleted"
+            )
         # Bare object, no envelope: what the schema and every official SDK expect.
         return 200, {"id": record.id}
 

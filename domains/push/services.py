@@ -1,0 +1,149 @@
+"""Recording Cloudflare's notifications and acting on them (see the package docstring)."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from domains.cloudflare import (
+    CloudflareClient,
+    CloudflareError,
+    CloudflareNotFoundError,
+    CloudflareRateLimitedError,
+)
+from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome
+from domains.push.receiver import Notice
+
+logger = logging.getLogger("domains.push")
+
+# Hints read per run; the next run (kicked at once) takes the rest.
+HINTS_PER_RUN = 1000
+
+
+def hint_record(notice: Notice) -> CloudflareHint | None:
+    """Keep the notice as a hint to act on (None: a duplicate, already kept). One for another
+    zone, or naming no hostname, is kept as ignored, for staff to see."""
+    outcome, detail = HintOutcome.WAITING, ""
+    if notice.zone_id and notice.zone_id != settings.CLOUDFLARE_ZONE_ID:
+        outcome, detail = HintOutcome.IGNORED, f"for another zone ({notice.zone_id})"
+    elif not (notice.hostname_id or notice.hostname):
+        outcome, detail = HintOutcome.IGNORED, "names no custom hostname"
+    try:
+        with transaction.atomic():
+            hint = CloudflareHint.objects.create(
+                event_id=notice.event_id,
+                event_type=notice.event_type,
+                hostname_id=notice.hostname_id,
+                hostname=notice.hostname,
+                outcome=outcome,
+                detail=detail,
+                processed_at=None if outcome == HintOutcome.WAITING else timezone.now(),
+            )
+    except IntegrityError:
+        return None  # the same event again: Cloudflare delivers at least once
+    if outcome == HintOutcome.IGNORED:
+        logger.info("push: ignored %s (%s)", notice.event_id, detail)
+    else:
+        transaction.on_commit(kick)
+    return hint
+
+
+def kick() -> None:
+    from domains import tasks  # imported late: tasks import the services
+
+    tasks.process_hints.delay()
+
+
+@dataclass
+class HintReport:
+    fetched: int = 0  # GETs made
+    applied: int = 0  # domains brought up to date
+    coalesced: int = 0  # hints that needed no call of their own
+    handed_over: int = 0  # domains given to the sync loop (a burst)
+    unknown: int = 0
+    failed: int = 0
+    remaining: int = 0
+
+
+def hints_process(
+    *, client: CloudflareClient | None = None, limit: int = HINTS_PER_RUN
+) -> HintReport:
+    """Act on the waiting hints: one GET per hinted domain, applied like any answer; a burst of
+    more than PUSH_MAX_GETS domains is handed to the sync loop instead (due now), whose listing
+    costs one call per 50 domains. Never raises for Cloudflare trouble."""
+    from domains.services import domain_apply_remote  # late: domains.services is large
+
+    client = client or CloudflareClient()
+    report = HintReport()
+    now = timezone.now()
+    hints = list(
+        CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).order_by("received_at")[:limit]
+    )
+    ids = {h.hostname_id for h in hints if h.hostname_id}
+    names = {h.hostname for h in hints if h.hostname}
+    domains = list(Domain.objects.filter(Q(cloudflare_id__in=ids) | Q(hostname__in=names)))
+    by_id = {d.cloudflare_id: d for d in domains if d.cloudflare_id}
+    by_name = {d.hostname: d for d in domains}
+    grouped: dict[Domain, list[CloudflareHint]] = defaultdict(list)
+    unknown = []
+    for hint in hints:
+        domain = by_id.get(hint.hostname_id) or by_name.get(hint.hostname)
+        if domain is None:
+            unknown.append(hint.pk)
+        else:
+            grouped[domain].append(hint)
+    if unknown:
+        _finish(unknown, HintOutcome.UNKNOWN, "no domain here has this hostname")
+        report.unknown = len(unknown)
+        logger.info("push: %d hint(s) for hostnames we do not have", len(unknown))
+    if len(grouped) > int(settings.PUSH_MAX_GETS):
+        Domain.objects.filter(pk__in=[d.pk for d in grouped]).exclude(
+            status=DomainStatus.DELETING
+        ).update(next_sync_at=now)
+        _finish(
+            [h.pk for group in grouped.values() for h in group],
+            HintOutcome.POLLED,
+            f"a burst of {len(grouped)} domains: the sync loop lists them",
+        )
+        report.handed_over = len(grouped)
+        from domains import tasks
+
+        tasks.schedule_sync.delay()
+        return report
+    for domain, group in grouped.items():
+        try:
+            remote = client.get(domain.cloudflare_id, priority="bulk")
+        except CloudflareRateLimitedError:
+            break  # the hints wait for the next run
+        except CloudflareNotFoundError:
+            # Gone at Cloudflare: the sync loop registers it again (or finishes its removal).
+            Domain.objects.filter(pk=domain.pk).update(next_sync_at=now)
+            _finish([h.pk for h in group], HintOutcome.POLLED, "not found: the sync loop checks")
+            continue
+        except CloudflareError as error:
+            Domain.objects.filter(pk=domain.pk).update(next_sync_at=now)
+            _finish([h.pk for h in group], HintOutcome.FAILED, str(error))
+            report.failed += 1
+            continue
+        finally:
+            report.fetched += 1
+        domain_apply_remote(domain=domain, remote=remote)
+        _finish([group[0].pk], HintOutcome.APPLIED, f"{remote.status} / {remote.ssl_status}")
+        if len(group) > 1:
+            _finish([h.pk for h in group[1:]], HintOutcome.COALESCED, "")
+        report.applied += 1
+        report.coalesced += len(group) - 1
+    report.remaining = CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).count()
+    return report
+
+
+def _finish(hint_ids: list[int], outcome: str, detail: str) -> None:
+    CloudflareHint.objects.filter(pk__in=hint_ids, outcome=HintOutcome.WAITING).update(
+        outcome=outcome, detail=detail[:1000], processed_at=timezone.now()
+    )

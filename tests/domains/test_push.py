@@ -1,0 +1,226 @@
+"""Cloudflare's notifications: the receiver at /webhooks/cloudflare and acting on its hints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from accounts.models import Organization
+from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome
+from domains.push.services import hints_process
+from domains.services import domain_register
+from sandbox.cloudflare import CloudflareSandbox
+from tests.factories import DomainFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/webhooks/cloudflare"
+
+
+def saas_body(sim: CloudflareSandbox, hostname_id: str, hostname: str, **kw: Any) -> dict[str, Any]:
+    """The SaaS page's envelope (CONTRACT.md §11.3)."""
+    return {
+        "metadata": {
+            "event": {
+                "id": kw.get("event_id", f"evt-{hostname_id}-{kw.get('suffix', 'x')}"),
+                "type": "ssl.custom_hostname_certificate."
+                + kw.get("event", "validation.succeeded"),
+                "created_at": "2026-11-27T10:00:00.000000Z",
+            },
+            "account": {"id": "acct"},
+            "zone": {"id": kw.get("zone", sim.zone_id)},
+        },
+        "data": {
+            "id": hostname_id,
+            "hostname": hostname,
+            "ssl": {"id": "c", "type": "dv", "method": "http", "status": kw.get("ssl", "active")},
+        },
+    }
+
+
+def post(client: Client, body: Any, secret: str | None = "ok") -> Any:  # noqa: S107
+    headers = {} if secret is None else {"HTTP_CF_WEBHOOK_AUTH": secret}
+    return client.post(URL, data=json.dumps(body), content_type="application/json", **headers)
+
+
+@pytest.fixture(autouse=True)
+def secret(settings: Any) -> str:
+    settings.CLOUDFLARE_WEBHOOK_SECRET = "ok"
+    return "ok"
+
+
+@pytest.fixture
+def domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
+    registered = domain_register(organization=acme, hostname="shop.acme-customer.dev").domain
+    assert registered.status == DomainStatus.PENDING
+    return registered
+
+
+def gets(sim: CloudflareSandbox) -> int:
+    return sum(1 for r in sim.requests if r.method == "GET" and "custom_hostnames/" in r.path)
+
+
+@pytest.mark.parametrize("secret_sent", [None, "", "wrong", "ok-but-longer"])
+def test_a_missing_or_wrong_secret_is_401_and_nothing_is_kept_or_fetched(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, secret_sent: str | None
+) -> None:
+    before = gets(cloudflare_sim)
+
+    response = post(
+        client, saas_body(cloudflare_sim, domain.cloudflare_id, domain.hostname), secret_sent
+    )
+    hints_process()
+
+    assert response.status_code == 401
+    assert not CloudflareHint.objects.exists()
+    assert gets(cloudflare_sim) == before
+
+
+def test_a_hint_fetches_the_hostname_once_and_applies_what_cloudflare_says_now(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain
+) -> None:
+    cloudflare_sim.set_cname(domain.hostname, True)
+    before = gets(cloudflare_sim)
+
+    response = post(client, saas_body(cloudflare_sim, domain.cloudflare_id, domain.hostname))
+    report = hints_process()
+
+    domain.refresh_from_db()
+    assert response.status_code == 200
+    assert (report.fetched, report.applied) == (1, 1)
+    assert gets(cloudflare_sim) == before + 1
+    assert domain.status == DomainStatus.ACTIVE
+    assert CloudflareHint.objects.get().outcome == HintOutcome.APPLIED
+
+
+def test_the_generic_notifications_envelope_is_understood_too(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain
+) -> None:
+    cloudflare_sim.set_cname(domain.hostname, True)
+    inner = saas_body(cloudflare_sim, domain.cloudflare_id, domain.hostname)
+    body = {
+        "name": "DCVaaS",
+        "text": "certificate event",
+        "data": inner,
+        "ts": 1795788531,
+        "alert_type": "custom_ssl_certificate_event_type",
+    }
+
+    post(client, body)
+    hints_process()
+
+    domain.refresh_from_db()
+    hint = CloudflareHint.objects.get()
+    assert hint.hostname_id == domain.cloudflare_id
+    assert hint.event_type.endswith("validation.succeeded")
+    assert domain.status == DomainStatus.ACTIVE
+
+
+def test_duplicates_are_kept_once_and_hints_for_one_domain_cost_one_call(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain
+) -> None:
+    first = saas_body(cloudflare_sim, domain.cloudflare_id, domain.hostname, suffix="1")
+    again = post(client, first)
+    duplicate = post(client, first)
+    for event in ("issuance.succeeded", "deployment.succeeded"):
+        post(
+            client,
+            saas_body(
+                cloudflare_sim, domain.cloudflare_id, domain.hostname, suffix=event, event=event
+            ),
+        )
+    before = gets(cloudflare_sim)
+
+    report = hints_process()
+
+    assert again.json() == {"ok": True, "duplicate": False}
+    assert duplicate.json() == {"ok": True, "duplicate": True}
+    assert CloudflareHint.objects.count() == 3
+    assert (report.fetched, report.coalesced) == (1, 2)
+    assert gets(cloudflare_sim) == before + 1
+
+
+def test_a_replayed_or_late_event_never_moves_a_domain_backwards(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain
+) -> None:
+    cloudflare_sim.set_cname(domain.hostname, True)
+    post(
+        client,
+        saas_body(
+            cloudflare_sim,
+            domain.cloudflare_id,
+            domain.hostname,
+            suffix="new",
+            event="deployment.succeeded",
+        ),
+    )
+    hints_process()
+    # An old event, arriving late, says the certificate was only pending issuance.
+    post(
+        client,
+        saas_body(
+            cloudflare_sim,
+            domain.cloudflare_id,
+            domain.hostname,
+            suffix="old",
+            ssl="pending_issuance",
+        ),
+    )
+
+    hints_process()
+
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.ACTIVE
+    assert domain.ssl_status == "active"
+
+
+def test_another_zones_events_unknown_hostnames_and_test_messages_are_answered_and_ignored(
+    client: Client, cloudflare_sim: CloudflareSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    other_zone = post(
+        client, saas_body(cloudflare_sim, "id-1", "a.acme-customer.dev", zone="f" * 32)
+    )
+    unknown = post(client, saas_body(cloudflare_sim, "id-2", "nobody.acme-customer.dev"))
+    hello = post(
+        client, {"text": "Hello World! This is a test message sent from https://cloudflare.com."}
+    )
+    not_json = client.post(
+        URL, data="{", content_type="application/json", HTTP_CF_WEBHOOK_AUTH="ok"
+    )
+
+    report = hints_process()
+
+    assert [r.status_code for r in (other_zone, unknown, hello, not_json)] == [200] * 4
+    outcomes = dict(CloudflareHint.objects.values_list("hostname_id", "outcome"))
+    assert outcomes["id-1"] == HintOutcome.IGNORED
+    assert outcomes["id-2"] == HintOutcome.UNKNOWN
+    assert report.fetched == 0
+    assert "for another zone" in caplog.text
+    assert "hostnames we do not have" in caplog.text
+
+
+def test_a_burst_of_5000_hints_is_handed_to_the_sync_loop_not_fetched_one_by_one(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, settings: Any
+) -> None:
+    from domains.push.receiver import Notice
+    from domains.push.services import hint_record
+
+    domains = DomainFactory.create_batch(
+        250, organization=acme, cloudflare_id="", next_sync_at=None, status=DomainStatus.ACTIVE
+    )
+    for index, d in enumerate(domains):
+        Domain.objects.filter(pk=d.pk).update(cloudflare_id=f"cf-{index}")
+    for n in range(5000):  # 20 events for each of 250 domains
+        hint_record(Notice(f"e{n}", "ssl.x", cloudflare_sim.zone_id, f"cf-{n % 250}", ""))
+    before = len(cloudflare_sim.requests)
+
+    report = hints_process(limit=5000)
+
+    assert report.handed_over == 250
+    assert report.fetched == 0
+    assert len(cloudflare_sim.requests) == before  # the sync loop lists them: 5 calls, later
+    assert Domain.objects.filter(next_sync_at__isnull=False).count() == 250
+    assert not CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).exists()
