@@ -49,21 +49,25 @@ from domains.cloudflare.errors import (
 )
 from domains.cloudflare.parsing import parse_datetime, parse_hostname, rate_limit_wait
 from domains.cloudflare.results import (
+    AlertType,
     CnameRecord,
     CustomHostname,
     DCVMethod,
+    Destination,
     DnsRecord,
     FallbackOrigin,
     FallbackOriginStatus,
     HostnamePage,
     HostnameStatus,
     HttpToken,
+    Policy,
     Quota,
     SSLStatus,
     TxtRecord,
 )
 
 __all__ = [
+    "AlertType",
     "BACKOFF_BASE",
     "BACKOFF_CAP",
     "INVALID_HOSTNAME_MESSAGES",
@@ -89,12 +93,14 @@ __all__ = [
     "CnameRecord",
     "CustomHostname",
     "DCVMethod",
+    "Destination",
     "DnsRecord",
     "FallbackOrigin",
     "FallbackOriginStatus",
     "HostnamePage",
     "HostnameStatus",
     "HttpToken",
+    "Policy",
     "Quota",
     "SSLStatus",
     "TxtRecord",

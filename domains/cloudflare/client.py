@@ -41,11 +41,14 @@ from domains.cloudflare.parsing import (
     rate_limit_wait,
 )
 from domains.cloudflare.results import (
+    AlertType,
     CustomHostname,
     DCVMethod,
+    Destination,
     DnsRecord,
     FallbackOrigin,
     HostnamePage,
+    Policy,
     Quota,
 )
 from domains.rate_budget import Priority, RateBudget, RateBudgetExhausted
@@ -410,6 +413,87 @@ class CloudflareClient:
             raise ValueError("a DNS record id is required")
         return "/dns_records/" + quote(record_id, safe="")
 
+    # -- Notifications (push, CONTRACT.md §11): account level ---------------------------------
+    def available_alerts(self, *, priority: Priority = "user") -> builtins.list[AlertType]:
+        """Every alert type the account may subscribe to."""
+        payload = self._request(
+            "GET", "/alerting/v3/available_alerts", priority=priority, account=True
+        )
+        groups = _dict(payload.get("result"))
+        return [
+            AlertType(type=_str(item.get("type")), display_name=_str(item.get("display_name")))
+            for group in groups.values()
+            if isinstance(group, builtins.list)
+            for item in (_dict(i) for i in group)
+        ]
+
+    def webhook_destinations(self, *, priority: Priority = "user") -> builtins.list[Destination]:
+        payload = self._request(
+            "GET", "/alerting/v3/destinations/webhooks", priority=priority, account=True
+        )
+        result = payload.get("result")
+        return [
+            Destination(id=_str(d.get("id")), name=_str(d.get("name")), url=_str(d.get("url")))
+            for d in (_dict(i) for i in (result if isinstance(result, builtins.list) else []))
+        ]
+
+    def webhook_destination_save(
+        self, *, name: str, url: str, secret: str, id_: str = "", priority: Priority = "user"
+    ) -> str:
+        """Create the destination, or overwrite the one with `id_`; returns its id."""
+        body = {"name": name, "url": url, "secret": secret}
+        path = "/alerting/v3/destinations/webhooks"
+        if id_:
+            path += "/" + quote(id_, safe="")
+        payload = self._request(
+            "PUT" if id_ else "POST", path, json=body, priority=priority, account=True
+        )
+        return _str(_dict(payload.get("result")).get("id")) or id_
+
+    def notification_policies(self, *, priority: Priority = "user") -> builtins.list[Policy]:
+        payload = self._request("GET", "/alerting/v3/policies", priority=priority, account=True)
+        result = payload.get("result")
+        policies = []
+        for item in (_dict(i) for i in (result if isinstance(result, builtins.list) else [])):
+            hooks = _dict(item.get("mechanisms")).get("webhooks")
+            policies.append(
+                Policy(
+                    id=_str(item.get("id")),
+                    name=_str(item.get("name")),
+                    alert_type=_str(item.get("alert_type")),
+                    enabled=item.get("enabled") is True,
+                    webhook_ids=tuple(
+                        _str(_dict(h).get("id"))
+                        for h in (hooks if isinstance(hooks, builtins.list) else [])
+                    ),
+                )
+            )
+        return policies
+
+    def notification_policy_save(
+        self,
+        *,
+        name: str,
+        alert_type: str,
+        webhook_id: str,
+        description: str,
+        id_: str = "",
+        priority: Priority = "user",
+    ) -> str:
+        """Create the policy, or overwrite the one with `id_`; returns its id."""
+        body = {
+            "name": name,
+            "alert_type": alert_type,
+            "enabled": True,
+            "description": description,
+            "mechanisms": {"webhooks": [{"id": webhook_id}]},
+        }
+        path = "/alerting/v3/policies" + ("/" + quote(id_, safe="") if id_ else "")
+        payload = self._request(
+            "PUT" if id_ else "POST", path, json=body, priority=priority, account=True
+        )
+        return _str(_dict(payload.get("result")).get("id")) or id_
+
     # -- fallback origin and quota -----------------------------------------------------------
     def get_fallback_origin(self, *, priority: Priority = "user") -> FallbackOrigin | None:
         """The zone's fallback origin, or None when none is set."""
@@ -487,11 +571,16 @@ class CloudflareClient:
         priority: Priority,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        account: bool = False,
     ) -> dict[str, Any]:
         base = _required_setting("CLOUDFLARE_API_BASE").rstrip("/")
         token = _required_setting("CLOUDFLARE_API_TOKEN")
-        zone = _required_setting("CLOUDFLARE_ZONE_ID")
-        url = f"{base}/zones/{quote(zone, safe='')}{path}"
+        if account:
+            owner = _required_setting("CLOUDFLARE_ACCOUNT_ID")
+            url = f"{base}/accounts/{quote(owner, safe='')}{path}"
+        else:
+            zone = _required_setting("CLOUDFLARE_ZONE_ID")
+            url = f"{base}/zones/{quote(zone, safe='')}{path}"
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         timeout = (
             float(settings.CLOUDFLARE_CONNECT_TIMEOUT),

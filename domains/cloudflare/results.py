@@ -168,3 +168,27 @@ class DnsRecord:
     content: str
     proxied: bool
     comment: str
+
+
+@dataclass(frozen=True)
+class AlertType:
+    type: str  # the value a notification policy's `alert_type` takes
+    display_name: str
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A webhook destination of the account's Notifications (its secret is never returned)."""
+
+    id: str
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    name: str
+    alert_type: str
+    enabled: bool
+    webhook_ids: tuple[str, ...]

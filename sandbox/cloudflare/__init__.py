@@ -63,6 +63,8 @@ def app_from_settings(state_dir: Path | None = None) -> CloudflareSandbox:
 
     return CloudflareSandbox(
         zone_id=settings.CLOUDFLARE_ZONE_ID or settings.SANDBOX_CLOUDFLARE_ZONE_ID,
+        account_id=settings.CLOUDFLARE_ACCOUNT_ID or settings.SANDBOX_CLOUDFLARE_ACCOUNT_ID,
+        zone_name=settings.CLOUDFLARE_ZONE_NAME,
         token=settings.CLOUDFLARE_API_TOKEN or settings.SANDBOX_CLOUDFLARE_TOKEN,
         cname_target=settings.DCV_CNAME_TARGET,
         dns_resolver=settings.DNS_RESOLVER,

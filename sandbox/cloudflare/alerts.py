@@ -164,9 +164,28 @@ class Alerts:
             self._generation += 1
             self._lock.notify_all()
 
+    def seed(self, seed: int | None) -> None:
+        with self._lock:
+            self._seed = seed
+            self._random = random.Random(seed)
+
     def configure(self, faults: PushFaults) -> None:
         with self._lock:
             self.faults = faults
+
+    def subscribe(self, url: str, secret: str) -> None:
+        """What `manage.py cloudflare_notifications setup` does, done directly (`make run`)."""
+        with self._lock:
+            destination = Destination(str(uuid.uuid4()), "DCVaaS", url, secret, datetime.now(UTC))
+            self._destinations[destination.id] = destination
+            policy = Policy(
+                str(uuid.uuid4()),
+                "DCVaaS custom hostnames",
+                SAAS_ALERT_TYPE,
+                True,
+                [destination.id],
+            )
+            self._policies[policy.id] = policy
 
     @property
     def subscribed(self) -> bool:

@@ -400,6 +400,7 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             self._seed = seed
             self._random = random.Random(seed)
+        self.alerts.seed(seed)
 
     def configure(
         self,

@@ -89,6 +89,7 @@ def check_all() -> list[Finding]:
         findings.append(_check_fallback_origin(client))
         findings.append(_check_quota(client))
         findings.extend(_check_origins(client))
+        findings.append(_check_push(client))
     except (DatabaseError, RedisError) as exc:
         # Every call spends from the shared rate budget, which lives in Redis or the database.
         findings.append(
@@ -345,3 +346,32 @@ def _check_origins(client: CloudflareClient) -> list[Finding]:
             )
         )
     return findings
+
+
+def _check_push(client: CloudflareClient) -> Finding:
+    """Whether Cloudflare tells us about certificate events (else the sync loop alone does)."""
+    from domains.push.setup import PushSetupError, push_status
+
+    if not settings.CLOUDFLARE_WEBHOOK_SECRET:
+        return Finding(
+            WARN,
+            "push",
+            "off (CLOUDFLARE_WEBHOOK_SECRET is empty): domains are noticed by the sync loop "
+            "alone, within minutes rather than seconds",
+            "Set CLOUDFLARE_WEBHOOK_SECRET and CLOUDFLARE_ACCOUNT_ID, then run `manage.py "
+            "cloudflare_notifications setup --url https://<your site>/webhooks/cloudflare`.",
+        )
+    try:
+        status = push_status(client)
+    except ImproperlyConfigured as exc:
+        return Finding(WARN, "push", f"not checked: {exc}")
+    except (CloudflareError, PushSetupError) as exc:
+        return Finding(
+            WARN,
+            "push",
+            f"not checked: Cloudflare refused the Notifications API ({exc})",
+            "Give the token Account > Notifications > Edit (name unconfirmed upstream).",
+        )
+    if status.configured:
+        return Finding(OK, "push", status.summary.replace("\n", "; "))
+    return Finding(WARN, "push", status.summary.replace("\n", "; "))

@@ -33,6 +33,12 @@ class Command(BaseCommand):
         customers.customer_dns = name_server
         # The shared origin every domain without an origin of its own is served from.
         customers.ensure_fallback_origin(f"fallback.{customers.zone_name}")
+        # Push on: Cloudflare tells the app about certificate events, as after
+        # `manage.py cloudflare_notifications setup` at a real account.
+        if settings.CLOUDFLARE_WEBHOOK_SECRET:
+            customers.alerts.subscribe(
+                f"{settings.SITE_URL}/webhooks/cloudflare", settings.CLOUDFLARE_WEBHOOK_SECRET
+            )
         customers.stripe_controls_url = f"http://{host}:{settings.SANDBOX_STRIPE_PORT}/sandbox/"
         servers: list[tuple[str, SandboxServer]] = [
             (
