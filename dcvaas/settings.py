@@ -371,6 +371,9 @@ CLOUDFLARE_WEBHOOK_SECRET = env.str(
 # A burst of notifications naming more domains than this is handed to the sync loop (one
 # listing call per 50 domains) instead of one GET each.
 PUSH_MAX_GETS = env.int("PUSH_MAX_GETS", default=20)
+# A pending domain whose certificate push is reporting on (issuance, deployment) is polled no
+# sooner than this after a notification: push tells us the next step; the poller is the backstop.
+PUSH_BACKSTOP_SECONDS = env.int("PUSH_BACKSTOP_SECONDS", default=600)
 # The hostname customers CNAME to: a proxied record in our SaaS zone (Cloudflare has no API
 # field for it, so it is ours to configure).
 DCV_CNAME_TARGET = env.str("DCV_CNAME_TARGET", default="dcv.pcnaid.com")

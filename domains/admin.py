@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 from domains.cloudflare import DCVMethod, HostnameStatus, SSLStatus
 from domains.models import (
+    CloudflareHint,
     Domain,
     DomainEvent,
     DomainNotification,
@@ -255,4 +256,21 @@ class ZoneEntitlementAdmin(admin.ModelAdmin[ZoneEntitlement]):
         self.message_user(request, "Custom origins are on again; domains move to their origins.")
 
     def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(CloudflareHint)
+class CloudflareHintAdmin(admin.ModelAdmin[CloudflareHint]):
+    """Cloudflare's notifications and what became of each (failed ones say why)."""
+
+    list_display = ["received_at", "event_type", "hostname", "hostname_id", "outcome", "detail"]
+    list_filter = ["outcome"]
+    show_full_result_count = False
+    search_fields = ["hostname", "hostname_id", "event_id"]
+    readonly_fields = [f.name for f in CloudflareHint._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False

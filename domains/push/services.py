@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -133,7 +134,8 @@ def hints_process(
             continue
         finally:
             report.fetched += 1
-        domain_apply_remote(domain=domain, remote=remote)
+        domain = domain_apply_remote(domain=domain, remote=remote)
+        _slow_down(domain, now)
         _finish([group[0].pk], HintOutcome.APPLIED, f"{remote.status} / {remote.ssl_status}")
         if len(group) > 1:
             _finish([h.pk for h in group[1:]], HintOutcome.COALESCED, "")
@@ -141,6 +143,20 @@ def hints_process(
         report.coalesced += len(group) - 1
     report.remaining = CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).count()
     return report
+
+
+# Certificate steps push reports the end of (CONTRACT.md §11.3: issuance and deployment).
+PUSH_COVERED = ("pending_issuance", "pending_deployment")
+
+
+def _slow_down(domain: Domain, now: datetime) -> None:
+    """The poller is the backstop: a pending domain whose certificate push is reporting on is
+    polled no sooner than PUSH_BACKSTOP_SECONDS from now. A row a running cycle holds (its
+    lease lies further ahead) is left alone."""
+    if domain.status != DomainStatus.PENDING or domain.ssl_status not in PUSH_COVERED:
+        return
+    backstop = now + timedelta(seconds=int(settings.PUSH_BACKSTOP_SECONDS))
+    Domain.objects.filter(pk=domain.pk, next_sync_at__lt=backstop).update(next_sync_at=backstop)
 
 
 def _finish(hint_ids: list[int], outcome: str, detail: str) -> None:

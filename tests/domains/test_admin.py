@@ -34,6 +34,7 @@ def domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
         "domains/webhookdelivery/?status__exact=failed&message__type__exact=domain.active",
         "domains/origin/?state__exact=pending&is_default__exact=1&q=prod",
         "domains/zoneentitlement/",
+        "domains/cloudflarehint/?outcome__exact=failed&q=shop",
         "django_celery_beat/periodictask/",
     ],
 )

@@ -224,3 +224,27 @@ def test_a_burst_of_5000_hints_is_handed_to_the_sync_loop_not_fetched_one_by_one
     assert len(cloudflare_sim.requests) == before  # the sync loop lists them: 5 calls, later
     assert Domain.objects.filter(next_sync_at__isnull=False).count() == 250
     assert not CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).exists()
+
+
+def test_a_domain_push_reports_on_is_polled_less_but_still_polled(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sandbox.cloudflare import Delays
+
+    cloudflare_sim.configure(delays=Delays(issuance=3600.0, deployment=3600.0, dns_cache=0.0))
+    cloudflare_sim.set_cname(domain.hostname, True)
+    soon = timezone.now() + timedelta(seconds=60)
+    Domain.objects.filter(pk=domain.pk).update(next_sync_at=soon)
+
+    post(client, saas_body(cloudflare_sim, domain.cloudflare_id, domain.hostname))
+    hints_process()
+
+    domain.refresh_from_db()
+    assert domain.ssl_status == "pending_issuance"
+    assert domain.next_sync_at is not None
+    wait = (domain.next_sync_at - timezone.now()).total_seconds()
+    assert settings.PUSH_BACKSTOP_SECONDS - 5 < wait <= settings.PUSH_BACKSTOP_SECONDS
