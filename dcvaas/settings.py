@@ -374,6 +374,9 @@ PUSH_MAX_GETS = env.int("PUSH_MAX_GETS", default=20)
 # A pending domain whose certificate push is reporting on (issuance, deployment) is polled no
 # sooner than this after a notification: push tells us the next step; the poller is the backstop.
 PUSH_BACKSTOP_SECONDS = env.int("PUSH_BACKSTOP_SECONDS", default=600)
+# Hints are acted on this long after one arrives, so a hostname's steps in quick succession
+# (validation, issuance, deployment) cost one GET, not three.
+PUSH_COALESCE_SECONDS = env.float("PUSH_COALESCE_SECONDS", default=1.0)
 # The hostname customers CNAME to: a proxied record in our SaaS zone (Cloudflare has no API
 # field for it, so it is ours to configure).
 DCV_CNAME_TARGET = env.str("DCV_CNAME_TARGET", default="dcv.pcnaid.com")

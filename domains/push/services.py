@@ -56,9 +56,11 @@ def hint_record(notice: Notice) -> CloudflareHint | None:
 
 
 def kick() -> None:
+    """Have a worker act on the hints in a moment: a hostname's certificate steps come in quick
+    succession, and hints waiting together cost one GET (PUSH_COALESCE_SECONDS)."""
     from domains import tasks  # imported late: tasks import the services
 
-    tasks.process_hints.delay()
+    tasks.process_hints.apply_async(countdown=float(settings.PUSH_COALESCE_SECONDS))
 
 
 @dataclass
@@ -118,6 +120,7 @@ def hints_process(
         tasks.schedule_sync.delay()
         return report
     for domain, group in grouped.items():
+        asked_at = timezone.now()
         try:
             remote = client.get(domain.cloudflare_id, priority="bulk")
         except CloudflareRateLimitedError:
@@ -137,10 +140,15 @@ def hints_process(
         domain = domain_apply_remote(domain=domain, remote=remote)
         _slow_down(domain, now)
         _finish([group[0].pk], HintOutcome.APPLIED, f"{remote.status} / {remote.ssl_status}")
-        if len(group) > 1:
-            _finish([h.pk for h in group[1:]], HintOutcome.COALESCED, "")
+        # Every hint for this hostname received before we asked is answered by that GET,
+        # including ones that arrived while this run went on.
+        covered = CloudflareHint.objects.filter(
+            outcome=HintOutcome.WAITING, received_at__lt=asked_at
+        ).filter(Q(hostname_id=domain.cloudflare_id) | Q(hostname=domain.hostname))
+        report.coalesced += covered.update(
+            outcome=HintOutcome.COALESCED, processed_at=timezone.now()
+        )
         report.applied += 1
-        report.coalesced += len(group) - 1
     report.remaining = CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).count()
     return report
 
