@@ -145,44 +145,58 @@ def _zone_pages(client: CloudflareClient, start: int) -> Iterator[HostnamePage]:
             yield page
 
 
-def sync_by_listing(batch: Batch, *, wanted: dict[str, Domain]) -> None:
+def sync_by_listing(batch: Batch, *, wanted: dict[str, Any]) -> None:
     """Page through the zone and apply the pages' states to the claimed domains in them.
 
-    `wanted` maps Cloudflare id to the claimed domain, loaded once for the whole listing, so a
-    page of unchanged hostnames costs no query at all; their next check is written once at the
-    end (`touch_unchanged`). Ids the listing never showed are fetched one by one afterwards
+    `wanted` maps Cloudflare id to the claimed domain's primary key (loaded once, ids only), so
+    a page of hostnames nobody claimed costs no query; the rows of the claimed ones are read
+    APPLY_CHUNK at a time, and their answers applied together, so the statements a cycle costs
+    grow with the chunks it writes, not with the pages it reads, and memory holds one chunk,
+    never the zone. Unchanged domains' next check is written once at the end
+    (`touch_unchanged`). Ids the listing never showed are fetched one by one afterwards
     (usually a 404: the hostname vanished). A listing the budget stops is resumed where it
     stopped by the next one (`LISTING_RESUME_KEY`), which wraps around to page 1.
     """
     wanted = dict(wanted)
     unchanged: list[Any] = []
+    seen: list[tuple[Any, CustomHostname]] = []  # (domain pk, its answer), not yet applied
     resume = int(cache.get(LISTING_RESUME_KEY) or 1)
     following = resume  # the page after the last one applied
+
+    def flush() -> None:
+        if seen:
+            rows = Domain.objects.in_bulk([pk for pk, _ in seen])
+            answers = [(rows[pk], item) for pk, item in seen if pk in rows]
+            seen.clear()
+            apply_answers(batch, answers, unchanged=unchanged)
+
     try:
         for page in _zone_pages(batch.client, resume):
-            mine = [(wanted.pop(item.id), item) for item in page.items if item.id in wanted]
-            if mine:
-                apply_answers(batch, mine, unchanged=unchanged)
+            seen.extend((wanted.pop(item.id), item) for item in page.items if item.id in wanted)
+            if len(seen) >= APPLY_CHUNK:
+                flush()
             following = page.page + 1
             if batch.stopped or not wanted:
                 break  # out of budget, or every claimed domain seen: the rest costs calls
+        flush()
     except CloudflareRateLimitedError:
         cache.set(LISTING_RESUME_KEY, following, timeout=LISTING_RESUME_SECONDS)
-        batch.release(d.pk for d in wanted.values())
+        batch.release(wanted.values())
         return
     except CloudflareError as error:
         logger.warning("sync: listing the zone failed: %s", error)
-        batch.retry_later(d.pk for d in wanted.values())
+        batch.retry_later(wanted.values())
         return
     finally:
+        flush()  # pages read before the listing stopped are applied all the same
         touch_unchanged(batch, unchanged)
     if batch.stopped:
         cache.set(LISTING_RESUME_KEY, following, timeout=LISTING_RESUME_SECONDS)
-        batch.release(d.pk for d in wanted.values())
+        batch.release(wanted.values())
         return
     cache.delete(LISTING_RESUME_KEY)  # every claimed domain was looked for in the zone
     if wanted:
-        leftovers = [d.pk for d in wanted.values()]
+        leftovers = list(wanted.values())
         sync_by_get(batch, list(batch.held(leftovers).order_by("next_sync_at", "pk")))
 
 
@@ -302,6 +316,8 @@ def apply_answers(
 
 
 TOUCH_CHUNK = 5000
+# Listed answers applied together (`sync_by_listing`): 20 pages of 50.
+APPLY_CHUNK = 1000
 
 
 def touch_unchanged(batch: Batch, pks: list[Any]) -> None:

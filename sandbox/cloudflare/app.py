@@ -179,6 +179,7 @@ class CloudflareSandbox(SandboxApp):
             resolver=dns_resolver, target=cname_target, cache_seconds=self.delays.dns_cache
         )
         self._hostnames: dict[str, CustomHostname] = {}  # by id, in creation order
+        self._ids_by_name: dict[str, str] = {}  # hostname -> id, kept beside `_hostnames`
         self._records: dict[str, DnsRecord] = {}  # the zone's DNS records, by id
         self._overrides: dict[str, bool] = {}  # hostname -> CNAME present, set by set_cname
         self._fallback: FallbackOrigin | None = None
@@ -348,6 +349,7 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             record = self._by_name(hostname)
             del self._hostnames[record.id]
+            self._ids_by_name.pop(record.hostname, None)
             self._save()
 
     def inject_fault(
@@ -380,6 +382,7 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             self._generation += 1
             self._hostnames.clear()
+            self._ids_by_name.clear()
             self._records.clear()
             self._overrides.clear()
             self._fallback = None
@@ -661,10 +664,10 @@ class CloudflareSandbox(SandboxApp):
     # -- endpoints -------------------------------------------------------------------------
 
     def _by_name(self, hostname: str) -> CustomHostname:
-        for record in self._hostnames.values():
-            if record.hostname == hostname.lower():
-                return record
-        raise LookupError(f"no custom hostname {hostname!r}")
+        record_id = self._ids_by_name.get(hostname.lower())
+        if record_id is None:
+            raise LookupError(f"no custom hostname {hostname!r}")
+        return self._hostnames[record_id]
 
     def _by_id(self, hostname_id: str) -> CustomHostname:
         if not UUID_RE.match(hostname_id):
@@ -694,7 +697,7 @@ class CloudflareSandbox(SandboxApp):
         extras = parse_extras(body)
         with self._lock:
             self._check_origin(extras)
-            if any(r.hostname == hostname for r in self._hostnames.values()):
+            if hostname in self._ids_by_name:
                 raise ApiError(409, 1406, "Duplicate custom hostname found.")
             if len(self._hostnames) >= self.hard_cap:
                 raise ApiError(403, 1405, "Quota exceeded.")
@@ -713,6 +716,7 @@ class CloudflareSandbox(SandboxApp):
             # never a CNAME verdict (that comes with the first check after creation).
             record.advance(now, self.delays, None)
             self._hostnames[record.id] = record
+            self._ids_by_name[record.hostname] = record.id
             self._save()
             return 201, envelope(record.to_api())
 
@@ -758,6 +762,7 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             record = self._by_id(hostname_id)
             del self._hostnames[record.id]
+            self._ids_by_name.pop(record.hostname, None)
             self._save()
             api = record.to_api()
             self.alerts.notify(
@@ -775,8 +780,13 @@ class CloudflareSandbox(SandboxApp):
         by_state = bool(STATE_PARAMETERS & query.keys())
         if by_state:
             self._evaluate(None)
+        filters = FILTER_PARAMETERS & query.keys()
         with self._lock:
-            if FILTER_PARAMETERS & query.keys():
+            if filters in ({"hostname"}, {"hostname.exact"}):
+                # One exact name: the index answers it without a scan of the zone.
+                record_id = self._ids_by_name.get(query[filters.pop()].lower())
+                items = [self._hostnames[record_id]] if record_id else []
+            elif filters:
                 items = [r for r in self._hostnames.values() if selected(r, query)]
             else:
                 items = list(self._hostnames.values())
@@ -942,6 +952,7 @@ class CloudflareSandbox(SandboxApp):
     def _load(self, path: Path) -> None:
         state = load_state(path)
         self._hostnames = {record.id: record for record in state.hostnames}
+        self._ids_by_name = {record.hostname: record.id for record in state.hostnames}
         self._overrides = state.overrides
         self._fallback = state.fallback
         self._records = {record.id: record for record in state.records}
