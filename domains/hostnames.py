@@ -70,6 +70,12 @@ def to_unicode(name: str) -> str:
         return name
 
 
+def registrable_domain(name: str) -> str:
+    """client.com for app.client.com, for a name already normalised (ASCII, lower case, as
+    stored): the public suffix list alone, without parsing the name again."""
+    return _psl().privatesuffix(name.removeprefix("*.")) or name
+
+
 @functools.cache
 def _psl() -> PublicSuffixList:
     # The list ships inside the package: no download at run time.

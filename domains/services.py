@@ -33,7 +33,7 @@ from domains.cloudflare import (
     CloudflareTransientError,
     CustomHostname,
 )
-from domains.hostnames import Hostname, HostnameError, parse_hostname
+from domains.hostnames import Hostname, HostnameError, parse_hostname, registrable_domain
 from domains.models import (
     Domain,
     DomainEvent,
@@ -296,18 +296,11 @@ def _relative(name: str, registrable: str) -> str:
     return name.removesuffix("." + registrable) if name.endswith("." + registrable) else name
 
 
-def _registrable(hostname: str) -> str:
-    try:
-        return parse_hostname(hostname.removeprefix("*.")).registrable_domain
-    except HostnameError:
-        return hostname
-
-
-def _cname_record(hostname: str) -> dict[str, Any]:
+def _cname_record(hostname: str, registrable: str = "") -> dict[str, Any]:
     return {
         "type": "CNAME",
         "name": hostname,
-        "host": _relative(hostname, _registrable(hostname)),
+        "host": _relative(hostname, registrable or registrable_domain(hostname)),
         "value": cname_target(),
         "required": True,
         "purpose": "Sends your customer's traffic to us and proves the hostname is theirs.",
@@ -316,8 +309,8 @@ def _cname_record(hostname: str) -> dict[str, Any]:
 
 def records_for(hostname: str, remote: CustomHostname) -> list[dict[str, Any]]:
     """The DNS records to show: the CNAME, plus the TXT records Cloudflare asks for."""
-    registrable = _registrable(hostname)
-    records = [_cname_record(hostname)]
+    registrable = registrable_domain(hostname)
+    records = [_cname_record(hostname, registrable)]
     if remote.ownership_txt is not None:
         records.append(
             {
