@@ -37,7 +37,7 @@ def test_the_schedule_lands_in_django_celery_beats_table_where_staff_can_pause_i
     assert entry.task == "domains.schedule_sync"
     assert entry.enabled
     assert entry.interval is not None
-    assert entry.interval.every == 60
+    assert entry.interval.every == 30
 
 
 def test_a_batch_delivered_twice_syncs_its_domains_once(
