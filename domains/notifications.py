@@ -12,6 +12,9 @@ staff see in admin as a notification without `sent_at`.
 from __future__ import annotations
 
 import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -63,8 +66,10 @@ def _kind_for(event: DomainEvent) -> str:
 def record_transitions(*, now: datetime | None = None) -> list[DomainNotification]:
     """Record the notifications owed for recent status changes to active or failed.
 
-    One query finds the changes that have no notification yet; each new one costs an insert.
-    Idempotent and safe to run concurrently (the unique constraint picks one winner).
+    One query finds the changes that have no notification yet, one INSERT records them all
+    (a row another process recorded first is left to it: the unique constraint skips it), one
+    query reads them back. Idempotent and safe to run concurrently: `send_many` claims each row
+    before its email goes, so every email goes once.
     """
     now = now or timezone.now()
     notified = DomainNotification.objects.filter(
@@ -72,7 +77,7 @@ def record_transitions(*, now: datetime | None = None) -> list[DomainNotificatio
         kind__in=[NotificationKind.ACTIVE, NotificationKind.FAILED, NotificationKind.MOVED],
         key=Cast(OuterRef("pk"), output_field=CharField()),
     )
-    events = (
+    events = list(
         DomainEvent.objects.filter(
             kind=DomainEventKind.STATUS_CHANGED,
             to_status__in=[DomainStatus.ACTIVE, DomainStatus.FAILED],
@@ -82,69 +87,112 @@ def record_transitions(*, now: datetime | None = None) -> list[DomainNotificatio
         # Our status unchanged (only Cloudflare's raw values moved): not a transition.
         .exclude(from_status=F("to_status"))
         .exclude(Exists(notified))
-        .select_related("domain")
+        .only("pk", "domain_id", "to_status", "data")
         .order_by("created_at", "pk")
     )
-    created = []
+    if not events:
+        return []
+    rows = []
     for event in events:
-        assert event.domain is not None  # filtered above  # noqa: S101 - type narrowing
-        notification = record(domain=event.domain, kind=_kind_for(event), key=str(event.pk))
-        if notification is not None:
-            created.append(notification)
-    return created
+        if event.domain_id is None:  # filtered above; this tells the type checker
+            continue
+        row = DomainNotification(kind=_kind_for(event), key=str(event.pk))
+        row.domain_id = event.domain_id
+        rows.append(row)
+    DomainNotification.objects.bulk_create(rows, ignore_conflicts=True)
+    wanted = {(r.domain_id, r.kind, r.key) for r in rows}
+    recorded = DomainNotification.objects.filter(
+        domain_id__in={r.domain_id for r in rows}, key__in={r.key for r in rows}
+    ).order_by("created_at", "pk")
+    return [n for n in recorded if (n.domain_id, n.kind, n.key) in wanted]
 
 
 def owner_emails(domain: Domain) -> list[str]:
-    return sorted(
-        set(
-            User.objects.filter(
-                memberships__organization_id=domain.organization_id,
-                memberships__role=Role.OWNER,
-                is_active=True,
-            )
-            .exclude(email="")
-            .values_list("email", flat=True)
+    return _owners([domain.organization_id]).get(domain.organization_id, [])
+
+
+def _owners(organization_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Each organization's owners' addresses, in one query."""
+    found: dict[int, set[str]] = defaultdict(set)
+    for organization_id, email in (
+        User.objects.filter(
+            memberships__organization_id__in=list(organization_ids),
+            memberships__role=Role.OWNER,
+            is_active=True,
         )
-    )
+        .exclude(email="")
+        .values_list("memberships__organization_id", "email")
+    ):
+        found[organization_id].add(email)
+    return {org: sorted(emails) for org, emails in found.items()}
 
 
 def send(notification: DomainNotification) -> bool:
-    """Send a recorded notification's email (once: it is claimed before sending).
+    """Send one recorded notification's email; see `send_many`."""
+    return send_many([notification]) == 1
 
-    Returns whether an email went out. A failure of the mail server is kept on the row (staff
-    can see it in admin) and not retried, so nobody ever gets the same email twice.
+
+def send_many(notifications: Sequence[DomainNotification]) -> int:
+    """Send recorded notifications' emails, each once: they are claimed before sending.
+
+    A few statements whatever their number: one UPDATE claims them (stamping `sent_at` with a
+    token no other process holds), one query reads the claimed ones with their domains, one
+    their organizations' owners, one UPDATE per organization records the recipients. Returns
+    how many emails went out. A failure of the mail server is kept on the row (staff can see it
+    in admin) and not retried, so nobody ever gets the same email twice.
     """
-    now = timezone.now()
-    if not DomainNotification.objects.filter(pk=notification.pk, sent_at=None, error="").update(
-        sent_at=now
-    ):
-        return False
-    domain = Domain.objects.filter(pk=notification.domain_id).first()
-    recipients = owner_emails(domain) if domain is not None else []
-    if domain is None or not recipients:
-        DomainNotification.objects.filter(pk=notification.pk).update(
-            error="no owner with an email address" if domain else "domain removed"
+    if not notifications:
+        return 0
+    token = timezone.now().replace(microsecond=0) + timedelta(
+        microseconds=secrets.randbelow(1_000_000)
+    )
+    ids = [n.pk for n in notifications]
+    DomainNotification.objects.filter(pk__in=ids, sent_at=None, error="").update(sent_at=token)
+    claimed = list(
+        DomainNotification.objects.filter(pk__in=ids, sent_at=token).select_related(
+            "domain__organization"
         )
-        return False
+    )
+    if not claimed:
+        return 0
+    owners = _owners({n.domain.organization_id for n in claimed})
     from domains.services import cname_target
 
-    context = {
-        "domain": domain,
-        "organization": domain.organization,
-        "explanation": explain(domain, target=cname_target()),
-        "target": cname_target(),
-        "site_url": str(getattr(settings, "SITE_URL", "")).rstrip("/"),
-        "notification": notification,
-    }
-    subject = " ".join(render_to_string(f"emails/{notification.kind}_subject.txt", context).split())
-    body = render_to_string(f"emails/{notification.kind}.txt", context)
-    try:
-        send_mail(subject, body, None, recipients)
-    except OSError as error:  # smtplib's errors are OSErrors; record it, never resend
-        logger.warning("notification %s: sending failed: %s", notification.pk, error)
-        DomainNotification.objects.filter(pk=notification.pk).update(
-            error=str(error)[:1000], recipients=recipients
+    target = cname_target()
+    site = str(getattr(settings, "SITE_URL", "")).rstrip("/")
+    delivered: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    nobody: list[int] = []
+    for notification in claimed:
+        domain = notification.domain
+        recipients = owners.get(domain.organization_id, [])
+        if not recipients:
+            nobody.append(notification.pk)
+            continue
+        context = {
+            "domain": domain,
+            "organization": domain.organization,
+            "explanation": explain(domain, target=target),
+            "target": target,
+            "site_url": site,
+            "notification": notification,
+        }
+        subject = " ".join(
+            render_to_string(f"emails/{notification.kind}_subject.txt", context).split()
         )
-        return False
-    DomainNotification.objects.filter(pk=notification.pk).update(recipients=recipients)
-    return True
+        body = render_to_string(f"emails/{notification.kind}.txt", context)
+        try:
+            send_mail(subject, body, None, recipients)
+        except OSError as error:  # smtplib's errors are OSErrors; record it, never resend
+            logger.warning("notification %s: sending failed: %s", notification.pk, error)
+            DomainNotification.objects.filter(pk=notification.pk).update(
+                error=str(error)[:1000], recipients=recipients
+            )
+            continue
+        delivered[tuple(recipients)].append(notification.pk)
+    if nobody:
+        DomainNotification.objects.filter(pk__in=nobody).update(
+            error="no owner with an email address"
+        )
+    for addresses, sent in delivered.items():
+        DomainNotification.objects.filter(pk__in=sent).update(recipients=list(addresses))
+    return sum(len(sent) for sent in delivered.values())

@@ -366,5 +366,4 @@ def send_outbox(batch: Batch) -> None:
     outbox, batch.outbox = batch.outbox, []
     # Transitions applied by this batch, by Check now or by a registration: all are events.
     outbox += notifications.record_transitions(now=batch.now)
-    for notification in outbox:
-        notifications.send(notification)
+    notifications.send_many(outbox)

@@ -221,7 +221,7 @@ def send_transition_emails() -> int:
 
     Idempotent (each transition is recorded once before its email goes); returns emails sent.
     """
-    return sum(notifications.send(n) for n in notifications.record_transitions())
+    return notifications.send_many(notifications.record_transitions())
 
 
 def sync_one(domain: Domain) -> Domain | None:
