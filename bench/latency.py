@@ -24,28 +24,13 @@ import argparse
 import os
 import random
 import statistics
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-WORKDIR = Path(tempfile.mkdtemp(prefix="dcvaas-bench-latency-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcvaas.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-os.environ.setdefault("SANDBOX", "true")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
-os.environ.setdefault("SQLITE_PATH", str(WORKDIR / "bench.sqlite3"))
-os.environ.setdefault("CELERY_DATA_DIR", str(WORKDIR / "celery"))
+import setup_env  # noqa: E402 - before anything that imports Django
 
-import django  # noqa: E402
-
-django.setup()
+WORKDIR = setup_env.configure("latency", ALLOWED_HOSTS="127.0.0.1,localhost")
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402

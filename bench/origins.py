@@ -24,30 +24,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-WORKDIR = Path(tempfile.mkdtemp(prefix="dcvaas-bench-origins-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcvaas.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-os.environ.setdefault("SANDBOX", "true")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("SQLITE_PATH", str(WORKDIR / "bench.sqlite3"))
-os.environ.setdefault("CELERY_DATA_DIR", str(WORKDIR / "celery"))
-os.environ.setdefault("CLOUDFLARE_RATE_LIMIT", "600")
-os.environ.setdefault("CLOUDFLARE_RATE_WINDOW", "5")
-os.environ.setdefault("CLOUDFLARE_RATE_RESERVED", "100")
+import setup_env  # noqa: E402 - before anything that imports Django
 
-import django  # noqa: E402
-
-django.setup()
+WORKDIR = setup_env.configure(
+    "origins",
+    CLOUDFLARE_RATE_LIMIT="600",
+    CLOUDFLARE_RATE_WINDOW="5",
+    CLOUDFLARE_RATE_RESERVED="100",
+)
 
 import requests  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -18,27 +18,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-WORKDIR = Path(tempfile.mkdtemp(prefix="dcvaas-bench-sync-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcvaas.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-os.environ.setdefault("SANDBOX", "true")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("SQLITE_PATH", str(WORKDIR / "bench.sqlite3"))
-os.environ.setdefault("CELERY_DATA_DIR", str(WORKDIR / "celery"))
+import setup_env  # noqa: E402 - before anything that imports Django
 
-import django  # noqa: E402
-
-django.setup()
+WORKDIR = setup_env.configure("sync")
 
 import requests  # noqa: E402
 from django.conf import settings  # noqa: E402

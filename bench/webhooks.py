@@ -18,31 +18,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-WORKDIR = Path(tempfile.mkdtemp(prefix="dcvaas-bench-webhooks-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcvaas.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-os.environ.setdefault("SANDBOX", "true")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("SQLITE_PATH", str(WORKDIR / "bench.sqlite3"))
-os.environ.setdefault("CELERY_DATA_DIR", str(WORKDIR / "celery"))
 # The outbox kicks a delivery task after each commit; here the threads below deliver.
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
+import setup_env  # noqa: E402 - before anything that imports Django
 
-import django  # noqa: E402
-
-django.setup()
+WORKDIR = setup_env.configure("webhooks", CELERY_TASK_ALWAYS_EAGER="false")
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
