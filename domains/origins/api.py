@@ -110,7 +110,8 @@ INPUT_EXAMPLE = OpenApiExample(
 def with_counts(origins: Any, organization_id: int) -> list[Origin]:
     """The origins with `domain_count`: one query for the counts of chosen domains, one for
     the default's followers."""
-    rows = list(origins.annotate(chosen=Count("domains")))
+    # Meta.ordering is dropped from a GROUP BY query: order it explicitly.
+    rows = list(origins.annotate(chosen=Count("domains")).order_by("name", "created_at"))
     followers = Domain.objects.filter(organization_id=organization_id, origin__isnull=True)
     following = followers.count() if any(o.is_default for o in rows) else 0
     for origin in rows:
