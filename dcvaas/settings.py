@@ -249,6 +249,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    "daily-sweep-origin-records": {
+        "task": "domains.sweep_origin_records",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "every-10s-deliver-webhooks": {
         "task": "domains.deliver_webhooks",
         "schedule": 10.0,

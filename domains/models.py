@@ -88,8 +88,10 @@ class Domain(models.Model):
 
     # The origin chosen for this domain; None follows the organization's default origin (and,
     # with no origin at all, the zone's fallback origin).
+    # RESTRICT, not PROTECT: an origin still chosen by a domain cannot be deleted on its own,
+    # but an organization deleted with its domains and origins can.
     origin = models.ForeignKey(
-        "Origin", null=True, blank=True, on_delete=models.PROTECT, related_name="domains"
+        "Origin", null=True, blank=True, on_delete=models.RESTRICT, related_name="domains"
     )
     # The `custom_origin_server` the hostname should have at Cloudflare ("" = the fallback
     # origin), and what it has as far as we know: the background work PATCHes the difference.
@@ -202,7 +204,7 @@ class Origin(models.Model):
     @property
     def marker(self) -> str:
         """The record's comment: how we know a record in the zone is ours, and whose."""
-        return f"dcvaas:origin={self.pk}"
+        return f"dcvaas:origin={self.pk}"  # domains.origins.services.MARKER_PREFIX
 
     @property
     def is_serving(self) -> bool:

@@ -120,3 +120,9 @@ def process_hints() -> int:
     if report.remaining and (report.applied or report.handed_over):
         process_hints.delay()
     return report.remaining
+
+
+@shared_task(name="domains.sweep_origin_records", **RETRY_DATABASE_ERRORS)
+def sweep_origin_records() -> int:
+    """Daily: remove origin records whose origin is gone (an organization deleted)."""
+    return origins.origins_sweep()

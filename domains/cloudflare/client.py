@@ -335,14 +335,22 @@ class CloudflareClient:
 
     # -- DNS records of the zone (tenant origins, CONTRACT.md §9) ----------------------------
     def dns_records(
-        self, *, name: str = "", comment: str = "", priority: Priority = "bulk"
+        self,
+        *,
+        name: str = "",
+        comment: str = "",
+        comment_prefix: str = "",
+        priority: Priority = "bulk",
     ) -> builtins.list[DnsRecord]:
-        """The zone's records with exactly this `name` and/or `comment` (all pages)."""
+        """The zone's records with exactly this `name` and/or `comment`, or a comment starting
+        with `comment_prefix` (all pages)."""
         params: dict[str, Any] = {"per_page": 100}
         if name:
             params["name"] = name.rstrip(".").lower()
         if comment:
             params["comment"] = comment
+        if comment_prefix:
+            params["comment.startswith"] = comment_prefix
         found: builtins.list[DnsRecord] = []
         page = 1
         while True:

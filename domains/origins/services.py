@@ -53,6 +53,7 @@ from domains.origins.address import OriginError, check_resolution, parse_origin_
 logger = logging.getLogger("domains.origins")
 
 MAX_NAME = 100
+MARKER_PREFIX = "dcvaas:origin="  # `Origin.marker` is this and the origin's id
 # Hostnames PATCHed per run of the background step; the next run (kicked at once) goes on.
 APPLY_BATCH = 200
 # Hostnames whose new state is written together.
@@ -602,3 +603,23 @@ def _remove(origin: Origin, client: CloudflareClient, report: SyncReport) -> Non
     Origin.objects.filter(pk=origin.pk, state=OriginState.DELETING).delete()
     report.records_deleted += 1
     logger.info("origins: removed %s (%s)", origin.pk, name)
+
+
+def origins_sweep(*, client: CloudflareClient | None = None) -> int:
+    """Remove the zone's records marked as an origin's whose origin no longer exists here (an
+    organization deleted with its origins) and that no domain points at. Run daily; returns
+    how many went. A record whose origin row exists is never touched."""
+    client = client or CloudflareClient()
+    records = client.dns_records(comment_prefix=MARKER_PREFIX)
+    known = {str(pk) for pk in Origin.objects.values_list("pk", flat=True)}
+    removed = 0
+    for record in records:
+        if record.comment.removeprefix(MARKER_PREFIX) in known:
+            continue
+        in_use = Domain.objects.filter(
+            Q(origin_server=record.name) | Q(origin_applied=record.name)
+        ).exists()
+        if not in_use and client.dns_record_delete(record.id):
+            removed += 1
+            logger.info("origins: removed orphan record %s (%s)", record.name, record.comment)
+    return removed

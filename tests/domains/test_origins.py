@@ -439,3 +439,35 @@ def test_a_record_name_cloudflare_will_never_take_is_explained_on_the_origin(
     assert origin.state == OriginState.FAILED
     assert "reserved top-level domain" in origin.last_error
     assert served_from(cloudflare_sim, "a.acme-customer.dev") is None
+
+
+def test_an_organization_deleted_with_its_origins_leaves_no_record_behind(
+    acme: Organization, umbrella: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    from domains.origins.services import origins_sweep
+
+    origin_create(organization=umbrella, name="Theirs", address=APP)
+    ours = origin_create(organization=acme, name="Ours", address=OTHER)
+    origins_sync()
+    cloudflare_sim.put_dns_record("www.pcnaid.com", "app.pcnaid-site.dev", comment="")
+    umbrella.delete()  # staff remove an organization: its rows go, its record stays
+
+    removed = origins_sweep()
+
+    names = sorted(r["name"] for r in cloudflare_sim.dns_records())
+    ours.refresh_from_db()
+    assert removed == 1
+    assert names == sorted([ours.record_name, "www.pcnaid.com"])
+
+
+def test_an_organization_with_domains_on_its_origins_can_still_be_deleted(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    origin = origin_create(organization=acme, name="Production", address=APP)
+    origins_sync()
+    domain = register(acme, "a.acme-customer.dev", origin=origin)
+
+    acme.delete()
+
+    assert not Domain.objects.filter(pk=domain.pk).exists()
+    assert not Origin.objects.exists()
