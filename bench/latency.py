@@ -41,7 +41,7 @@ from dcvaas.wsgi import application  # noqa: E402
 from domains import sync  # noqa: E402
 from domains.models import CloudflareHint, Domain, DomainStatus  # noqa: E402
 from domains.services import domain_register  # noqa: E402
-from sandbox.cloudflare import CloudflareSandbox, Delays  # noqa: E402
+from sandbox.cloudflare import CloudflareSandbox  # noqa: E402
 
 SECRET = "bench-push-secret"  # noqa: S105 - the simulator's and the receiver's shared secret
 
@@ -69,20 +69,9 @@ class ThreadedWSGIServer(WSGIServer):
 
 
 def start() -> tuple[CloudflareSandbox, str]:
-    sim = CloudflareSandbox(
-        zone_id="0123456789abcdef0123456789abcdef",
-        token="bench-token",  # noqa: S106 - the simulator's own token
-        cname_target=settings.DCV_CNAME_TARGET,
-        delays=Delays(records=0.0, issuance=0.0, deployment=0.0, dns_cache=0.0),
-    )
-    sim.serve()
-    sim.configure(rate_limit=10**9)
-    settings.CLOUDFLARE_API_BASE = sim.base_url
-    settings.CLOUDFLARE_API_TOKEN = sim.token
-    settings.CLOUDFLARE_ZONE_ID = sim.zone_id
+    sim = setup_env.start_simulator()
     settings.CLOUDFLARE_WEBHOOK_SECRET = SECRET
     settings.PLAN_LIMIT_FREE = 10**6
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     server = make_server(
         "127.0.0.1", 0, application, server_class=ThreadedWSGIServer, handler_class=QuietHandler
     )

@@ -50,23 +50,7 @@ from billing.plans import PlanKey, get_plan  # noqa: E402
 from domains.cloudflare import CloudflareClient, CloudflareError  # noqa: E402
 from domains.models import Domain, DomainStatus, Origin  # noqa: E402
 from domains.origins import services  # noqa: E402
-from sandbox.cloudflare import CloudflareSandbox, Delays  # noqa: E402
-
-
-def start_simulator() -> CloudflareSandbox:
-    sim = CloudflareSandbox(
-        zone_id="0123456789abcdef0123456789abcdef",
-        token="bench-token",  # noqa: S106 - the simulator's own token
-        cname_target=settings.DCV_CNAME_TARGET,
-        delays=Delays(records=0.0, issuance=0.0, deployment=0.0, dns_cache=0.0),
-    )
-    sim.serve()
-    sim.configure(rate_limit=10**9)  # the set-up's POSTs are not measured
-    settings.CLOUDFLARE_API_BASE = sim.base_url
-    settings.CLOUDFLARE_API_TOKEN = sim.token
-    settings.CLOUDFLARE_ZONE_ID = sim.zone_id
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    return sim
+from sandbox.cloudflare import CloudflareSandbox  # noqa: E402
 
 
 def organization() -> Organization:
@@ -127,7 +111,7 @@ def main() -> None:
         print(f"SQLite file: {settings.DATABASES['default']['NAME']}")
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
-    sim = start_simulator()
+    sim = setup_env.start_simulator()
     org = organization()
     first = services.origin_create(organization=org, name="First", address="93.184.215.14")
     second = services.origin_create(organization=org, name="Second", address="93.184.215.15")

@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,3 +34,26 @@ def configure(name: str, **extra: str) -> Path:
 
     django.setup()
     return workdir
+
+
+def start_simulator(cls: type[Any] | None = None) -> Any:
+    """A Cloudflare simulator serving on loopback (every step immediate, its own per-token
+    limit out of the way: the set-up's requests are not what is measured; our shared budget
+    still applies), with Django's settings pointed at it. `cls`: a subclass to use."""
+    from django.conf import settings
+
+    from sandbox.cloudflare import CloudflareSandbox, Delays
+
+    sim = (cls or CloudflareSandbox)(
+        zone_id="0123456789abcdef0123456789abcdef",
+        token="bench-token",  # noqa: S106 - the simulator's own token
+        cname_target=settings.DCV_CNAME_TARGET,
+        delays=Delays(records=0.0, issuance=0.0, deployment=0.0, dns_cache=0.0),
+    )
+    sim.serve()
+    sim.configure(rate_limit=10**9)
+    settings.CLOUDFLARE_API_BASE = sim.base_url
+    settings.CLOUDFLARE_API_TOKEN = sim.token
+    settings.CLOUDFLARE_ZONE_ID = sim.zone_id
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    return sim

@@ -43,7 +43,7 @@ from domains.cloudflare import MAX_PER_PAGE, parse_hostname  # noqa: E402
 from domains.models import Domain, DomainStatus, SyncRun  # noqa: E402
 from domains.services import records_for, remote_fields  # noqa: E402
 from domains.sync import REMOTE_FIELDS  # noqa: E402
-from sandbox.cloudflare import CloudflareSandbox, Delays  # noqa: E402
+from sandbox.cloudflare import CloudflareSandbox  # noqa: E402
 
 SIZES = (1_000, 10_000)
 
@@ -72,24 +72,6 @@ class TimedSimulator(CloudflareSandbox):
             return super().handle(request)
         finally:
             TimedSimulator.answering += time.perf_counter() - started
-
-
-def start_simulator() -> CloudflareSandbox:
-    sim = TimedSimulator(
-        zone_id="0123456789abcdef0123456789abcdef",
-        token="bench-token",  # noqa: S106 - the simulator's own token
-        cname_target=settings.DCV_CNAME_TARGET,
-        delays=Delays(records=0.0, issuance=0.0, deployment=0.0, dns_cache=0.0),
-    )
-    sim.serve()
-    # The setup's thousands of POSTs are not what is measured: keep the simulator's own
-    # per-token limit out of the way (our shared budget still applies to the cycles).
-    sim.configure(rate_limit=10**9)
-    settings.CLOUDFLARE_API_BASE = sim.base_url
-    settings.CLOUDFLARE_API_TOKEN = sim.token
-    settings.CLOUDFLARE_ZONE_ID = sim.zone_id
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    return sim
 
 
 def grow_zone(sim: CloudflareSandbox, organization: Organization, total: int) -> None:
@@ -170,7 +152,7 @@ def main() -> None:
         print(f"SQLite file: {settings.DATABASES['default']['NAME']}")
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)  # the cache is a table without REDIS_URL
-    sim = start_simulator()
+    sim = setup_env.start_simulator(TimedSimulator)
     organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     Domain.objects.all().delete()
     for size in sizes:

@@ -496,10 +496,18 @@ def _apply_hostnames(client: CloudflareClient, report: SyncReport, limit: int) -
     if custom_origins_refusal():
         return
     sni_mode = str(settings.CLOUDFLARE_ORIGIN_SNI)
-    origins = {o.record_name: o for o in Origin.objects.only("record_name", "name", "address")}
+    domains = list(_outdated().order_by("updated_at")[:limit])
+    # Only the origins these hostnames move to (or from), not every tenant's.
+    names = {d.origin_server for d in domains} | {d.origin_applied for d in domains}
+    origins = {
+        o.record_name: o
+        for o in Origin.objects.filter(record_name__in=names - {""}).only(
+            "record_name", "name", "address"
+        )
+    }
     done: list[tuple[Domain, str]] = []
     try:
-        for domain in _outdated().order_by("updated_at")[:limit]:
+        for domain in domains:
             server = domain.origin_server
             address = origins[server].address if server in origins else ""
             try:

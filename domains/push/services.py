@@ -65,7 +65,7 @@ def kick() -> None:
 
 @dataclass
 class HintReport:
-    fetched: int = 0  # GETs made
+    fetched: int = 0  # Cloudflare calls made (GETs, retries included)
     applied: int = 0  # domains brought up to date
     coalesced: int = 0  # hints that needed no call of their own
     handed_over: int = 0  # domains given to the sync loop (a burst)
@@ -119,6 +119,7 @@ def hints_process(
 
         tasks.schedule_sync.delay()
         return report
+    calls_before = client.calls
     for domain, group in grouped.items():
         asked_at = timezone.now()
         try:
@@ -135,8 +136,6 @@ def hints_process(
             _finish([h.pk for h in group], HintOutcome.FAILED, str(error))
             report.failed += 1
             continue
-        finally:
-            report.fetched += 1
         domain = domain_apply_remote(domain=domain, remote=remote)
         _slow_down(domain, now)
         _finish([group[0].pk], HintOutcome.APPLIED, f"{remote.status} / {remote.ssl_status}")
@@ -149,6 +148,7 @@ def hints_process(
             outcome=HintOutcome.COALESCED, processed_at=timezone.now()
         )
         report.applied += 1
+    report.fetched = client.calls - calls_before  # HTTP attempts, retries included
     report.remaining = CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).count()
     return report
 

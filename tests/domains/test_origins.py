@@ -471,3 +471,25 @@ def test_an_organization_with_domains_on_its_origins_can_still_be_deleted(
 
     assert not Domain.objects.filter(pk=domain.pk).exists()
     assert not Origin.objects.exists()
+
+
+def test_the_webhooks_of_many_moved_domains_look_the_origins_up_once(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    from domains.models import WebhookEndpoint, WebhookMessage
+
+    WebhookEndpoint.objects.create(organization=acme, url="https://hooks.acme-customer.dev/in")
+    for index in range(5):
+        register(acme, f"s{index}.acme-customer.dev")
+    origin_create(organization=acme, name="Production", address=APP)
+
+    with CaptureQueriesContext(connection) as queries:
+        report = origins_sync()
+
+    origin_reads = [
+        q["sql"] for q in queries.captured_queries if 'FROM "domains_origin"' in q["sql"]
+    ]
+    assert report.hostnames_patched == 5
+    assert WebhookMessage.objects.filter(type="domain.origin_changed").count() == 5
+    # The due origins, the one written (retargeting), the hostnames' targets, the payloads'.
+    assert len(origin_reads) <= 5
