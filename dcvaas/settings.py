@@ -267,16 +267,20 @@ CELERY_BEAT_SCHEDULE = {
 # How long a cycle's claim on a domain lasts: a worker that dies mid-batch leaves its domains
 # to the first cycle after this. Must exceed CELERY_TASK_TIME_LIMIT (and SYNC_ZONE_TIME_LIMIT).
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=900)
-# The listing task pages through the whole zone (about 0.3 s a page at Cloudflare).
+# A listing task pages through its share of a listing (about 0.3 s a page at Cloudflare).
 SYNC_ZONE_TIME_LIMIT = env.int("SYNC_ZONE_TIME_LIMIT", default=600)
-# Most domains one cycle claims, and how many go into one worker batch.
+# Pages (of 50 hostnames) one listing task reads; a longer listing is split across workers.
+SYNC_LISTING_PAGES_PER_TASK = env.int("SYNC_LISTING_PAGES_PER_TASK", default=100)
+# Most domains one cycle claims to fetch one by one (a listing also takes every due domain it
+# shows), and how many go into one worker batch.
 SYNC_MAX_PER_CYCLE = env.int("SYNC_MAX_PER_CYCLE", default=20000)
 SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=50)
 # Pending domains follow Cloudflare's own validation backoff (CONTRACT.md 5.4): after the n-th
 # check, min(60 * 1.05^n, cap) seconds for the first 10 checks, then 60 * 1.15^n.
 SYNC_PENDING_BASE_SECONDS = env.int("SYNC_PENDING_BASE_SECONDS", default=60)
 SYNC_PENDING_MAX_SECONDS = env.int("SYNC_PENDING_MAX_SECONDS", default=4 * 3600)
-# Active domains are rechecked for moved hostnames, renewal trouble and expiry; failed ones
+# Active domains are rechecked for moved hostnames, renewal trouble and expiry, all together at
+# each multiple of this interval since the epoch (one listing checks them all); failed ones
 # (timed out, moved after our one refresh) for a fix made without pressing Check now.
 SYNC_ACTIVE_INTERVAL_SECONDS = env.int("SYNC_ACTIVE_INTERVAL_SECONDS", default=6 * 3600)
 SYNC_FAILED_INTERVAL_SECONDS = env.int("SYNC_FAILED_INTERVAL_SECONDS", default=24 * 3600)

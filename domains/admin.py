@@ -127,6 +127,7 @@ class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
         "finished_at",
         "trigger",
         "strategy",
+        "listing_label",
         "due",
         "claimed",
         "fetched",
@@ -134,8 +135,9 @@ class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
         "errors",
         "cloudflare_calls",
         "budget_exhausted",
+        "listing_failed",
     ]
-    list_filter = ["strategy", "trigger", "budget_exhausted"]
+    list_filter = ["strategy", "trigger", "budget_exhausted", "listing_failed"]
     date_hierarchy = "started_at"
 
     # A record of what the loop did: written by the loop only.

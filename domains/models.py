@@ -330,9 +330,14 @@ class SyncRun(models.Model):
     changed = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
     cloudflare_calls = models.PositiveIntegerField(default=0)
-    # Batches enqueued and not yet finished; the last one to finish sets `finished_at`.
+    # Tasks enqueued and not yet finished; the last one to finish sweeps up and sets
+    # `finished_at`.
     pending_batches = models.PositiveIntegerField(default=0)
     budget_exhausted = models.BooleanField(default=False)
+    # The certificate statuses listed with Cloudflare's filter ([""]: the whole zone; []: GETs).
+    listed = models.JSONField(default=list, blank=True)
+    # A listing failed (not for the budget): the domains it left are retried after a backoff.
+    listing_failed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -345,6 +350,15 @@ class SyncRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def listing_label(self) -> str:
+        """What the cycle listed, in words (empty: it listed nothing)."""
+        if not self.listed:
+            return ""
+        if "" in self.listed:
+            return "the whole zone"
+        return "certificates " + ", ".join(s.replace("_", " ") for s in self.listed)
 
 
 class NotificationKind(models.TextChoices):

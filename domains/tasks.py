@@ -65,12 +65,20 @@ def sync_batch(domain_ids: list[str], run_id: int | None = None, lease: str = ""
     soft_time_limit=settings.SYNC_ZONE_TIME_LIMIT - 30,
     time_limit=settings.SYNC_ZONE_TIME_LIMIT,
 )
-def sync_zone(run_id: int | None = None, lease: str = "") -> int:
-    """Sync the cycle's registered domains from one listing of the zone (50 a page).
+def sync_zone(
+    run_id: int | None = None,
+    lease: str = "",
+    ssl_status: str = "",
+    first: int = 1,
+    last: int | None = None,
+) -> int:
+    """Sync the cycle's registered domains from its share of a listing (50 a page): pages
+    `first` to `last` (None: to the end) of the hostnames in `ssl_status` (empty: all).
 
     Returns how many changed. Idempotent like `sync_batch` (works on the lease's domains).
     """
-    batch = sync.run_zone(run_id=run_id, lease=datetime.fromisoformat(lease))
+    listing = sync.Listing(ssl_status=ssl_status, first=first, last=last)
+    batch = sync.run_zone(run_id=run_id, lease=datetime.fromisoformat(lease), listing=listing)
     return batch.changed
 
 

@@ -89,11 +89,15 @@ def test_staff_see_the_last_sync_cycle(
         fetched=100,
         changed=4,
         cloudflare_calls=3,
+        listed=["pending_validation"],
+        listing_failed=True,
     )
 
     content = staff_client.get("/staff/status/").content.decode()
 
     assert "took 2.0 s" in content
+    assert "(certificates pending validation) in 3" in content
+    assert "a listing failed: its domains are retried later" in content
     assert "<strong>100</strong> of 100 due domains claimed" in content
     assert "in 3 Cloudflare calls (zone: 120)" in content
     assert "4 changed" in content

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -15,12 +18,10 @@ from django.db.models import F, Q
 from domains import notifications
 from domains.cloudflare import (
     MAX_PER_PAGE,
-    CloudflareClient,
     CloudflareError,
     CloudflareNotFoundError,
     CloudflareRateLimitedError,
     CustomHostname,
-    HostnamePage,
 )
 from domains.models import (
     Domain,
@@ -61,7 +62,6 @@ REMOTE_FIELDS = (
     "moved_refresh_at",
     "origin_applied",
 )
-WRITTEN_FIELDS = (*REMOTE_FIELDS, "next_sync_at", "sync_attempts", "last_synced_at", "updated_at")
 
 
 # Per-domain work: registering, deleting, re-registering
@@ -79,7 +79,9 @@ def _finish_work(batch: Batch, domain: Domain) -> None:
     else:
         domain = domain_finish_registration(domain=domain, priority="bulk", client=batch.client)
     attempts = domain.sync_attempts if domain.status in WORK_STATUSES else 0
-    delay = next_delay(domain.status, attempts, cloudflare_status=domain.cloudflare_status)
+    delay = next_delay(
+        domain.status, attempts, now=batch.now, cloudflare_status=domain.cloudflare_status
+    )
     if domain.status in WORK_STATUSES and domain.last_error:
         batch.errors += 1
     Domain.objects.filter(pk=domain.pk).update(
@@ -128,40 +130,58 @@ def sync_by_get(batch: Batch, domains: Sequence[Domain]) -> None:
     apply_answers(batch, answers)
 
 
-# Where the next listing starts when the last one ran out of budget before the zone's end. A
-# zone of more pages than one window's bulk budget would otherwise be listed from page 1 in
-# every window and never reach its tail.
-LISTING_RESUME_KEY = "sync:listing:resume-page"
+# Set for a day when Cloudflare ignored or refused the `ssl_status` list filter (CONTRACT.md
+# §1.1: the 2026 SDKs send it, the published schema lacks it): cycles list the whole zone then.
+FILTER_UNUSABLE_KEY = "sync:listing:filter-unusable"
+FILTER_UNUSABLE_SECONDS = 24 * 3600
+# Where the next cycle's listings start when the last one's were cut short by the budget (a
+# listing and the page after the last one read): a zone of more pages than one window's bulk
+# budget would otherwise be listed from its first page in every window and its tail never
+# reached. The cycle's sweep forgets it once a cycle's listings all ran to their end.
+LISTING_RESUME_KEY = "sync:listing:resume"
 LISTING_RESUME_SECONDS = 24 * 3600
+# A listing task that is one of several asks every this many pages whether any domain of its
+# cycle is still waiting to be seen, and stops when none is.
+LEASE_CHECK_PAGES = 20
 
 
-def _zone_pages(client: CloudflareClient, start: int) -> Iterator[HostnamePage]:
-    """Every page of the zone once: from `start` to the end, then from page 1 up to `start`."""
-    yield from client.iter_pages(per_page=MAX_PER_PAGE, priority="bulk", first_page=start)
-    if start > 1:
-        for page in client.iter_pages(per_page=MAX_PER_PAGE, priority="bulk"):
-            if page.page >= start:
-                return
-            yield page
+@dataclass(frozen=True)
+class Listing:
+    """One task's share of a cycle's listing: pages `first` to `last` (None: to the end) of the
+    hostnames whose certificate status is `ssl_status` (empty: every hostname of the zone)."""
+
+    ssl_status: str = ""
+    first: int = 1
+    last: int | None = None
 
 
-def sync_by_listing(batch: Batch, *, wanted: dict[str, Any]) -> None:
-    """Page through the zone and apply the pages' states to the claimed domains in them.
+def filter_usable() -> bool:
+    return not cache.get(FILTER_UNUSABLE_KEY)
 
-    `wanted` maps Cloudflare id to the claimed domain's primary key (loaded once, ids only), so
-    a page of hostnames nobody claimed costs no query; the rows of the claimed ones are read
-    APPLY_CHUNK at a time, and their answers applied together, so the statements a cycle costs
-    grow with the chunks it writes, not with the pages it reads, and memory holds one chunk,
-    never the zone. Unchanged domains' next check is written once at the end
-    (`touch_unchanged`). Ids the listing never showed are fetched one by one afterwards
-    (usually a 404: the hostname vanished). A listing the budget stops is resumed where it
-    stopped by the next one (`LISTING_RESUME_KEY`), which wraps around to page 1.
+
+def _filter_unusable(reason: str) -> None:
+    if filter_usable():
+        logger.warning("sync: the ssl_status list filter is unusable (%s): listing whole", reason)
+    cache.set(FILTER_UNUSABLE_KEY, reason[:200], timeout=FILTER_UNUSABLE_SECONDS)
+
+
+def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -> None:
+    """List `listing`'s pages and apply their states to the cycle's claimed domains in them.
+
+    `wanted` maps Cloudflare id to the primary key of every domain the cycle claimed for its
+    listings (ids only), so a page of hostnames nobody claimed costs no query; the rows of the
+    claimed ones are read APPLY_CHUNK at a time and their answers applied together, so the
+    statements grow with the chunks written, not the pages read, and memory holds one chunk.
+    Unchanged domains' next check is written once at the end (`touch_unchanged`). It stops at
+    its last page, at the zone's end, when every claimed domain has been seen, or when the
+    budget runs out. What no listing showed is left on the lease for the cycle's last task
+    (`cycle.sweep`): fetched one by one (a hostname that changed status or vanished), released
+    when the budget ran out, retried later when Cloudflare failed (`Batch.listing_failed`).
     """
     wanted = dict(wanted)
     unchanged: list[Any] = []
     seen: list[tuple[Any, CustomHostname]] = []  # (domain pk, its answer), not yet applied
-    resume = int(cache.get(LISTING_RESUME_KEY) or 1)
-    following = resume  # the page after the last one applied
+    following = listing.first  # the page after the last one read
 
     def flush() -> None:
         if seen:
@@ -170,34 +190,65 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any]) -> None:
             seen.clear()
             apply_answers(batch, answers, unchanged=unchanged)
 
+    pages = batch.client.iter_pages(
+        ssl_status=listing.ssl_status or None,
+        per_page=MAX_PER_PAGE,
+        priority="bulk",
+        first_page=listing.first,
+    )
     try:
-        for page in _zone_pages(batch.client, resume):
+        for page in pages:
+            if listing.ssl_status and any(i.ssl_status != listing.ssl_status for i in page.items):
+                # Cloudflare ignored the filter: this page is applied all the same (it shows
+                # current states), later cycles list the whole zone instead.
+                _filter_unusable(f"a page filtered on {listing.ssl_status} showed other statuses")
             seen.extend((wanted.pop(item.id), item) for item in page.items if item.id in wanted)
             if len(seen) >= APPLY_CHUNK:
                 flush()
             following = page.page + 1
-            if batch.stopped or not wanted:
-                break  # out of budget, or every claimed domain seen: the rest costs calls
+            read = page.page - listing.first + 1
+            if (
+                batch.stopped
+                or not wanted
+                or (listing.last is not None and page.page >= listing.last)
+                or (read % LEASE_CHECK_PAGES == 0 and not batch.held_any())
+            ):
+                break
         flush()
     except CloudflareRateLimitedError:
-        cache.set(LISTING_RESUME_KEY, following, timeout=LISTING_RESUME_SECONDS)
-        batch.release(wanted.values())
-        return
+        pass  # the rest is released by the cycle's sweep
     except CloudflareError as error:
-        logger.warning("sync: listing the zone failed: %s", error)
-        batch.retry_later(wanted.values())
-        return
+        if listing.ssl_status and error.status == 400:
+            _filter_unusable(str(error))  # refused: the sweep fetches this listing's domains
+        else:
+            logger.warning("sync: listing the zone failed: %s", error)
+            batch.listing_failed = True
     finally:
         flush()  # pages read before the listing stopped are applied all the same
         touch_unchanged(batch, unchanged)
-    if batch.stopped:
-        cache.set(LISTING_RESUME_KEY, following, timeout=LISTING_RESUME_SECONDS)
-        batch.release(wanted.values())
-        return
-    cache.delete(LISTING_RESUME_KEY)  # every claimed domain was looked for in the zone
-    if wanted:
-        leftovers = list(wanted.values())
-        sync_by_get(batch, list(batch.held(leftovers).order_by("next_sync_at", "pk")))
+        if batch.stopped:
+            resume = {"ssl_status": listing.ssl_status, "page": following}
+            cache.set(LISTING_RESUME_KEY, resume, timeout=LISTING_RESUME_SECONDS)
+
+
+def resume_order(listings: list[Listing]) -> list[Listing]:
+    """`listings` in the order to run them: from where the last cut-short listing stopped
+    (`LISTING_RESUME_KEY`), the task it stopped in split there, its head run last."""
+    resume = cache.get(LISTING_RESUME_KEY)
+    if not isinstance(resume, dict):
+        return listings
+    ssl_status, page = resume.get("ssl_status"), int(resume.get("page") or 1)
+    for index, listing in enumerate(listings):
+        last = listing.last if listing.last is not None else page
+        if listing.ssl_status == ssl_status and listing.first <= page <= last:
+            head = (
+                [Listing(ssl_status=ssl_status, first=listing.first, last=page - 1)]
+                if page > listing.first
+                else []
+            )
+            tail = Listing(ssl_status=ssl_status, first=page, last=listing.last)
+            return [tail, *listings[index + 1 :], *listings[:index], *head]
+    return listings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,9 +256,11 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 def _refresh_moved(
     batch: Batch, answers: list[tuple[Domain, CustomHostname]]
-) -> list[tuple[Domain, CustomHostname]]:
-    """Ask Cloudflare once to re-validate each newly `moved` hostname; handle vanished ones."""
+) -> tuple[list[tuple[Domain, CustomHostname]], set[Any]]:
+    """Ask Cloudflare once to re-validate each newly `moved` hostname; handle vanished ones.
+    Returns the answers to apply, and the primary keys of the domains refreshed."""
     kept: list[tuple[Domain, CustomHostname]] = []
+    refreshed: set[Any] = set()
     for domain, remote in answers:
         if remote.is_gone and domain.status != DomainStatus.DELETING:
             # Deleted (or being deleted) at Cloudflare without our asking: register it again.
@@ -236,9 +289,9 @@ def _refresh_moved(
                 batch.retry_later([domain.pk])
                 continue
             # Recorded whatever the answer: the refresh is asked for once per move.
-            domain.moved_refresh_at = batch.now
+            refreshed.add(domain.pk)
         kept.append((domain, remote))
-    return kept
+    return kept, refreshed
 
 
 def apply_answers(
@@ -254,18 +307,20 @@ def apply_answers(
     Idempotent: a second call with the same answers finds every row unchanged (or no longer
     held by this cycle) and records nothing.
     """
-    answers = _refresh_moved(batch, answers)
+    answers, refreshed = _refresh_moved(batch, answers)
     if not answers:
         return
     now = batch.now
     batch.fetched += len(answers)
-    changed: list[Domain] = []
+    changed: list[tuple[Domain, dict[str, Any]]] = []  # (domain, the columns to write)
     same: list[Any] = []
     events: list[DomainEvent] = []
     expiring: list[Domain] = []
     warn_before = now + timedelta(days=int(settings.SYNC_CERT_EXPIRY_WARNING_DAYS))
     for domain, remote in answers:
         fields = remote_fields(domain, remote, now)
+        if domain.pk in refreshed and fields["status"] != DomainStatus.ACTIVE:
+            fields["moved_refresh_at"] = now
         expires = fields["certificate_expires_at"]
         if (
             fields["status"] == DomainStatus.ACTIVE
@@ -273,19 +328,26 @@ def apply_answers(
             and expires < warn_before
         ):
             expiring.append(domain)
-        if all(getattr(domain, name) == value for name, value in fields.items()):
+        diff = {name: value for name, value in fields.items() if getattr(domain, name) != value}
+        if not diff:
             same.append(domain.pk)
             continue
         before = (domain.status, domain.cloudflare_status, domain.ssl_status)
         after = (fields["status"], remote.status, remote.ssl_status)
-        for name, value in fields.items():
+        for name, value in diff.items():
             setattr(domain, name, value)
-        domain.sync_attempts = 0 if after[0] != before[0] else domain.sync_attempts + 1
-        delay = next_delay(domain.status, domain.sync_attempts, cloudflare_status=remote.status)
+        if after[0] != before[0]:
+            domain.sync_attempts = diff["sync_attempts"] = 0
+        else:
+            domain.sync_attempts += 1
+            diff["sync_attempts"] = F("sync_attempts") + 1
+        delay = next_delay(
+            domain.status, domain.sync_attempts, now=now, cloudflare_status=remote.status
+        )
         domain.next_sync_at = None if delay is None else now + timedelta(seconds=delay)
-        domain.last_synced_at = now
-        domain.updated_at = now
-        changed.append(domain)
+        domain.last_synced_at = domain.updated_at = now
+        diff.update(next_sync_at=domain.next_sync_at, last_synced_at=now, updated_at=now)
+        changed.append((domain, diff))
         if after != before:
             events.append(
                 status_change_event(
@@ -298,11 +360,13 @@ def apply_answers(
             # (select_for_update keeps them from changing until we commit, on PostgreSQL; on
             # SQLite the IMMEDIATE transaction already holds the write lock).
             held = set(
-                batch.held(d.pk for d in changed).select_for_update().values_list("pk", flat=True)
+                batch.held(d.pk for d, _ in changed)
+                .select_for_update()
+                .values_list("pk", flat=True)
             )
-            changed = [d for d in changed if d.pk in held]
+            changed = [(d, diff) for d, diff in changed if d.pk in held]
             events = [e for e in events if e.domain_id in held]
-            Domain.objects.bulk_update(changed, WRITTEN_FIELDS)
+            write_changes(changed)
             record_events(events)
         batch.changed += len(changed)
     # Status emails are derived from the events just written (see `_finish`); expiry has no
@@ -313,6 +377,33 @@ def apply_answers(
     else:
         touch_unchanged(batch, same)
     batch.advance(len(answers))
+
+
+# Columns whose new value is the row's own (its hostname's records, its certificate): written
+# with one `bulk_update` per set of them. Every other column's new value is shared by many rows.
+PER_ROW_FIELDS = frozenset({"dns_records", "certificate_expires_at", "cloudflare_id"})
+
+
+def write_changes(changes: list[tuple[Domain, dict[str, Any]]]) -> None:
+    """Write each domain's changed columns: one UPDATE per distinct set of shared values (a
+    page's transitions mostly share one: pending to active, the same next check), and one
+    `bulk_update` per distinct set of per-row columns. The statements grow with the kinds of
+    change, not with the domains; and no statement carries a CASE over every row for columns
+    whose value all of them share."""
+    shared: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+    own: dict[frozenset[str], list[Domain]] = defaultdict(list)
+    for domain, diff in changes:
+        common = {name: value for name, value in diff.items() if name not in PER_ROW_FIELDS}
+        key = json.dumps(common, sort_keys=True, default=str)
+        shared.setdefault(key, (common, []))[1].append(domain.pk)
+        names = frozenset(diff.keys() & PER_ROW_FIELDS)
+        if names:
+            own[names].append(domain)
+    for values, pks in shared.values():
+        for start in range(0, len(pks), TOUCH_CHUNK):
+            Domain.objects.filter(pk__in=pks[start : start + TOUCH_CHUNK]).update(**values)
+    for names, domains in own.items():
+        Domain.objects.bulk_update(domains, sorted(names))
 
 
 TOUCH_CHUNK = 5000

@@ -60,6 +60,9 @@ class Batch:
     errors: int = 0
     progress: Callable[[int], None] | None = None
     outbox: list[DomainNotification] = field(default_factory=list)
+    # A listing failed (not for the budget): its cycle's sweep retries the rest later instead
+    # of fetching them one by one from a Cloudflare that is failing.
+    listing_failed: bool = False
 
     @property
     def stopped(self) -> bool:
@@ -72,6 +75,10 @@ class Batch:
     def held(self, ids: Iterable[Any]) -> Any:
         """The rows among `ids` this cycle still holds (not re-scheduled by anyone since)."""
         return Domain.objects.filter(pk__in=list(ids), next_sync_at=self.lease)
+
+    def held_any(self) -> bool:
+        """Whether any domain still holds this cycle's lease (waits to be seen)."""
+        return bool(Domain.objects.filter(next_sync_at=self.lease).exists())
 
     def release(self, ids: Iterable[Any]) -> None:
         """Give unprocessed domains back for when the budget reopens (nothing marked failed)."""

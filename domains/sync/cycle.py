@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
 from domains import notifications
@@ -23,9 +25,17 @@ from domains.models import (
     SyncRun,
     SyncStrategy,
 )
-from domains.sync.apply import send_outbox, sync_by_get, sync_by_listing
+from domains.sync.apply import (
+    LISTING_RESUME_KEY,
+    Listing,
+    filter_usable,
+    resume_order,
+    send_outbox,
+    sync_by_get,
+    sync_by_listing,
+)
 from domains.sync.batch import Batch, SyncClient
-from domains.sync.schedule import WORK_STATUSES, claim_due, claim_one
+from domains.sync.schedule import WORK_STATUSES, claim_due, claim_listed, claim_one
 
 logger = logging.getLogger("domains.sync")  # one logger for the whole loop
 
@@ -39,25 +49,72 @@ def _new_batch(
     return Batch(lease=lease, now=now or timezone.now(), client=SyncClient(), progress=progress)
 
 
-def _finish(batch: Batch, run_id: int | None) -> None:
-    """Send the batch's emails and add its figures to the cycle's run."""
-    send_outbox(batch)
-    if run_id is None:
-        return
-    now = timezone.now()
+def _add_figures(batch: Batch, run_id: int, *, task_done: bool) -> None:
     figures: dict[str, Any] = {
         "fetched": F("fetched") + batch.fetched,
         "changed": F("changed") + batch.changed,
         "errors": F("errors") + batch.errors,
         "cloudflare_calls": F("cloudflare_calls") + batch.client.calls,
-        "pending_batches": Case(
-            When(pending_batches__gt=0, then=F("pending_batches") - 1), default=Value(0)
-        ),
     }
+    if task_done:
+        figures["pending_batches"] = Case(
+            When(pending_batches__gt=0, then=F("pending_batches") - 1), default=Value(0)
+        )
     if batch.stopped:
         figures["budget_exhausted"] = True
+    if batch.listing_failed:
+        figures["listing_failed"] = True
     SyncRun.objects.filter(pk=run_id).update(**figures)
-    SyncRun.objects.filter(pk=run_id, pending_batches=0, finished_at=None).update(finished_at=now)
+
+
+def _finish(batch: Batch, run_id: int | None) -> None:
+    """Send the batch's emails and add its figures to the cycle's run; the cycle's last task
+    to finish then sweeps up what the listings left (`sweep`)."""
+    send_outbox(batch)
+    if run_id is None:
+        return
+    _add_figures(batch, run_id, task_done=True)
+    now = timezone.now()
+    # Exactly one task sees its UPDATE match: the last to finish.
+    if SyncRun.objects.filter(pk=run_id, pending_batches=0, finished_at=None).update(
+        finished_at=now
+    ):
+        sweep(run_id=run_id, lease=batch.lease, progress=batch.progress)
+
+
+SWEEP_CHUNK = 1000
+
+
+def sweep(*, run_id: int, lease: datetime, progress: Callable[[int], None] | None = None) -> Batch:
+    """Fetch the domains still holding the finished cycle's lease one by one: the ones its
+    listings never showed (a hostname whose certificate status moved out of a listed one,
+    one that vanished, pages that shifted under the listing) or a lost batch left. When a
+    listing failed, they are retried after a backoff instead; when the budget ran out, the
+    first refused call releases them all."""
+    batch = _new_batch(lease, progress)
+    run = (
+        SyncRun.objects.filter(pk=run_id)
+        .values("listed", "listing_failed", "budget_exhausted")
+        .first()
+    )
+    failed = bool(run and run["listing_failed"])
+    if run and run["listed"] and not run["budget_exhausted"]:
+        cache.delete(LISTING_RESUME_KEY)  # every listing of this cycle ran to its end
+    try:
+        pks = list(
+            Domain.objects.filter(next_sync_at=lease).order_by("pk").values_list("pk", flat=True)
+        )
+        for start in range(0, len(pks), SWEEP_CHUNK):
+            chunk = pks[start : start + SWEEP_CHUNK]
+            if failed or batch.stopped:
+                (batch.retry_later if failed else batch.release)(chunk)
+                continue
+            sync_by_get(batch, list(batch.held(chunk).order_by("next_sync_at", "pk")))
+    finally:
+        send_outbox(batch)
+        _add_figures(batch, run_id, task_done=False)
+        SyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
+    return batch
 
 
 def run_batch(
@@ -85,7 +142,7 @@ def run_batch(
 
 def _claimed_remote(lease: datetime) -> dict[str, Any]:
     """The cycle's registered domains' primary keys by Cloudflare id, in one query of two
-    columns for the whole listing (the rows themselves are read a chunk at a time)."""
+    columns (the rows themselves are read a chunk at a time)."""
     return dict(
         Domain.objects.filter(next_sync_at=lease)
         .exclude(cloudflare_id="")
@@ -95,18 +152,50 @@ def _claimed_remote(lease: datetime) -> dict[str, Any]:
 
 
 def run_zone(
-    *, run_id: int | None, lease: datetime, progress: Callable[[int], None] | None = None
+    *,
+    run_id: int | None,
+    lease: datetime,
+    listing: Listing | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Batch:
-    """Sync every claimed, registered domain of the cycle from one listing of the zone.
+    """Sync the cycle's claimed, registered domains that `listing`'s pages show (by default
+    the whole zone).
 
     Idempotent like `run_batch`: it works on the domains still holding `lease`.
     """
     batch = _new_batch(lease, progress)
     try:
-        sync_by_listing(batch, wanted=_claimed_remote(lease))
+        sync_by_listing(batch, wanted=_claimed_remote(lease), listing=listing or Listing())
     finally:
         _finish(batch, run_id)
     return batch
+
+
+def _pages(hostnames: int) -> int:
+    return max(1, math.ceil(hostnames / MAX_PER_PAGE))
+
+
+def choose_listings(claimed: Counter[str], zone: Counter[str], *, filtered: bool) -> list[str]:
+    """Which listings fetch the claimed registered domains with the fewest calls, from the
+    counts by certificate status of the claimed domains and of the zone (our own rows: every
+    hostname in the zone is ours, so no call is needed to count it). Returns [] for one GET
+    each, [""] for the whole zone, or the statuses to list with the `ssl_status` filter (the
+    claimed domains of other statuses get one GET each). A tie goes to the fewer listings."""
+    everyone = sum(claimed.values())
+    options: list[tuple[int, list[str]]] = [(everyone, []), (_pages(sum(zone.values())), [""])]
+    if filtered:
+        listed = sorted(s for s, n in claimed.items() if s and n > _pages(zone.get(s, 0)))
+        cost = sum(_pages(zone.get(s, 0)) for s in listed)
+        cost += sum(n for s, n in claimed.items() if s not in listed)
+        options.append((cost, listed))
+    return min(options, key=lambda option: option[0])[1]
+
+
+def page_ranges(pages: int, per_task: int) -> list[tuple[int, int | None]]:
+    """Split a listing of about `pages` pages into tasks of `per_task` pages; the last one
+    runs on to the end, however far the zone has grown since it was counted."""
+    tasks = max(1, math.ceil(pages / max(1, per_task)))
+    return [(i * per_task + 1, (i + 1) * per_task if i < tasks - 1 else None) for i in range(tasks)]
 
 
 @dataclass(frozen=True)
@@ -116,11 +205,15 @@ class Plan:
     run: SyncRun
     strategy: str
     batches: list[list[Any]]  # ids for `run_batch`
-    listing: bool  # whether `run_zone` runs too
+    listings: list[Listing]  # for `run_zone`, one task each
 
 
 def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
-    """Claim the due domains, record the run and choose the cheaper fetch strategy.
+    """Claim the due domains, record the run and choose the cheapest way to fetch them: one
+    GET each, a listing of the whole zone, or listings of the certificate statuses most of
+    them are in. A listing also takes every other due domain it will show (it costs nothing
+    more), whatever SYNC_MAX_PER_CYCLE says; it is split into tasks of
+    SYNC_LISTING_PAGES_PER_TASK pages, which workers run side by side.
 
     Safe to run concurrently with itself: each domain is claimed by exactly one cycle.
     """
@@ -131,38 +224,59 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
         lease_seconds=int(settings.SYNC_LEASE_SECONDS),
     )
     rows = (
-        list(Domain.objects.filter(next_sync_at=lease).values_list("pk", "status", "cloudflare_id"))
+        list(
+            Domain.objects.filter(next_sync_at=lease).values_list(
+                "pk", "status", "cloudflare_id", "ssl_status"
+            )
+        )
         if claimed
         else []
     )
-    remote = [pk for pk, status, cf_id in rows if cf_id and status not in WORK_STATUSES]
-    work = [pk for pk, status, cf_id in rows if not (cf_id and status not in WORK_STATUSES)]
-    # Every hostname in the zone is ours, so our count is the zone's size (no call needed).
-    zone_size = Domain.objects.exclude(cloudflare_id="").count() if remote else 0
-    pages = max(1, math.ceil(zone_size / MAX_PER_PAGE))
-    listing = len(remote) > pages
+    remote = [(pk, ssl) for pk, status, cf_id, ssl in rows if cf_id and status not in WORK_STATUSES]
+    work = [pk for pk, status, cf_id, _ in rows if not (cf_id and status not in WORK_STATUSES)]
+    zone: Counter[str] = Counter()
+    if remote:
+        zone.update(
+            dict(
+                Domain.objects.exclude(cloudflare_id="")
+                .order_by()
+                .values_list("ssl_status")
+                .annotate(n=Count("pk"))
+                .values_list("ssl_status", "n")
+            )
+        )
+    listed = choose_listings(Counter(ssl for _, ssl in remote), zone, filtered=filter_usable())
+    if listed:
+        claimed += claim_listed(now=now, lease=lease, ssl_statuses=listed)
+    per_task = int(settings.SYNC_LISTING_PAGES_PER_TASK)
+    listings = [
+        Listing(ssl_status=ssl, first=first, last=last)
+        for ssl in listed
+        for first, last in page_ranges(_pages(zone[ssl] if ssl else zone.total()), per_task)
+    ]
+    listings = resume_order(listings)
+    covered = set(listed)
+    to_get = work + [pk for pk, ssl in remote if not ("" in covered or ssl in covered)]
     size = max(1, int(settings.SYNC_BATCH_SIZE))
-    to_get = work if listing else work + remote
     batches = [to_get[i : i + size] for i in range(0, len(to_get), size)]
-    if listing:
+    if listings:
         strategy = SyncStrategy.LIST
-    elif remote:
-        strategy = SyncStrategy.GET
     else:
-        strategy = SyncStrategy.GET if work else SyncStrategy.NONE
-    pending = len(batches) + (1 if listing else 0)
+        strategy = SyncStrategy.GET if (work or remote) else SyncStrategy.NONE
+    pending = len(batches) + len(listings)
     run = SyncRun.objects.create(
         started_at=now,
         trigger=trigger,
         strategy=strategy,
+        listed=listed,
         lease_until=lease,
-        zone_size=zone_size,
+        zone_size=zone.total(),
         due=due,
         claimed=claimed,
         pending_batches=pending,
         finished_at=None if pending else now,
     )
-    return Plan(run=run, strategy=strategy, batches=batches, listing=listing)
+    return Plan(run=run, strategy=strategy, batches=batches, listings=listings)
 
 
 def schedule_cycle(*, now: datetime | None = None) -> SyncRun:
@@ -175,15 +289,21 @@ def schedule_cycle(*, now: datetime | None = None) -> SyncRun:
         lease = run.lease_until.isoformat() if run.lease_until else ""
 
         def enqueue() -> None:
-            if plan.listing:
-                tasks.sync_zone.delay(run_id=run.pk, lease=lease)
+            for listing in plan.listings:
+                tasks.sync_zone.delay(
+                    run_id=run.pk,
+                    lease=lease,
+                    ssl_status=listing.ssl_status,
+                    first=listing.first,
+                    last=listing.last,
+                )
             for ids in plan.batches:
                 tasks.sync_batch.delay([str(pk) for pk in ids], run_id=run.pk, lease=lease)
 
         transaction.on_commit(enqueue)
     send_transition_emails()
     logger.info(
-        "sync: run %s claimed %s of %s due, strategy %s, %s batches",
+        "sync: run %s claimed %s of %s due, strategy %s, %s tasks",
         run.pk,
         run.claimed,
         run.due,
@@ -207,8 +327,8 @@ def run_cycle(
         on_plan(run)
     lease = run.lease_until
     assert lease is not None  # set by plan_cycle  # noqa: S101 - type narrowing
-    if plan.listing:
-        run_zone(run_id=run.pk, lease=lease, progress=progress)
+    for listing in plan.listings:
+        run_zone(run_id=run.pk, lease=lease, listing=listing, progress=progress)
     for ids in plan.batches:
         run_batch(ids, run_id=run.pk, lease=lease, progress=progress)
     send_transition_emails()

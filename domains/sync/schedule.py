@@ -45,14 +45,27 @@ def retry_delay(attempts: int) -> int:
     return int(min(base * 2 ** min(max(attempts - 1, 0), 30), cap))
 
 
-def next_delay(status: str, checks: int, *, cloudflare_status: str = "") -> int | None:
-    """Seconds until the next check of a domain in `status` after `checks` checks in it.
+def active_delay(now: datetime) -> float:
+    """Seconds from `now` until the next shared check of active domains: the next multiple of
+    SYNC_ACTIVE_INTERVAL_SECONDS since the epoch. Every active domain comes due at the same
+    moment, so one listing of the active certificates checks them all (50 a call) instead of
+    a GET each spread over the interval; a domain that turned active meanwhile joins it."""
+    interval = max(1, int(settings.SYNC_ACTIVE_INTERVAL_SECONDS))
+    moment = now.timestamp()
+    return (math.floor(moment / interval) + 1) * interval - moment
+
+
+def next_delay(
+    status: str, checks: int, *, now: datetime, cloudflare_status: str = ""
+) -> float | None:
+    """Seconds from `now` until the next check of a domain in `status` after `checks` checks
+    in it.
 
     None stops the loop for the domain: a `blocked` hostname stays blocked until someone acts,
     and pressing Check now puts it back on the schedule.
     """
     if status == DomainStatus.ACTIVE:
-        return int(settings.SYNC_ACTIVE_INTERVAL_SECONDS)
+        return active_delay(now)
     if status == DomainStatus.FAILED:
         if cloudflare_status == "blocked":
             return None
@@ -81,17 +94,17 @@ def next_sync_expression(now: datetime) -> Case:
         int(settings.SYNC_PENDING_BASE_SECONDS), int(settings.SYNC_PENDING_MAX_SECONDS)
     )
 
-    def at(seconds: int | None) -> Value:
+    def at(seconds: float | None) -> Value:
         return Value(None if seconds is None else now + timedelta(seconds=seconds))
 
     whens = [
-        When(status=DomainStatus.ACTIVE, then=at(next_delay(DomainStatus.ACTIVE, 0))),
+        When(status=DomainStatus.ACTIVE, then=at(active_delay(now))),
         When(
             status=DomainStatus.FAILED,
             cloudflare_status="blocked",
             then=at(None),
         ),
-        When(status=DomainStatus.FAILED, then=at(next_delay(DomainStatus.FAILED, 0))),
+        When(status=DomainStatus.FAILED, then=at(next_delay(DomainStatus.FAILED, 0, now=now))),
     ]
     # The row's attempts count before this check; this check makes it attempts + 1.
     whens += [
@@ -123,6 +136,17 @@ def claim_due(*, now: datetime, limit: int, lease_seconds: int) -> tuple[datetim
     oldest = due.order_by("next_sync_at").values("pk")[:limit]
     claimed = Domain.objects.filter(pk__in=oldest, next_sync_at__lte=now).update(next_sync_at=lease)
     return lease, due_count, claimed
+
+
+def claim_listed(*, now: datetime, lease: datetime, ssl_statuses: list[str]) -> int:
+    """Claim, onto `lease`, every other due registered domain the cycle's listings will show
+    (`ssl_statuses`; [""]: the whole zone). Returns how many."""
+    due = (
+        Domain.objects.due_for_sync(now).exclude(cloudflare_id="").exclude(status__in=WORK_STATUSES)
+    )
+    if "" not in ssl_statuses:
+        due = due.filter(ssl_status__in=ssl_statuses)
+    return int(due.update(next_sync_at=lease))
 
 
 def claim_one(domain: Domain, *, now: datetime) -> datetime | None:

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from sandbox.cloudflare.model import (
     Clock,
     CustomHostname,
     Delays,
+    bad_param,
     special_kind,
     utc_now,
     validate_hostname,
@@ -67,6 +69,10 @@ if TYPE_CHECKING:
 
 # List parameters whose answer depends on every hostname's current state, and those that
 # select hostnames at all (`wire.selected`).
+STATUS_FILTERS = frozenset({"hostname_status", "ssl_status"})
+STATUS_FILTER_MODES = ("honour", "ignore", "refuse")
+# How stale a state-filtered listing may be (see `_evaluate_all`).
+EVALUATE_ALL_EVERY = timedelta(seconds=0.5)
 STATE_PARAMETERS = frozenset({"hostname_status", "ssl_status", "ssl", "order"})
 FILTER_PARAMETERS = frozenset(
     {
@@ -132,6 +138,7 @@ class CloudflareSandbox(SandboxApp):
         enforce_rate_limit: bool = False,
         rate_limit: int = 1200,
         rate_window: int = 300,
+        status_filters: str = "honour",
         seed: int | None = 0,
         prefix: str = PREFIX,
     ) -> None:
@@ -163,6 +170,11 @@ class CloudflareSandbox(SandboxApp):
         self.enforce_rate_limit = enforce_rate_limit
         self.rate_limit = rate_limit
         self.rate_window = rate_window
+        # The list filters `hostname_status` and `ssl_status` are in the 2026 SDKs but not the
+        # published schema (CONTRACT.md §1.1): "honour" them, "ignore" them (list as if absent)
+        # or "refuse" them (400), to play a Cloudflare that predates them.
+        self._check_status_filters(status_filters)
+        self.status_filters = status_filters
         self.base_url = ""  # set by serve(); "<server>/client/v4"
         # The customers' DNS (the DNS simulator) when one runs beside this one: the control
         # page's CNAME buttons write there (`sandbox` command, `make run`).
@@ -178,6 +190,8 @@ class CloudflareSandbox(SandboxApp):
         self._cname = CnameChecker(
             resolver=dns_resolver, target=cname_target, cache_seconds=self.delays.dns_cache
         )
+        self._changed = True  # since the last `_evaluate_all`
+        self._evaluated_all_at: datetime | None = None
         self._hostnames: dict[str, CustomHostname] = {}  # by id, in creation order
         self._ids_by_name: dict[str, str] = {}  # hostname -> id, kept beside `_hostnames`
         self._records: dict[str, DnsRecord] = {}  # the zone's DNS records, by id
@@ -203,9 +217,15 @@ class CloudflareSandbox(SandboxApp):
             time.sleep(PUSH_TICK_SECONDS)
             if self.alerts.subscribed:
                 try:
-                    self._evaluate(None)
+                    self.tick()
                 except Exception:  # the ticker must outlive any one bad evaluation
                     logging.getLogger(__name__).exception("sandbox: evaluation failed")
+
+    def tick(self) -> None:
+        """Apply every transition due now, sending its notifications: what Cloudflare does on
+        its own, and what the ticker thread does every PUSH_TICK_SECONDS while subscribed (a
+        simulated clock's owner calls it after moving the clock)."""
+        self._evaluate(None)
 
     # -- control API -----------------------------------------------------------------------
 
@@ -420,10 +440,13 @@ class CloudflareSandbox(SandboxApp):
         custom_origins: bool | None = None,
         origin_requires_proxied: bool | None = None,
         zone_name: str | None = None,
+        status_filters: str | None = None,
     ) -> None:
         """Change settings of a running simulator; arguments left as None stay as they are."""
         if unknown_zone_code not in (None, 10000, 7003):
             raise ValueError("unknown_zone_code must be 10000 or 7003")
+        if status_filters is not None:
+            self._check_status_filters(status_filters)
         with self._lock:
             if delays is not None:
                 self.delays = delays
@@ -447,9 +470,15 @@ class CloudflareSandbox(SandboxApp):
                 ("custom_origins", custom_origins),
                 ("origin_requires_proxied", origin_requires_proxied),
                 ("zone_name", zone_name),
+                ("status_filters", status_filters),
             ):
                 if value is not None:
                     setattr(self, name, value)
+
+    @staticmethod
+    def _check_status_filters(value: str) -> None:
+        if value not in STATUS_FILTER_MODES:
+            raise ValueError(f"status_filters must be one of {STATUS_FILTER_MODES}")
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -611,12 +640,16 @@ class CloudflareSandbox(SandboxApp):
     def _evaluate(self, ids: Iterable[str] | None, *, fresh: bool = False) -> None:
         """Apply the transitions due now to `ids` (None: all), checking DNS outside the lock."""
         with self._lock:
-            records = [
-                self._hostnames[i]
-                for i in (self._hostnames if ids is None else ids)
-                if i in self._hostnames
-            ]
             overrides = dict(self._overrides)
+            records = [
+                record
+                for record in (
+                    self._hostnames.values()
+                    if ids is None
+                    else (self._hostnames[i] for i in ids if i in self._hostnames)
+                )
+                if not record.settled(cname_removed=overrides.get(record.hostname) is False)
+            ]
             to_check = {
                 r.hostname
                 for r in records
@@ -639,6 +672,20 @@ class CloudflareSandbox(SandboxApp):
                     self._notify(record, before)
             if changed:
                 self._save()
+
+    def _evaluate_all(self) -> None:
+        """Bring every hostname up to now for a filter on states. The pages of one listing,
+        asked in quick succession, share an evaluation: it is redone when anything changed
+        since (`_save` marks it) or EVALUATE_ALL_SECONDS of the simulator's clock passed, so a
+        timed step shows that much late at most, and a 1,000-page listing does not cost a
+        thousand walks over the zone."""
+        with self._lock:
+            now = self.clock()
+            last = self._evaluated_all_at
+            if not self._changed and last is not None and now - last < EVALUATE_ALL_EVERY:
+                return
+            self._changed, self._evaluated_all_at = False, now
+        self._evaluate(None)
 
     def _notify(self, record: CustomHostname, before: str) -> None:
         """Tell the subscribed destinations about a certificate transition (each step
@@ -773,13 +820,18 @@ class CloudflareSandbox(SandboxApp):
 
     def _list(self, request: Request) -> tuple[int, dict[str, Any]]:
         query, page, per_page = parse_list_query(request)
+        status_filters = STATUS_FILTERS & query.keys()
+        if status_filters and self.status_filters == "refuse":
+            raise bad_param(f"unknown parameter: {', '.join(sorted(status_filters))}")
+        if status_filters and self.status_filters == "ignore":
+            query = {k: v for k, v in query.items() if k not in STATUS_FILTERS}
         # Only a filter or an order on the statuses needs every hostname's state brought up
         # to now; otherwise only the page's hostnames are: what a page shows is all anyone
         # sees, the certificate's timed steps come out the same whenever they are applied, and
         # a CNAME was only ever noticed when someone looked.
         by_state = bool(STATE_PARAMETERS & query.keys())
         if by_state:
-            self._evaluate(None)
+            self._evaluate_all()
         filters = FILTER_PARAMETERS & query.keys()
         with self._lock:
             if filters in ({"hostname"}, {"hostname.exact"}):
@@ -937,7 +989,8 @@ class CloudflareSandbox(SandboxApp):
     # -- persistence -----------------------------------------------------------------------
 
     def _save(self) -> None:
-        """Write the state file, if any; the caller holds the lock."""
+        """Note a change, and write the state file, if any; the caller holds the lock."""
+        self._changed = True
         if self.state_file is not None:
             save_state(
                 self.state_file,

@@ -341,6 +341,13 @@ class CustomHostname:
             }
         ]
 
+    def settled(self, *, cname_removed: bool) -> bool:
+        """Whether `advance` can change nothing: pinned, or active with its certificate
+        active and its CNAME not taken away."""
+        return self.pinned or (
+            self.status == "active" and self.ssl_status == "active" and not cname_removed
+        )
+
     def needs_cname_check(self) -> bool:
         return not self.pinned and self.status == "pending" and self.ssl_status != "initializing"
 

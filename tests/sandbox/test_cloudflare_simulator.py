@@ -533,6 +533,42 @@ def test_list_filters_by_status_ssl_status_ca_wildcard_and_origin(
     assert names(custom_origin_server="o2.pcnaid.com") == ["live.test-customer.dev"]
 
 
+def test_a_status_filtered_listing_shows_a_change_made_just_before_it(
+    cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    for n in range(3):
+        cloudflare_http.create(f"shop{n}.test-customer.dev")
+
+    def pending() -> list[str]:
+        answer = cloudflare_http.request("GET", params={"ssl_status": "pending_validation"})
+        return [r["hostname"] for r in answer.json()["result"]]
+
+    assert len(pending()) == 3
+    cloudflare_sim.set_cname("shop1.test-customer.dev")  # within the same half second
+
+    assert pending() == ["shop0.test-customer.dev", "shop2.test-customer.dev"]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("ignore", 200), ("refuse", 400)])
+def test_a_cloudflare_older_than_the_status_filters_can_be_played(
+    cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp, mode: str, expected: int
+) -> None:
+    cloudflare_http.create("live.test-customer.dev")
+    cloudflare_http.create("waiting.test-customer.dev")
+    cloudflare_sim.set_cname("live.test-customer.dev")
+    cloudflare_sim.configure(status_filters=mode)
+
+    answer = cloudflare_http.request("GET", params={"ssl_status": "active"})
+
+    assert answer.status_code == expected
+    if mode == "ignore":
+        assert len(answer.json()["result"]) == 2  # as if no filter had been given
+    else:
+        assert error_code(answer) == 6008
+    with pytest.raises(ValueError, match="status_filters"):
+        cloudflare_sim.configure(status_filters="sometimes")
+
+
 def test_list_orders_by_ssl_status_in_either_direction(
     cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
 ) -> None:

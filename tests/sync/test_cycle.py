@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -23,7 +23,7 @@ from domains.models import (
 )
 from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import DOMAIN, make_due, register
+from tests.sync.helpers import DOMAIN, make_due, register, register_many
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,9 @@ def test_a_pending_domain_becomes_active_once_its_cname_is_in_place(
     assert domain.status == DomainStatus.ACTIVE
     assert domain.activated_at is not None
     assert domain.ssl_status == "active"
-    assert domain.next_sync_at > timezone.now() + timedelta(hours=5)
+    # Next checked with every active domain, at the next six-hour mark.
+    assert domain.next_sync_at.timestamp() % (6 * 3600) == 0
+    assert domain.next_sync_at > timezone.now()
     change = DomainEvent.objects.get(domain=domain, kind=DomainEventKind.STATUS_CHANGED)
     assert (change.from_status, change.to_status) == (DomainStatus.PENDING, DomainStatus.ACTIVE)
     assert (run.claimed, run.changed, run.errors, run.finished_at is not None) == (1, 1, 0, True)
@@ -71,8 +73,32 @@ def test_pending_checks_back_off_like_cloudflares_own_validation_schedule() -> N
     assert [sync.pending_delay(n) for n in (1, 2, 10)] == [63, 66, 97]
     assert sync.pending_delay(11) == 279  # 1.15^n from the 11th attempt
     assert sync.pending_delay(40) == 4 * 3600  # capped at four hours
-    assert sync.next_delay(DomainStatus.ACTIVE, 5) == 6 * 3600
-    assert sync.next_delay(DomainStatus.FAILED, 0, cloudflare_status="blocked") is None
+    now = timezone.now()
+    assert sync.next_delay(DomainStatus.FAILED, 0, now=now, cloudflare_status="blocked") is None
+
+
+def test_active_domains_are_all_checked_together_at_the_next_six_hour_mark() -> None:
+    at_one = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+    assert sync.next_delay(DomainStatus.ACTIVE, 5, now=at_one) == 5 * 3600
+    assert sync.next_delay(DomainStatus.ACTIVE, 0, now=at_one.replace(hour=6)) == 6 * 3600
+    assert sync.next_delay(DomainStatus.ACTIVE, 0, now=at_one.replace(hour=5, minute=59)) == 60
+
+
+def test_domains_that_turn_active_at_different_moments_share_their_next_check(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domains = register_many(cloudflare_http, acme, 4)
+    for index, domain in enumerate(domains):
+        cloudflare_sim.set_cname(domain.hostname, True)
+        # Between 01:00 and 01:21 UTC: the next shared check is at 06:00.
+        with time_machine.travel(datetime(2026, 11, 27, 1, 7 * index, tzinfo=UTC)):
+            make_due(domain)
+            sync.run_cycle()
+
+    checks = set(Domain.objects.values_list("next_sync_at", flat=True))
+    assert checks == {datetime(2026, 11, 27, 6, 0, tzinfo=UTC)}
+    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 4
 
 
 def test_a_registration_left_half_done_is_finished_by_the_loop(

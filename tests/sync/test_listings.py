@@ -1,0 +1,218 @@
+"""How a cycle lists: only the certificate statuses its due domains are in, split across
+tasks, with the cycle's last task fetching what no listing showed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Organization
+from domains import sync
+from domains.models import Domain, DomainStatus, SyncRun
+from domains.sync.apply import filter_usable
+from sandbox.cloudflare import CloudflareSandbox
+from tests.fixtures.cloudflare import CloudflareHttp
+from tests.sync.helpers import make_all_due, make_due, register_many
+
+pytestmark = pytest.mark.django_db
+
+
+def listing_queries(sim: CloudflareSandbox, since: int = 0) -> list[dict[str, list[str]]]:
+    return [
+        r.query
+        for r in sim.requests[since:]
+        if r.method == "GET" and r.path.endswith("/custom_hostnames")
+    ]
+
+
+def gets(sim: CloudflareSandbox, since: int = 0) -> int:
+    return len(
+        [r for r in sim.requests[since:] if r.method == "GET" and "/custom_hostnames/" in r.path]
+    )
+
+
+def a_zone_of_active_domains_and_due_pending_ones(
+    sim: CloudflareSandbox, http: CloudflareHttp, organization: Organization
+) -> list[Domain]:
+    """300 domains: 240 active (not due), 60 pending (due). Returns the pending ones."""
+    domains = register_many(http, organization, 300)
+    for domain in domains[:240]:
+        sim.set_cname(domain.hostname, True)
+    sync.run_cycle()
+    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 240
+    pending = domains[240:]
+    make_due(*pending)
+    return pending
+
+
+# Choosing ------------------------------------------------------------------------------------
+def test_a_few_due_domains_are_fetched_one_by_one() -> None:
+    claimed = Counter({"active": 3})
+
+    assert sync.choose_listings(claimed, Counter({"active": 1000}), filtered=True) == []
+
+
+def test_due_domains_spread_over_the_zone_list_the_whole_zone() -> None:
+    claimed = Counter({"active": 400, "pending_validation": 300})
+    zone = Counter({"active": 1000, "pending_validation": 500})
+
+    # 30 pages either way: one listing rather than two.
+    assert sync.choose_listings(claimed, zone, filtered=True) == [""]
+
+
+def test_due_domains_gathered_in_a_small_status_list_that_status_alone() -> None:
+    claimed = Counter({"pending_validation": 100, "active": 2})
+    zone = Counter({"active": 48_000, "pending_validation": 2_000})
+
+    # 40 pages of pending_validation and 2 GETs, against 1,000 pages or 102 GETs.
+    assert sync.choose_listings(claimed, zone, filtered=True) == ["pending_validation"]
+
+
+def test_without_a_usable_filter_only_the_whole_zone_is_ever_listed() -> None:
+    claimed = Counter({"pending_validation": 100, "active": 2})
+    zone = Counter({"active": 48_000, "pending_validation": 2_000})
+
+    assert sync.choose_listings(claimed, zone, filtered=False) == []
+
+
+def test_a_listing_is_split_into_tasks_the_last_running_to_the_end() -> None:
+    assert sync.page_ranges(250, 100) == [(1, 100), (101, 200), (201, None)]
+    assert sync.page_ranges(100, 100) == [(1, None)]
+    assert sync.page_ranges(1, 100) == [(1, None)]
+
+
+# Filtered listings ---------------------------------------------------------------------------
+def test_a_cycle_lists_only_the_certificate_status_its_due_domains_are_in(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    pending = a_zone_of_active_domains_and_due_pending_ones(cloudflare_sim, cloudflare_http, acme)
+    for domain in pending[:10]:
+        cloudflare_sim.set_cname(domain.hostname, True)
+    since = len(cloudflare_sim.requests)
+
+    run = sync.run_cycle()
+
+    assert run.listed == ["pending_validation"]
+    queries = listing_queries(cloudflare_sim, since)
+    assert all(q["ssl_status"] == ["pending_validation"] for q in queries)
+    # The 50 still pending come in one page; the 10 that left the status are fetched one by
+    # one by the cycle's last task: 11 calls, against 60 GETs or 6 pages of the whole zone.
+    assert len(queries) == 1
+    assert gets(cloudflare_sim, since) == 10
+    assert run.cloudflare_calls == 11
+    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 250
+    assert not Domain.objects.filter(next_sync_at=run.lease_until).exists()
+    assert run.finished_at is not None
+
+
+def test_a_listing_takes_every_other_due_domain_it_will_show(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.SYNC_MAX_PER_CYCLE = 100
+    register_many(cloudflare_http, acme, 400)  # 8 pages, every domain due
+
+    run = sync.run_cycle()
+
+    assert (run.due, run.claimed, run.cloudflare_calls) == (400, 400, 8)
+    assert not Domain.objects.filter(last_synced_at=None).exists()
+
+
+def test_a_cloudflare_that_ignores_the_status_filter_is_listed_whole_from_then_on(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    pending = a_zone_of_active_domains_and_due_pending_ones(cloudflare_sim, cloudflare_http, acme)
+    cloudflare_sim.configure(status_filters="ignore")
+    cloudflare_sim.set_cname(pending[0].hostname, True)
+
+    first = sync.run_cycle()
+
+    assert first.listed == ["pending_validation"]
+    assert not filter_usable()
+    assert not Domain.objects.filter(next_sync_at=first.lease_until).exists()
+    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 241
+    make_due(*pending[1:])
+    since = len(cloudflare_sim.requests)
+
+    later = sync.run_cycle()
+
+    assert later.listed == [""]
+    assert all("ssl_status" not in q for q in listing_queries(cloudflare_sim, since))
+
+
+def test_a_cloudflare_that_refuses_the_status_filter_loses_no_domain(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    pending = a_zone_of_active_domains_and_due_pending_ones(cloudflare_sim, cloudflare_http, acme)
+    cloudflare_sim.configure(status_filters="refuse")
+    cloudflare_sim.set_cname(pending[0].hostname, True)
+
+    run = sync.run_cycle()
+
+    assert not filter_usable()
+    # The refused listing's domains are fetched one by one by the cycle's last task.
+    assert not Domain.objects.filter(next_sync_at=run.lease_until).exists()
+    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 241
+    assert not run.listing_failed
+
+
+# Listings across tasks -----------------------------------------------------------------------
+def test_a_long_listing_is_shared_by_tasks_that_together_read_each_page_once(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.SYNC_LISTING_PAGES_PER_TASK = 2
+    register_many(cloudflare_http, acme, 400)  # 8 pages
+
+    plan = sync.plan_cycle(trigger="test")
+
+    assert [(x.first, x.last) for x in plan.listings] == [(1, 2), (3, 4), (5, 6), (7, None)]
+    lease = plan.run.lease_until
+    since = len(cloudflare_sim.requests)
+    for listing in plan.listings:
+        sync.run_zone(run_id=plan.run.pk, lease=lease, listing=listing)
+    pages = sorted(int(q["page"][0]) for q in listing_queries(cloudflare_sim, since))
+    assert pages == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert not Domain.objects.filter(last_synced_at=None).exists()
+    run = SyncRun.objects.get(pk=plan.run.pk)
+    assert (run.pending_batches, run.finished_at is not None) == (0, True)
+
+
+def test_a_hostname_no_listing_showed_is_fetched_by_the_cycles_last_task(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domains = register_many(cloudflare_http, acme, 120)
+    sync.run_cycle()
+    cloudflare_sim.remove(domains[7].hostname)  # deleted at Cloudflare behind our back
+    make_all_due()
+
+    run = sync.run_cycle()
+
+    assert run.strategy == "list"
+    vanished = Domain.objects.get(pk=domains[7].pk)
+    assert vanished.cloudflare_id != domains[7].cloudflare_id  # registered again
+    assert len(cloudflare_sim.hostnames()) == 120
+
+
+def test_when_a_listing_fails_its_domains_are_retried_later_not_fetched_one_by_one(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    register_many(cloudflare_http, acme, 120)
+    cloudflare_sim.inject_fault("503", path_contains="/custom_hostnames", method="GET")
+    since = len(cloudflare_sim.requests)
+
+    run = sync.run_cycle()
+
+    assert run.listing_failed
+    assert gets(cloudflare_sim, since) == 0
+    later = timezone.now() + timedelta(seconds=30)
+    assert not Domain.objects.filter(next_sync_at__lt=later).exists()
+    assert set(Domain.objects.values_list("sync_attempts", flat=True)) == {1}
