@@ -26,7 +26,6 @@ import random
 import statistics
 import threading
 import time
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import setup_env  # noqa: E402 - before anything that imports Django
 
@@ -37,7 +36,6 @@ from django.core.management import call_command  # noqa: E402
 from django.db import close_old_connections  # noqa: E402
 
 from accounts.models import Organization  # noqa: E402
-from dcvaas.wsgi import application  # noqa: E402
 from domains import sync  # noqa: E402
 from domains.models import CloudflareHint, Domain, DomainStatus  # noqa: E402
 from domains.services import domain_register  # noqa: E402
@@ -46,40 +44,23 @@ from sandbox.cloudflare import CloudflareSandbox  # noqa: E402
 SECRET = "bench-push-secret"  # noqa: S105 - the simulator's and the receiver's shared secret
 
 
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class ThreadedWSGIServer(WSGIServer):
-    daemon_threads = True
-
-    def process_request(self, request: object, client_address: object) -> None:
-        thread = threading.Thread(
-            target=self._serve_one, args=(request, client_address), daemon=True
-        )
-        thread.start()
-
-    def _serve_one(self, request: object, client_address: object) -> None:
-        try:
-            self.finish_request(request, client_address)  # type: ignore[arg-type]
-        finally:
-            self.shutdown_request(request)  # type: ignore[arg-type]
-            close_old_connections()
-
-
 def start() -> tuple[CloudflareSandbox, str]:
     sim = setup_env.start_simulator()
     settings.CLOUDFLARE_WEBHOOK_SECRET = SECRET
     settings.PLAN_LIMIT_FREE = 10**6
-    server = make_server(
-        "127.0.0.1", 0, application, server_class=ThreadedWSGIServer, handler_class=QuietHandler
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return sim, f"http://127.0.0.1:{server.server_port}/webhooks/cloudflare"
+    return sim, f"{setup_env.serve_app()}/webhooks/cloudflare"
 
 
 KICKED = threading.Event()
+
+
+def kick(*, passing: bool = False) -> None:
+    """`push.kick`'s stand-in: a passing step's kick arrives PUSH_SETTLE_SECONDS later."""
+    if not passing:
+        KICKED.set()
+        return
+    later = float(settings.PUSH_SETTLE_SECONDS) - float(settings.PUSH_COALESCE_SECONDS)
+    threading.Timer(max(0.0, later), KICKED.set).start()
 
 
 def worker(stop: threading.Event) -> None:
@@ -167,7 +148,7 @@ def main() -> None:
     )
     from domains.push import services as push
 
-    push.kick = KICKED.set  # the kick reaches our stand-in worker, not a broker
+    push.kick = kick  # the kick reaches our stand-in worker, not a broker
     sim.alerts.subscribe(url, SECRET)
     measure(sim, "push", args.domains, args.push_window, seed=1)
     sim.alerts.reset()  # no destination: Cloudflare tells nobody

@@ -57,3 +57,39 @@ def start_simulator(cls: type[Any] | None = None) -> Any:
     settings.CLOUDFLARE_ZONE_ID = sim.zone_id
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     return sim
+
+
+def serve_app() -> str:
+    """The Django app behind a threaded WSGI server on loopback (requests logged nowhere, each
+    request's database connection closed after it); returns its base URL."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from django.db import close_old_connections
+
+    from dcvaas.wsgi import application
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class ThreadedWSGIServer(WSGIServer):
+        daemon_threads = True
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            threading.Thread(
+                target=self._serve_one, args=(request, client_address), daemon=True
+            ).start()
+
+        def _serve_one(self, request: Any, client_address: Any) -> None:
+            try:
+                self.finish_request(request, client_address)
+            finally:
+                self.shutdown_request(request)
+                close_old_connections()
+
+    server = make_server(
+        "127.0.0.1", 0, application, server_class=ThreadedWSGIServer, handler_class=QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}"

@@ -389,6 +389,10 @@ PUSH_BACKSTOP_SECONDS = env.int("PUSH_BACKSTOP_SECONDS", default=600)
 # Hints are acted on this long after one arrives, so a hostname's steps in quick succession
 # (validation, issuance, deployment) cost one GET, not three.
 PUSH_COALESCE_SECONDS = env.float("PUSH_COALESCE_SECONDS", default=1.0)
+# A step another follows within seconds to minutes (validation or issuance succeeded) waits this
+# long instead, so the GET made for it usually finds the certificate active: one GET per
+# activation rather than one per step.
+PUSH_SETTLE_SECONDS = env.float("PUSH_SETTLE_SECONDS", default=30.0)
 # The hostname customers CNAME to: a proxied record in our SaaS zone (Cloudflare has no API
 # field for it, so it is ours to configure).
 DCV_CNAME_TARGET = env.str("DCV_CNAME_TARGET", default="dcv.pcnaid.com")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from domains.cloudflare import (
@@ -51,16 +51,40 @@ def hint_record(notice: Notice) -> CloudflareHint | None:
     if outcome == HintOutcome.IGNORED:
         logger.info("push: ignored %s (%s)", notice.event_id, detail)
     else:
-        transaction.on_commit(kick)
+        passing = is_passing(notice.event_type)
+        transaction.on_commit(lambda: kick(passing=passing))
     return hint
 
 
-def kick() -> None:
+# Certificate steps the next one follows within seconds to minutes (CONTRACT.md §11.3): their
+# hints wait PUSH_SETTLE_SECONDS, so the GET made for them usually sees the step after too.
+PASSING_EVENTS = ("validation.succeeded", "issuance.succeeded", "renewal.succeeded")
+
+
+def is_passing(event_type: str) -> bool:
+    return event_type.endswith(tuple("." + suffix for suffix in PASSING_EVENTS))
+
+
+def kick(*, passing: bool = False) -> None:
     """Have a worker act on the hints in a moment: a hostname's certificate steps come in quick
-    succession, and hints waiting together cost one GET (PUSH_COALESCE_SECONDS)."""
+    succession, and hints waiting together cost one GET (PUSH_COALESCE_SECONDS; a passing step
+    waits PUSH_SETTLE_SECONDS)."""
     from domains import tasks  # imported late: tasks import the services
 
-    tasks.process_hints.apply_async(countdown=float(settings.PUSH_COALESCE_SECONDS))
+    wait = settings.PUSH_SETTLE_SECONDS if passing else settings.PUSH_COALESCE_SECONDS
+    tasks.process_hints.apply_async(countdown=float(wait))
+
+
+def ready_hints(now: datetime) -> QuerySet[CloudflareHint]:
+    """Waiting hints due for action: all but passing steps younger than PUSH_SETTLE_SECONDS
+    (less a second, for clocks that differ between the web and the workers)."""
+    passing = Q()
+    for suffix in PASSING_EVENTS:
+        passing |= Q(event_type__endswith="." + suffix)
+    settled = now - timedelta(seconds=max(0.0, float(settings.PUSH_SETTLE_SECONDS) - 1))
+    return CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).filter(
+        ~passing | Q(received_at__lte=settled)
+    )
 
 
 @dataclass
@@ -85,9 +109,7 @@ def hints_process(
     client = client or CloudflareClient()
     report = HintReport()
     now = timezone.now()
-    hints = list(
-        CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).order_by("received_at")[:limit]
-    )
+    hints = list(ready_hints(now).order_by("received_at")[:limit])
     ids = {h.hostname_id for h in hints if h.hostname_id}
     names = {h.hostname for h in hints if h.hostname}
     domains = list(Domain.objects.filter(Q(cloudflare_id__in=ids) | Q(hostname__in=names)))
@@ -139,17 +161,21 @@ def hints_process(
         domain = domain_apply_remote(domain=domain, remote=remote)
         _slow_down(domain, now)
         _finish([group[0].pk], HintOutcome.APPLIED, f"{remote.status} / {remote.ssl_status}")
-        # Every hint for this hostname received before we asked is answered by that GET,
-        # including ones that arrived while this run went on.
-        covered = CloudflareHint.objects.filter(
-            outcome=HintOutcome.WAITING, received_at__lt=asked_at
-        ).filter(Q(hostname_id=domain.cloudflare_id) | Q(hostname=domain.hostname))
+        # Every hint for this hostname received before we asked is answered by that GET: the
+        # rest of this run's, and ones that arrived while it went on.
+        covered = CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).filter(
+            Q(pk__in=[h.pk for h in group[1:]])
+            | (
+                Q(received_at__lt=asked_at)
+                & (Q(hostname_id=domain.cloudflare_id) | Q(hostname=domain.hostname))
+            )
+        )
         report.coalesced += covered.update(
             outcome=HintOutcome.COALESCED, processed_at=timezone.now()
         )
         report.applied += 1
     report.fetched = client.calls - calls_before  # HTTP attempts, retries included
-    report.remaining = CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).count()
+    report.remaining = ready_hints(timezone.now()).count()
     return report
 
 

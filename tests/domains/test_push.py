@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Organization
 from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome
@@ -50,6 +54,12 @@ def post(client: Client, body: Any, secret: str | None = "ok") -> Any:  # noqa: 
 def secret(settings: Any) -> str:
     settings.CLOUDFLARE_WEBHOOK_SECRET = "ok"
     return "ok"
+
+
+@pytest.fixture(autouse=True)
+def no_settling(settings: Any) -> None:
+    """Passing steps are acted on at once here, as any other; the settle tests set it."""
+    settings.PUSH_SETTLE_SECONDS = 0
 
 
 @pytest.fixture
@@ -248,3 +258,58 @@ def test_a_domain_push_reports_on_is_polled_less_but_still_polled(
     assert domain.next_sync_at is not None
     wait = (domain.next_sync_at - timezone.now()).total_seconds()
     assert settings.PUSH_BACKSTOP_SECONDS - 5 < wait <= settings.PUSH_BACKSTOP_SECONDS
+
+
+def test_a_passing_step_waits_so_the_step_after_it_costs_no_call_of_its_own(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, settings: Any
+) -> None:
+    settings.PUSH_SETTLE_SECONDS = 30
+    cloudflare_sim.set_cname(domain.hostname, True)
+    start = timezone.now() + timedelta(minutes=10)  # forward: the rate budget's window moves on
+    body = functools.partial(saas_body, cloudflare_sim, domain.cloudflare_id, domain.hostname)
+    before = gets(cloudflare_sim)
+
+    with time_machine.travel(start):
+        post(client, body(suffix="v", event="validation.succeeded", ssl="pending_issuance"))
+    with time_machine.travel(start + timedelta(seconds=2)):
+        early = hints_process()
+    with time_machine.travel(start + timedelta(seconds=10)):
+        post(client, body(suffix="d", event="deployment.succeeded", ssl="active"))
+    with time_machine.travel(start + timedelta(seconds=11)):
+        report = hints_process()
+
+    assert (early.fetched, early.remaining) == (0, 0)
+    assert (report.fetched, report.applied, report.coalesced) == (1, 1, 1)
+    assert gets(cloudflare_sim) == before + 1
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.ACTIVE
+
+
+def test_a_passing_step_alone_is_acted_on_once_it_has_settled(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, settings: Any
+) -> None:
+    settings.PUSH_SETTLE_SECONDS = 30
+    cloudflare_sim.set_cname(domain.hostname, True)
+    start = timezone.now() + timedelta(minutes=10)  # forward: the rate budget's window moves on
+
+    with time_machine.travel(start):
+        post(client, saas_body(cloudflare_sim, domain.cloudflare_id, domain.hostname))
+    with time_machine.travel(start + timedelta(seconds=30)):
+        report = hints_process()
+
+    assert (report.fetched, report.applied) == (1, 1)
+    assert CloudflareHint.objects.get().outcome == HintOutcome.APPLIED
+
+
+def test_hints_acted_on_together_cost_one_call_even_within_one_tick_of_the_clock(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain
+) -> None:
+    cloudflare_sim.set_cname(domain.hostname, True)
+    body = functools.partial(saas_body, cloudflare_sim, domain.cloudflare_id, domain.hostname)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=10), tick=False):
+        post(client, body(suffix="v", event="validation.succeeded", ssl="pending_issuance"))
+        post(client, body(suffix="d", event="deployment.succeeded", ssl="active"))
+        report = hints_process()
+
+    assert (report.fetched, report.applied, report.coalesced, report.remaining) == (1, 1, 1, 0)
