@@ -430,6 +430,10 @@ CLOUDFLARE_INTERACTIVE_SECONDS = env.float("CLOUDFLARE_INTERACTIVE_SECONDS", def
 CLOUDFLARE_RATE_LIMIT = env.int("CLOUDFLARE_RATE_LIMIT", default=1200)
 CLOUDFLARE_RATE_WINDOW = env.int("CLOUDFLARE_RATE_WINDOW", default=300)
 CLOUDFLARE_RATE_RESERVED = env.int("CLOUDFLARE_RATE_RESERVED", default=200)
+# The share of the sync loop's slice (limit - reserved) its listings may spend in one window: the
+# six-hourly listing of every active domain (1,000 calls at 50,000) is spread over two windows
+# and leaves calls for hints and pending domains in each.
+CLOUDFLARE_RATE_LISTING_SHARE = env.float("CLOUDFLARE_RATE_LISTING_SHARE", default=0.7)
 
 # Seconds between two "Check now" of the same domain.
 CHECK_NOW_INTERVAL = env.int("CHECK_NOW_INTERVAL", default=15)

@@ -12,8 +12,10 @@ from one budget stored outside any process:
 The window is fixed (aligned on multiples of `CLOUDFLARE_RATE_WINDOW` seconds since the epoch).
 A slice of it, `CLOUDFLARE_RATE_RESERVED`, is kept for people: "bulk" callers (the sync loop) may
 only spend up to `limit - reserved` per window, "user" callers (add, delete, check now) up to the
-whole limit, so a large sync can never starve a person waiting on a page. A 429 from Cloudflare
-pauses everybody until its reset time (`pause_until`).
+whole limit, so a large sync can never starve a person waiting on a page; and the sync loop's
+listings ("listing") only `CLOUDFLARE_RATE_LISTING_SHARE` of the bulk slice, so a listing of a
+large zone leaves room in its window for the GETs that push hints and pending domains need. A
+429 from Cloudflare pauses everybody until its reset time (`pause_until`).
 
 Limits are read from settings on every call, so `override_settings` and a changed environment
 apply without a restart.
@@ -33,8 +35,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 
-Priority = Literal["user", "bulk"]
-PRIORITIES: tuple[str, ...] = ("user", "bulk")
+Priority = Literal["user", "bulk", "listing"]
+PRIORITIES: tuple[str, ...] = ("user", "bulk", "listing")
 
 
 class RateBudgetExhausted(Exception):  # noqa: N818 - the name the callers know it by
@@ -57,24 +59,32 @@ class _Limits(NamedTuple):
     limit: int
     window: int
     reserved: int
+    listing_share: float
 
     def cap(self, priority: str) -> int:
-        return self.limit if priority == "user" else self.limit - self.reserved
+        if priority == "user":
+            return self.limit
+        bulk = self.limit - self.reserved
+        if priority == "listing":
+            return max(1, math.floor(bulk * self.listing_share))
+        return bulk
 
 
 def _limits() -> _Limits:
     limit = int(settings.CLOUDFLARE_RATE_LIMIT)
     window = int(settings.CLOUDFLARE_RATE_WINDOW)
     reserved = int(settings.CLOUDFLARE_RATE_RESERVED)
-    if limit < 1 or window < 1 or not 0 <= reserved < limit:
+    share = float(settings.CLOUDFLARE_RATE_LISTING_SHARE)
+    if limit < 1 or window < 1 or not 0 <= reserved < limit or not 0 < share <= 1:
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured(
             "CLOUDFLARE_RATE_LIMIT and CLOUDFLARE_RATE_WINDOW must be positive and "
-            "CLOUDFLARE_RATE_RESERVED must be at least 0 and below CLOUDFLARE_RATE_LIMIT "
-            f"(got limit={limit}, window={window}, reserved={reserved})."
+            "CLOUDFLARE_RATE_RESERVED must be at least 0 and below CLOUDFLARE_RATE_LIMIT, and "
+            "CLOUDFLARE_RATE_LISTING_SHARE above 0 and at most 1 "
+            f"(got limit={limit}, window={window}, reserved={reserved}, listing share={share})."
         )
-    return _Limits(limit, window, reserved)
+    return _Limits(limit, window, reserved, share)
 
 
 class _Attempt(NamedTuple):

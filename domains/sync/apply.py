@@ -193,7 +193,7 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -
     pages = batch.client.iter_pages(
         ssl_status=listing.ssl_status or None,
         per_page=MAX_PER_PAGE,
-        priority="bulk",
+        priority="listing",
         first_page=listing.first,
     )
     try:

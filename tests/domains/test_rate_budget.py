@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from domains.rate_budget import RateBudget, RateBudgetExhausted
@@ -88,6 +89,29 @@ def test_people_still_get_the_reserved_slice_when_bulk_has_saturated_the_window(
     with pytest.raises(RateBudgetExhausted):
         budget.acquire("user", wait=False)
     assert budget.usage().used == 10
+
+
+def test_listings_leave_room_in_the_window_for_the_sync_loops_other_calls(
+    budget: RateBudget, settings
+) -> None:
+    settings.CLOUDFLARE_RATE_LISTING_SHARE = 0.5  # 3 of the 7 a window the sync loop has
+
+    spend(budget, "listing", 3)
+
+    with pytest.raises(RateBudgetExhausted):
+        budget.acquire("listing", wait=False)
+    spend(budget, "bulk", 4)
+    assert budget.usage().used == 7
+
+
+@pytest.mark.parametrize("share", [0, -0.1, 1.5])
+def test_a_listing_share_outside_zero_to_one_is_refused_with_a_clear_error(
+    budget: RateBudget, settings, share: float
+) -> None:
+    settings.CLOUDFLARE_RATE_LISTING_SHARE = share
+
+    with pytest.raises(ImproperlyConfigured, match="CLOUDFLARE_RATE_LISTING_SHARE"):
+        budget.acquire("listing", wait=False)
 
 
 def test_people_may_spend_the_whole_limit_but_then_bulk_gets_nothing(budget: RateBudget) -> None:

@@ -143,6 +143,7 @@ def test_a_zone_bigger_than_one_windows_budget_is_listed_to_its_end_over_later_w
 ) -> None:
     settings.CLOUDFLARE_RATE_LIMIT = 6
     settings.CLOUDFLARE_RATE_RESERVED = 1  # the sync loop may spend 5 calls a window: 5 pages
+    settings.CLOUDFLARE_RATE_LISTING_SHARE = 1.0  # all of them on its listing
     settings.CLOUDFLARE_RATE_WINDOW = 300
     settings.SYNC_BUDGET_WAIT_SECONDS = 0
     register_many(cloudflare_http, acme, 400)  # 8 pages, every domain due
