@@ -383,8 +383,8 @@ CLOUDFLARE_WEBHOOK_SECRET = env.str(
 # A burst of notifications naming more domains than this is handed to the sync loop (one
 # listing call per 50 domains) instead of one GET each.
 PUSH_MAX_GETS = env.int("PUSH_MAX_GETS", default=20)
-# A pending domain whose certificate push is reporting on (issuance, deployment) is polled no
-# sooner than this after a notification: push tells us the next step; the poller is the backstop.
+# While Cloudflare's notifications arrive (one came within the hour), pending domains are polled
+# no more often than this: push reports every certificate step; the poller is the backstop.
 PUSH_BACKSTOP_SECONDS = env.int("PUSH_BACKSTOP_SECONDS", default=600)
 # Hints are acted on this long after one arrives, so a hostname's steps in quick succession
 # (validation, issuance, deployment) cost one GET, not three.

@@ -213,7 +213,24 @@ def domain_register(
 
     # A person is waiting: Cloudflare gets a few seconds, the sync loop finishes the rest.
     registered = domain_finish_registration(domain=domain, client=CloudflareClient.interactive())
+    _schedule_first_check(registered)
     return Registration(domain=registered, hostname=parsed)
+
+
+def _schedule_first_check(domain: Domain) -> None:
+    """A registration leaves the domain's first check 30 s away, to fetch the validation records
+    Cloudflare had not issued yet. When they came with the answer and push is reporting the
+    certificate's steps (`push_heard`), the check waits for PUSH_BACKSTOP_SECONDS instead."""
+    from domains.push.services import push_heard  # late: push acts through these services
+
+    if domain.status != DomainStatus.PENDING or domain.ssl_status == "initializing":
+        return
+    now = timezone.now()
+    if push_heard(now):
+        backstop = now + timedelta(seconds=int(settings.PUSH_BACKSTOP_SECONDS))
+        Domain.objects.filter(pk=domain.pk, next_sync_at__lt=backstop).update(
+            next_sync_at=backstop
+        )
 
 
 def domain_finish_registration(

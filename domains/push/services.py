@@ -183,6 +183,26 @@ def hints_process(
 PUSH_COVERED = ("pending_issuance", "pending_deployment")
 
 
+# How recently a notification must have come for push to count as reporting (`push_heard`).
+PUSH_HEARD_SECONDS = 3600
+
+
+def push_heard(now: datetime) -> bool:
+    """Whether Cloudflare's notifications are arriving: push is set up and one about a
+    hostname came within the last hour. While they do, every step of a pending domain's
+    certificate is reported (validation, issuance, deployment; CONTRACT.md §11.3), so the sync
+    loop polls pending domains no more often than PUSH_BACKSTOP_SECONDS; when they stop (a
+    policy switched off, a lost destination), polling returns to Cloudflare's own schedule
+    within the hour."""
+    if not settings.CLOUDFLARE_WEBHOOK_SECRET:
+        return False
+    since = now - timedelta(seconds=PUSH_HEARD_SECONDS)
+    heard = CloudflareHint.objects.filter(received_at__gte=since).exclude(
+        outcome=HintOutcome.IGNORED
+    )
+    return bool(heard.exists())
+
+
 def _slow_down(domain: Domain, now: datetime) -> None:
     """The poller is the backstop: a pending domain whose certificate push is reporting on is
     polled no sooner than PUSH_BACKSTOP_SECONDS from now. A row a running cycle holds (its

@@ -80,7 +80,11 @@ def _finish_work(batch: Batch, domain: Domain) -> None:
         domain = domain_finish_registration(domain=domain, priority="bulk", client=batch.client)
     attempts = domain.sync_attempts if domain.status in WORK_STATUSES else 0
     delay = next_delay(
-        domain.status, attempts, now=batch.now, cloudflare_status=domain.cloudflare_status
+        domain.status,
+        attempts,
+        now=batch.now,
+        cloudflare_status=domain.cloudflare_status,
+        pending_floor=batch.pending_floor,
     )
     if domain.status in WORK_STATUSES and domain.last_error:
         batch.errors += 1
@@ -137,7 +141,7 @@ FILTER_UNUSABLE_SECONDS = 24 * 3600
 # Where the next cycle's listings start when the last one's were cut short by the budget (a
 # listing and the page after the last one read): a zone of more pages than one window's bulk
 # budget would otherwise be listed from its first page in every window and its tail never
-# reached. The cycle's sweep forgets it once a cycle's listings all ran to their end.
+# reached. The next cycle that lists that status takes it (`resume_order`).
 LISTING_RESUME_KEY = "sync:listing:resume"
 LISTING_RESUME_SECONDS = 24 * 3600
 # A listing task that is one of several asks every this many pages whether any domain of its
@@ -211,7 +215,10 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -
                 batch.stopped
                 or not wanted
                 or (listing.last is not None and page.page >= listing.last)
-                or (read % LEASE_CHECK_PAGES == 0 and not batch.held_any())
+                or (
+                    read % LEASE_CHECK_PAGES == 0
+                    and not batch.held_any(ssl_status=listing.ssl_status)
+                )
             ):
                 break
         flush()
@@ -227,13 +234,16 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -
         flush()  # pages read before the listing stopped are applied all the same
         touch_unchanged(batch, unchanged)
         if batch.stopped:
+            # The first of the cycle's tasks to stop says where the next cycle starts (its
+            # later tasks stop at their first page: they would point past the gap).
             resume = {"ssl_status": listing.ssl_status, "page": following}
-            cache.set(LISTING_RESUME_KEY, resume, timeout=LISTING_RESUME_SECONDS)
+            cache.add(LISTING_RESUME_KEY, resume, timeout=LISTING_RESUME_SECONDS)
 
 
 def resume_order(listings: list[Listing]) -> list[Listing]:
     """`listings` in the order to run them: from where the last cut-short listing stopped
-    (`LISTING_RESUME_KEY`), the task it stopped in split there, its head run last."""
+    (`LISTING_RESUME_KEY`, taken when one of `listings` holds that page: this cycle's first
+    task to stop sets it again), the task it stopped in split there, its head run last."""
     resume = cache.get(LISTING_RESUME_KEY)
     if not isinstance(resume, dict):
         return listings
@@ -247,6 +257,7 @@ def resume_order(listings: list[Listing]) -> list[Listing]:
                 else []
             )
             tail = Listing(ssl_status=ssl_status, first=page, last=listing.last)
+            cache.delete(LISTING_RESUME_KEY)
             return [tail, *listings[index + 1 :], *listings[:index], *head]
     return listings
 
@@ -342,7 +353,11 @@ def apply_answers(
             domain.sync_attempts += 1
             diff["sync_attempts"] = F("sync_attempts") + 1
         delay = next_delay(
-            domain.status, domain.sync_attempts, now=now, cloudflare_status=remote.status
+            domain.status,
+            domain.sync_attempts,
+            now=now,
+            cloudflare_status=remote.status,
+            pending_floor=batch.pending_floor,
         )
         domain.next_sync_at = None if delay is None else now + timedelta(seconds=delay)
         domain.last_synced_at = domain.updated_at = now
@@ -418,7 +433,7 @@ def touch_unchanged(batch: Batch, pks: list[Any]) -> None:
         batch.held(pks[start : start + TOUCH_CHUNK]).filter(
             Q(status__in=[DomainStatus.ACTIVE, DomainStatus.FAILED, DomainStatus.PENDING])
         ).update(
-            next_sync_at=next_sync_expression(batch.now),
+            next_sync_at=next_sync_expression(batch.now, pending_floor=batch.pending_floor),
             sync_attempts=F("sync_attempts") + 1,
             last_synced_at=batch.now,
         )

@@ -19,7 +19,7 @@ from domains.models import (
     DomainNotification,
 )
 from domains.rate_budget import Priority
-from domains.sync.schedule import retry_delay
+from domains.sync.schedule import WORK_STATUSES, retry_delay
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,6 +63,9 @@ class Batch:
     # A listing failed (not for the budget): its cycle's sweep retries the rest later instead
     # of fetching them one by one from a Cloudflare that is failing.
     listing_failed: bool = False
+    # While Cloudflare's notifications arrive, a pending domain's next check is no sooner than
+    # this (PUSH_BACKSTOP_SECONDS): push reports its certificate's steps, the poller backs up.
+    pending_floor: float = 0.0
 
     @property
     def stopped(self) -> bool:
@@ -76,9 +79,17 @@ class Batch:
         """The rows among `ids` this cycle still holds (not re-scheduled by anyone since)."""
         return Domain.objects.filter(pk__in=list(ids), next_sync_at=self.lease)
 
-    def held_any(self) -> bool:
-        """Whether any domain still holds this cycle's lease (waits to be seen)."""
-        return bool(Domain.objects.filter(next_sync_at=self.lease).exists())
+    def held_any(self, *, ssl_status: str = "") -> bool:
+        """Whether any registered domain (of that certificate status, if given) still holds
+        this cycle's lease: one a listing may still find."""
+        held = (
+            Domain.objects.filter(next_sync_at=self.lease)
+            .exclude(cloudflare_id="")
+            .exclude(status__in=WORK_STATUSES)
+        )
+        if ssl_status:
+            held = held.filter(ssl_status=ssl_status)
+        return bool(held.exists())
 
     def release(self, ids: Iterable[Any]) -> None:
         """Give unprocessed domains back for when the budget reopens (nothing marked failed)."""

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
@@ -25,8 +24,9 @@ from domains.models import (
     SyncRun,
     SyncStrategy,
 )
+from domains.push.services import push_heard
+from domains.rate_budget import budget
 from domains.sync.apply import (
-    LISTING_RESUME_KEY,
     Listing,
     filter_usable,
     resume_order,
@@ -46,7 +46,9 @@ logger = logging.getLogger("domains.sync")  # one logger for the whole loop
 def _new_batch(
     lease: datetime, progress: Callable[[int], None] | None = None, now: datetime | None = None
 ) -> Batch:
-    return Batch(lease=lease, now=now or timezone.now(), client=SyncClient(), progress=progress)
+    now = now or timezone.now()
+    floor = float(settings.PUSH_BACKSTOP_SECONDS) if push_heard(now) else 0.0
+    return Batch(lease=lease, now=now, client=SyncClient(), progress=progress, pending_floor=floor)
 
 
 def _add_figures(batch: Batch, run_id: int, *, task_done: bool) -> None:
@@ -98,8 +100,12 @@ def sweep(*, run_id: int, lease: datetime, progress: Callable[[int], None] | Non
         .first()
     )
     failed = bool(run and run["listing_failed"])
-    if run and run["listed"] and not run["budget_exhausted"]:
-        cache.delete(LISTING_RESUME_KEY)  # every listing of this cycle ran to its end
+    if run and run["budget_exhausted"]:
+        # The budget cut the cycle short: what is left waits for the window to reset (and the
+        # next cycle's listings, which start where these stopped), not for a GET each.
+        reset = budget.usage().window_reset_at
+        batch.client.retry_after = max(0.0, (reset - batch.now).total_seconds())
+        batch.client.rate_limited = True
     try:
         pks = list(
             Domain.objects.filter(next_sync_at=lease).order_by("pk").values_list("pk", flat=True)

@@ -56,10 +56,15 @@ def active_delay(now: datetime) -> float:
 
 
 def next_delay(
-    status: str, checks: int, *, now: datetime, cloudflare_status: str = ""
+    status: str,
+    checks: int,
+    *,
+    now: datetime,
+    cloudflare_status: str = "",
+    pending_floor: float = 0.0,
 ) -> float | None:
     """Seconds from `now` until the next check of a domain in `status` after `checks` checks
-    in it.
+    in it; a pending one no sooner than `pending_floor` (while push reports its steps).
 
     None stops the loop for the domain: a `blocked` hostname stays blocked until someone acts,
     and pressing Check now puts it back on the schedule.
@@ -72,7 +77,7 @@ def next_delay(
         return int(settings.SYNC_FAILED_INTERVAL_SECONDS)
     if status in WORK_STATUSES:
         return retry_delay(checks)
-    return pending_delay(max(checks, 1))
+    return max(pending_delay(max(checks, 1)), pending_floor)
 
 
 @cache
@@ -84,8 +89,9 @@ def _pending_saturation(base: int, cap: int) -> int:
     return checks
 
 
-def next_sync_expression(now: datetime) -> Case:
-    """`next_sync_at` for unchanged rows in one UPDATE, from each row's status and attempts.
+def next_sync_expression(now: datetime, *, pending_floor: float = 0.0) -> Case:
+    """`next_sync_at` for unchanged rows in one UPDATE, from each row's status and attempts
+    (pending ones no sooner than `pending_floor`, as `next_delay`).
 
     The pending branch has one WHEN per attempt count below the cap (about 40), whatever the
     number of rows, so the statement stays the same size as the zone grows.
@@ -108,12 +114,16 @@ def next_sync_expression(now: datetime) -> Case:
     ]
     # The row's attempts count before this check; this check makes it attempts + 1.
     whens += [
-        When(status=DomainStatus.PENDING, sync_attempts=n, then=at(pending_delay(n + 1)))
+        When(
+            status=DomainStatus.PENDING,
+            sync_attempts=n,
+            then=at(max(pending_delay(n + 1), pending_floor)),
+        )
         for n in range(saturation)
     ]
     return Case(
         *whens,
-        default=at(int(settings.SYNC_PENDING_MAX_SECONDS)),
+        default=at(max(int(settings.SYNC_PENDING_MAX_SECONDS), pending_floor)),
         output_field=DateTimeField(null=True),
     )
 

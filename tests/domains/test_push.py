@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome
-from domains.push.services import hints_process
+from domains.push.services import hints_process, push_heard
 from domains.services import domain_register
 from sandbox.cloudflare import CloudflareSandbox
 from tests.factories import DomainFactory
@@ -313,3 +313,58 @@ def test_hints_acted_on_together_cost_one_call_even_within_one_tick_of_the_clock
         report = hints_process()
 
     assert (report.fetched, report.applied, report.coalesced, report.remaining) == (1, 1, 1, 0)
+
+
+def test_push_counts_as_heard_only_while_hostnames_notifications_keep_coming(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, settings: Any
+) -> None:
+    now = timezone.now()
+    assert not push_heard(now)  # nothing came yet
+    post(client, {"text": "Hello World"})  # the dashboard's test message: not a hostname's
+    assert not push_heard(now)
+
+    post(client, saas_body(cloudflare_sim, domain.cloudflare_id, domain.hostname))
+
+    assert push_heard(timezone.now())
+    assert not push_heard(timezone.now() + timedelta(hours=1, seconds=1))
+    settings.CLOUDFLARE_WEBHOOK_SECRET = ""
+    assert not push_heard(timezone.now())
+
+
+def test_while_push_is_heard_pending_domains_are_polled_at_the_backstop_pace(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, settings: Any
+) -> None:
+    from domains import sync
+
+    Domain.objects.filter(pk=domain.pk).update(next_sync_at=timezone.now() - timedelta(seconds=1))
+    sync.run_cycle()
+    domain.refresh_from_db()
+    unheard = (domain.next_sync_at - timezone.now()).total_seconds()
+    post(client, saas_body(cloudflare_sim, "another-id", "other.acme-customer.dev"))
+    Domain.objects.filter(pk=domain.pk).update(next_sync_at=timezone.now() - timedelta(seconds=1))
+
+    sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.PENDING
+    heard = (domain.next_sync_at - timezone.now()).total_seconds()
+    assert unheard < 120  # Cloudflare's own backoff: about a minute
+    assert settings.PUSH_BACKSTOP_SECONDS - 5 < heard <= settings.PUSH_BACKSTOP_SECONDS
+
+
+def test_a_domain_registered_while_push_is_heard_waits_for_push_not_a_check_in_30_s(
+    client: Client, cloudflare_sim: CloudflareSandbox, acme: Organization, settings: Any
+) -> None:
+    quiet = domain_register(organization=acme, hostname="quiet.acme-customer.dev").domain
+    post(client, saas_body(cloudflare_sim, "another-id", "other.acme-customer.dev"))
+
+    heard = domain_register(organization=acme, hostname="heard.acme-customer.dev").domain
+
+    now = timezone.now()
+    quiet.refresh_from_db()
+    heard.refresh_from_db()
+    assert heard.status == DomainStatus.PENDING
+    assert heard.dns_records  # what to create is known from Cloudflare's first answer
+    assert (quiet.next_sync_at - now).total_seconds() <= 30
+    wait = (heard.next_sync_at - now).total_seconds()
+    assert settings.PUSH_BACKSTOP_SECONDS - 5 < wait <= settings.PUSH_BACKSTOP_SECONDS

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from domains import sync
 from domains.models import Domain, DomainStatus, SyncRun
+from domains.rate_budget import budget
 from domains.sync.apply import filter_usable
 from sandbox.cloudflare import CloudflareSandbox
 from tests.fixtures.cloudflare import CloudflareHttp
@@ -216,3 +217,27 @@ def test_when_a_listing_fails_its_domains_are_retried_later_not_fetched_one_by_o
     later = timezone.now() + timedelta(seconds=30)
     assert not Domain.objects.filter(next_sync_at__lt=later).exists()
     assert set(Domain.objects.values_list("sync_attempts", flat=True)) == {1}
+
+
+def test_what_a_listing_cut_short_by_the_budget_left_waits_for_the_next_window_not_a_get_each(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.CLOUDFLARE_RATE_LIMIT = 12
+    settings.CLOUDFLARE_RATE_RESERVED = 2  # the sync loop may spend 10 calls a window,
+    settings.CLOUDFLARE_RATE_LISTING_SHARE = 0.5  # 5 of them on listings: 5 pages of 8
+    settings.SYNC_BUDGET_WAIT_SECONDS = 0
+    register_many(cloudflare_http, acme, 400)
+    since = len(cloudflare_sim.requests)
+
+    run = sync.run_cycle()
+
+    assert run.budget_exhausted
+    assert len(listing_queries(cloudflare_sim, since)) == 5
+    assert gets(cloudflare_sim, since) == 0  # 5 bulk calls were left, but not spent on GETs
+    left = Domain.objects.filter(last_synced_at=None)
+    assert left.count() == 150
+    reset = budget.usage().window_reset_at
+    assert not left.filter(next_sync_at__lt=reset).exists()
