@@ -159,7 +159,7 @@ def hints_process(
             report.failed += 1
             continue
         domain = domain_apply_remote(domain=domain, remote=remote)
-        _slow_down(domain, now)
+        _reschedule(domain, timezone.now())
         _finish([group[0].pk], HintOutcome.APPLIED, f"{remote.status} / {remote.ssl_status}")
         # Every hint for this hostname received before we asked is answered by that GET: the
         # rest of this run's, and ones that arrived while it went on.
@@ -177,10 +177,6 @@ def hints_process(
     report.fetched = client.calls - calls_before  # HTTP attempts, retries included
     report.remaining = ready_hints(timezone.now()).count()
     return report
-
-
-# Certificate steps push reports the end of (CONTRACT.md §11.3: issuance and deployment).
-PUSH_COVERED = ("pending_issuance", "pending_deployment")
 
 
 # How recently a notification must have come for push to count as reporting (`push_heard`).
@@ -203,14 +199,26 @@ def push_heard(now: datetime) -> bool:
     return bool(heard.exists())
 
 
-def _slow_down(domain: Domain, now: datetime) -> None:
-    """The poller is the backstop: a pending domain whose certificate push is reporting on is
-    polled no sooner than PUSH_BACKSTOP_SECONDS from now. A row a running cycle holds (its
-    lease lies further ahead) is left alone."""
-    if domain.status != DomainStatus.PENDING or domain.ssl_status not in PUSH_COVERED:
-        return
-    backstop = now + timedelta(seconds=int(settings.PUSH_BACKSTOP_SECONDS))
-    Domain.objects.filter(pk=domain.pk, next_sync_at__lt=backstop).update(next_sync_at=backstop)
+def _reschedule(domain: Domain, now: datetime) -> None:
+    """The GET just made was the domain's check: its next one follows the sync loop's schedule
+    from now; a pending one no sooner than PUSH_BACKSTOP_SECONDS (push reports its steps, the
+    poller is the backstop), an active one with every other at the next shared check. A cycle
+    holding the row then finds it no longer on its lease and leaves it: the answer is in."""
+    from domains.sync.schedule import next_delay  # late: the sync loop imports this module
+
+    if domain.status not in (DomainStatus.PENDING, DomainStatus.ACTIVE):
+        return  # failed, blocked or being removed: the loop's own schedule stands
+    delay = next_delay(
+        domain.status,
+        0,
+        now=now,
+        cloudflare_status=domain.cloudflare_status,
+        pending_floor=float(settings.PUSH_BACKSTOP_SECONDS),
+    )
+    if delay is not None:
+        Domain.objects.filter(pk=domain.pk, status=domain.status).update(
+            next_sync_at=now + timedelta(seconds=delay)
+        )
 
 
 def _finish(hint_ids: list[int], outcome: str, detail: str) -> None:

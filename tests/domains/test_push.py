@@ -104,6 +104,8 @@ def test_a_hint_fetches_the_hostname_once_and_applies_what_cloudflare_says_now(
     assert gets(cloudflare_sim) == before + 1
     assert domain.status == DomainStatus.ACTIVE
     assert CloudflareHint.objects.get().outcome == HintOutcome.APPLIED
+    # That GET was its check: the next is with every active domain, at the six-hour mark.
+    assert domain.next_sync_at.timestamp() % (6 * 3600) == 0
 
 
 def test_the_generic_notifications_envelope_is_understood_too(
