@@ -228,9 +228,7 @@ def _schedule_first_check(domain: Domain) -> None:
     now = timezone.now()
     if push_heard(now):
         backstop = now + timedelta(seconds=int(settings.PUSH_BACKSTOP_SECONDS))
-        Domain.objects.filter(pk=domain.pk, next_sync_at__lt=backstop).update(
-            next_sync_at=backstop
-        )
+        Domain.objects.filter(pk=domain.pk, next_sync_at__lt=backstop).update(next_sync_at=backstop)
 
 
 def domain_finish_registration(
