@@ -489,7 +489,7 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             self._requests.append(record)
             generation = self._generation
-        response = self._api(request, generation)
+        response = self._api(request, generation, record)
         record.status = 0 if response.drop else response.status
         if generation != self._generation:
             return Response(drop=True)  # reset while it was being answered: see `reset`
@@ -497,8 +497,10 @@ class CloudflareSandbox(SandboxApp):
             observer(request, response)
         return response
 
-    def _api(self, request: Request, generation: int) -> Response:
+    def _api(self, request: Request, generation: int, record: RecordedRequest) -> Response:
         fault = self._roll_fault(request)
+        if fault is not None:
+            record.fault = fault.kind
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
             if generation != self._generation:

@@ -26,6 +26,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     status: int = 0  # 0 = connection dropped without an answer
     at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
+    fault: str = ""  # the kind of injected fault it met, if any
 
 
 @dataclass
