@@ -220,15 +220,15 @@ def domain_register(
 def _schedule_first_check(domain: Domain) -> None:
     """A registration leaves the domain's first check 30 s away, to fetch the validation records
     Cloudflare had not issued yet. When they came with the answer and push is reporting the
-    certificate's steps (`push_heard`), the check waits for PUSH_BACKSTOP_SECONDS instead."""
-    from domains.push.services import push_heard  # late: push acts through these services
+    certificate's steps (`push_heard`), the answer counts as the check and the next one follows
+    push's pace (`push_reschedule`)."""
+    from domains.push.services import push_heard, push_reschedule  # late: push uses services
 
     if domain.status != DomainStatus.PENDING or domain.ssl_status == "initializing":
         return
     now = timezone.now()
     if push_heard(now):
-        backstop = now + timedelta(seconds=int(settings.PUSH_BACKSTOP_SECONDS))
-        Domain.objects.filter(pk=domain.pk, next_sync_at__lt=backstop).update(next_sync_at=backstop)
+        push_reschedule(domain, now)
 
 
 def domain_finish_registration(

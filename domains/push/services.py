@@ -159,7 +159,7 @@ def hints_process(
             report.failed += 1
             continue
         domain = domain_apply_remote(domain=domain, remote=remote)
-        _reschedule(domain, timezone.now())
+        push_reschedule(domain, timezone.now())
         _finish([group[0].pk], HintOutcome.APPLIED, f"{remote.status} / {remote.ssl_status}")
         # Every hint for this hostname received before we asked is answered by that GET: the
         # rest of this run's, and ones that arrived while it went on.
@@ -199,7 +199,7 @@ def push_heard(now: datetime) -> bool:
     return bool(heard.exists())
 
 
-def _reschedule(domain: Domain, now: datetime) -> None:
+def push_reschedule(domain: Domain, now: datetime) -> None:
     """The GET just made was the domain's check: its next one follows the sync loop's schedule
     from now; a pending one no sooner than PUSH_BACKSTOP_SECONDS (push reports its steps, the
     poller is the backstop), an active one with every other at the next shared check. A cycle

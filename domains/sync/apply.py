@@ -180,7 +180,8 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -
     its last page, at the zone's end, when every claimed domain has been seen, or when the
     budget runs out. What no listing showed is left on the lease for the cycle's last task
     (`cycle.sweep`): fetched one by one (a hostname that changed status or vanished), released
-    when the budget ran out, retried later when Cloudflare failed (`Batch.listing_failed`).
+    when the budget ran out or Cloudflare refused the filter (the next cycle lists the whole
+    zone), retried later when Cloudflare failed (`Batch.listing_failed`).
     """
     wanted = dict(wanted)
     unchanged: list[Any] = []
@@ -200,11 +201,17 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -
         priority="listing",
         first_page=listing.first,
     )
+    ignored = False
     try:
         for page in pages:
-            if listing.ssl_status and any(i.ssl_status != listing.ssl_status for i in page.items):
+            if (
+                listing.ssl_status
+                and not ignored
+                and any(i.ssl_status != listing.ssl_status for i in page.items)
+            ):
                 # Cloudflare ignored the filter: this page is applied all the same (it shows
                 # current states), later cycles list the whole zone instead.
+                ignored = True
                 _filter_unusable(f"a page filtered on {listing.ssl_status} showed other statuses")
             seen.extend((wanted.pop(item.id), item) for item in page.items if item.id in wanted)
             if len(seen) >= APPLY_CHUNK:
@@ -226,7 +233,7 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -
         pass  # the rest is released by the cycle's sweep
     except CloudflareError as error:
         if listing.ssl_status and error.status == 400:
-            _filter_unusable(str(error))  # refused: the sweep fetches this listing's domains
+            _filter_unusable(str(error))  # refused: the sweep releases this listing's domains
         else:
             logger.warning("sync: listing the zone failed: %s", error)
             batch.listing_failed = True

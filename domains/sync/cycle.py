@@ -91,8 +91,9 @@ def sweep(*, run_id: int, lease: datetime, progress: Callable[[int], None] | Non
     """Fetch the domains still holding the finished cycle's lease one by one: the ones its
     listings never showed (a hostname whose certificate status moved out of a listed one,
     one that vanished, pages that shifted under the listing) or a lost batch left. When a
-    listing failed, they are retried after a backoff instead; when the budget ran out, the
-    first refused call releases them all."""
+    listing failed, they are retried after a backoff instead; when the budget ran out, they
+    wait for the window's reset; when Cloudflare refused the status filter, for the next cycle
+    (which lists the whole zone): neither costs a GET each."""
     batch = _new_batch(lease, progress)
     run = (
         SyncRun.objects.filter(pk=run_id)
@@ -100,22 +101,25 @@ def sweep(*, run_id: int, lease: datetime, progress: Callable[[int], None] | Non
         .first()
     )
     failed = bool(run and run["listing_failed"])
+    release = False
     if run and run["budget_exhausted"]:
-        # The budget cut the cycle short: what is left waits for the window to reset (and the
-        # next cycle's listings, which start where these stopped), not for a GET each.
         reset = budget.usage().window_reset_at
         batch.client.retry_after = max(0.0, (reset - batch.now).total_seconds())
-        batch.client.rate_limited = True
+        release = True
+    elif run and run["listed"] and "" not in run["listed"] and not filter_usable():
+        release = True
     try:
         pks = list(
             Domain.objects.filter(next_sync_at=lease).order_by("pk").values_list("pk", flat=True)
         )
         for start in range(0, len(pks), SWEEP_CHUNK):
             chunk = pks[start : start + SWEEP_CHUNK]
-            if failed or batch.stopped:
-                (batch.retry_later if failed else batch.release)(chunk)
-                continue
-            sync_by_get(batch, list(batch.held(chunk).order_by("next_sync_at", "pk")))
+            if failed:
+                batch.retry_later(chunk)
+            elif release or batch.stopped:
+                batch.release(chunk)
+            else:
+                sync_by_get(batch, list(batch.held(chunk).order_by("next_sync_at", "pk")))
     finally:
         send_outbox(batch)
         _add_figures(batch, run_id, task_done=False)
@@ -242,15 +246,13 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
     work = [pk for pk, status, cf_id, _ in rows if not (cf_id and status not in WORK_STATUSES)]
     zone: Counter[str] = Counter()
     if remote:
-        zone.update(
-            dict(
-                Domain.objects.exclude(cloudflare_id="")
-                .order_by()
-                .values_list("ssl_status")
-                .annotate(n=Count("pk"))
-                .values_list("ssl_status", "n")
-            )
+        by_status = (
+            Domain.objects.exclude(cloudflare_id="")
+            .order_by()
+            .values("ssl_status")
+            .annotate(n=Count("pk"))
         )
+        zone.update({row["ssl_status"]: row["n"] for row in by_status})
     listed = choose_listings(Counter(ssl for _, ssl in remote), zone, filtered=filter_usable())
     if listed:
         claimed += claim_listed(now=now, lease=lease, ssl_statuses=listed)

@@ -154,13 +154,18 @@ def test_a_cloudflare_that_refuses_the_status_filter_loses_no_domain(
     cloudflare_sim.configure(status_filters="refuse")
     cloudflare_sim.set_cname(pending[0].hostname, True)
 
+    since = len(cloudflare_sim.requests)
     run = sync.run_cycle()
 
     assert not filter_usable()
-    # The refused listing's domains are fetched one by one by the cycle's last task.
-    assert not Domain.objects.filter(next_sync_at=run.lease_until).exists()
-    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 241
     assert not run.listing_failed
+    # The refused listing's domains wait for the next cycle, not a GET each: it lists the zone.
+    assert not Domain.objects.filter(next_sync_at=run.lease_until).exists()
+    assert gets(cloudflare_sim, since) == 0
+    make_due(*pending)
+    later = sync.run_cycle()
+    assert later.listed == [""]
+    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 241
 
 
 # Listings across tasks -----------------------------------------------------------------------
