@@ -55,7 +55,7 @@ KICKED = threading.Event()
 
 
 def kick(*, passing: bool = False) -> None:
-    """`push.kick`'s stand-in: a passing step's kick arrives PUSH_SETTLE_SECONDS later."""
+    """`push.kick_hints`'s stand-in: a passing step's kick arrives PUSH_SETTLE_SECONDS later."""
     if not passing:
         KICKED.set()
         return
@@ -148,7 +148,7 @@ def main() -> None:
     )
     from domains.push import services as push
 
-    push.kick = kick  # the kick reaches our stand-in worker, not a broker
+    push.kick_hints = kick  # the kick reaches our stand-in worker, not a broker
     sim.alerts.subscribe(url, SECRET)
     measure(sim, "push", args.domains, args.push_window, seed=1)
     sim.alerts.reset()  # no destination: Cloudflare tells nobody

@@ -10,8 +10,9 @@ if missing; else a SQLite file in a temp dir), collects static files into a temp
 (production's manifest storage needs the manifest), seeds one organization with 50 domains
 and one with 5,000 (mixed statuses, DNS records, history), creates a signed-in session and an
 API token for a member of each, starts gunicorn on 127.0.0.1 with production settings
-(DEBUG=false, BENCHMARK=true) and drives a fixed number of requests per endpoint from a pool
-of keep-alive clients. Only loopback is contacted; every run is bounded in count and time.
+(DEBUG=false, plus the baseline view and the query-count header from bench/) and drives a
+fixed number of requests per endpoint from a pool of keep-alive clients.
+Only loopback is contacted; every run is bounded in count and time.
 
 It prints, per endpoint and per organization size: requests per second, p50 and p99 latency,
 the p50 time spent inside Django (the server's X-Server-Ms header: the rest of a latency is the
@@ -106,7 +107,6 @@ def server_environment(workdir: Path, database_url: str, port: int) -> dict[str,
             "SANDBOX": "true",
             "SANDBOX_STATE_DIR": str(workdir / "sandbox"),
             "CELERY_DATA_DIR": str(workdir / "celery"),
-            "BENCHMARK": "true",
             # The throttle still runs (its cache round trips are part of each request), but
             # with a rate the benchmark cannot reach.
             "API_THROTTLE_RATE": "1000000/min",
@@ -122,10 +122,14 @@ def server_environment(workdir: Path, database_url: str, port: int) -> dict[str,
     return environment
 
 
-SETTINGS_MODULE = '''"""Written by bench/web.py: production settings, static files in a temp dir."""
+SETTINGS_MODULE = '''"""Written by bench/web.py: production settings, static files in a temp
+dir, plus the benchmark's baseline view and its X-DB-Queries / X-Server-Ms middleware
+(bench/instrument.py), first so that every other middleware's queries are counted."""
 from dcvaas.settings import *  # noqa: F403
 
 STATIC_ROOT = {static_root!r}
+ROOT_URLCONF = "bench.urls"
+MIDDLEWARE = ["bench.instrument.BenchmarkMiddleware", *MIDDLEWARE]  # noqa: F405
 '''
 
 

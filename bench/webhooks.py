@@ -35,6 +35,7 @@ from django.db import connections, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import Organization  # noqa: E402
+from domains.events import publish  # noqa: E402
 from domains.models import (  # noqa: E402
     Domain,
     DomainStatus,
@@ -44,7 +45,6 @@ from domains.models import (  # noqa: E402
     WebhookEventType,
 )
 from domains.webhooks import delivery  # noqa: E402
-from domains.webhooks.outbox import publish  # noqa: E402
 from sandbox.inbox import WebhookInbox  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
 

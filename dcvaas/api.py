@@ -1,4 +1,6 @@
-"""Project-wide API conventions: JSON errors with a stable `code` and a human `detail`."""
+"""Project-wide API plumbing shared by every API module: JSON errors with a stable `code` and a
+human `detail`, strict input fields, query parameters checked, the token of the request, and
+pagination. A feature's API imports this, never another feature's API."""
 
 from __future__ import annotations
 
@@ -6,10 +8,16 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import APIView, exception_handler
+
+from accounts.models import ApiToken
+from domains.errors import DomainError
 
 
 def _flatten(detail: Any) -> list[exceptions.ErrorDetail]:
@@ -43,7 +51,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-class DomainPagination(PageNumberPagination):
+class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -58,3 +66,107 @@ def without_slash_aliases(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> li
         for endpoint in endpoints
         if not (endpoint[0].endswith("/") and endpoint[0].rstrip("/") in paths)
     ]
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token from the dashboard: `Authorization: Bearer dcv_...`.",
+        }
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(help_text="Stable, machine-readable reason.")
+    detail = serializers.CharField(help_text="What went wrong, for a person.")
+    # DRF's metaclass pops declared fields off the class, so these names shadow nothing.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.DictField()),
+        required=False,
+        help_text="Per field: a list of {code, message}.",
+    )
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, nothing else: DRF's CharField would turn 123 into "123"."""
+
+    default_error_messages = {"invalid_type": "Send it as a JSON string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid_type")
+        return str(super().to_internal_value(data))
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false, nothing else: DRF's BooleanField would take 0, "yes" or "on"."""
+
+    default_error_messages = {"invalid": "Send true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+# A refusal's HTTP status by its code; every other code is a 400.
+ERROR_STATUS = {
+    "in_use": status.HTTP_409_CONFLICT,
+    "default_in_use": status.HTTP_409_CONFLICT,
+    "name_taken": status.HTTP_409_CONFLICT,
+    "hostname_taken": status.HTTP_409_CONFLICT,
+    "already_added": status.HTTP_409_CONFLICT,
+    "plan_limit": status.HTTP_402_PAYMENT_REQUIRED,
+    "throttled": status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+
+def refusal_response(error: DomainError) -> Response:
+    http_status = ERROR_STATUS.get(error.code, status.HTTP_400_BAD_REQUEST)
+    body: dict[str, Any] = {"code": error.code, "detail": error.message}
+    if error.field:
+        body["errors"] = {error.field: [{"code": error.code, "message": error.message}]}
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    return Response(body, status=http_status, headers=headers)
+
+
+ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="Missing, malformed or revoked token."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+}
+
+
+def request_token(request: Request) -> ApiToken:
+    token = request.auth
+    assert isinstance(token, ApiToken)  # HasApiToken let the request through
+    return token
+
+
+class StrictApiView(APIView):
+    """Refuses query parameters an endpoint does not take: a misspelt filter (?stauts=active)
+    would otherwise be ignored silently and answer something the caller did not ask for."""
+
+    query_parameters: dict[str, frozenset[str]] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication and throttles come first
+        known = self.query_parameters.get(request.method or "", frozenset())
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            hint = f"Known ones: {', '.join(sorted(known))}." if known else "It takes none."
+            raise serializers.ValidationError(
+                {
+                    unknown[0] or "(empty)": [
+                        serializers.ErrorDetail(
+                            f"Unknown query parameter. {hint}", code="unknown_parameter"
+                        )
+                    ]
+                }
+            )
+
+
+BAD_PARAMETER = {400: OpenApiResponse(ErrorSerializer, description="Unknown query parameter.")}

@@ -610,14 +610,3 @@ LOGGING = {
         "stripe": {"level": "WARNING"},
     },
 }
-
-# ---------------------------------------------------------------------------------------------
-# BENCHMARKS
-# ---------------------------------------------------------------------------------------------
-# bench/web.py sets BENCHMARK=true in the server it starts: that routes a bare hello-world view
-# (the baseline) and adds X-DB-Queries and X-Server-Ms headers to every response. Never on in
-# production.
-BENCHMARK = env.bool("BENCHMARK", default=False)
-if BENCHMARK:
-    # First, so that the queries of every other middleware (session, user, cache) are counted.
-    MIDDLEWARE.insert(0, "dcvaas.bench.BenchmarkMiddleware")

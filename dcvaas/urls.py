@@ -52,9 +52,3 @@ urlpatterns = [
     path(f"{settings.ADMIN_URL}login/", admin_login, name="admin-login"),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
-
-if settings.BENCHMARK:
-    # The baseline of bench/web.py; absent unless BENCHMARK=true (see dcvaas/bench.py).
-    from dcvaas import bench
-
-    urlpatterns.append(path("bench/hello/", bench.hello, name="bench-hello"))

@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -18,73 +17,35 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.models import ApiToken, IdempotentRequest, Organization
-from dcvaas.api import DomainPagination
+from accounts.models import IdempotentRequest, Organization
+from dcvaas.api import (
+    BAD_PARAMETER,
+    ERRORS,
+    ErrorSerializer,
+    Pagination,
+    StrictApiView,
+    StrictCharField,
+    refusal_response,
+    request_token,
+)
 from domains.access import get_domain_or_404
+from domains.errors import DomainError
 from domains.models import Domain, DomainStatus, Origin, OriginState
-from domains.origins.address import OriginError
 from domains.origins.services import domain_set_origin
 from domains.serializers import DomainOutputSerializer
 from domains.services import (
-    DomainError,
     domain_check_now,
     domain_delete,
     domain_register,
 )
 
 
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.ApiTokenAuthentication"
-    name = "ApiToken"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "An API token from the dashboard: `Authorization: Bearer dcv_...`.",
-        }
-
-
 # ---------------------------------------------------------------------------------------------
 # Shapes
 # ---------------------------------------------------------------------------------------------
-class ErrorSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField(help_text="Stable, machine-readable reason.")
-    detail = serializers.CharField(help_text="What went wrong, for a person.")
-    # DRF's metaclass pops declared fields off the class, so these names shadow nothing.
-    errors = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.DictField()),
-        required=False,
-        help_text="Per field: a list of {code, message}.",
-    )
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string, nothing else: DRF's CharField would turn 123 into "123"."""
-
-    default_error_messages = {"invalid_type": "Send it as a JSON string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid_type")
-        return str(super().to_internal_value(data))
-
-
 class HostnameField(StrictCharField):
     default_error_messages = {"invalid_type": "Send the hostname as a JSON string."}
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """JSON true or false, nothing else: DRF's BooleanField would take 0, "yes" or "on"."""
-
-    default_error_messages = {"invalid": "Send true or false."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
 
 
 class DomainPageSerializer(serializers.Serializer[Any]):
@@ -111,34 +72,7 @@ class CheckOutputSerializer(serializers.Serializer[Any]):
 # ---------------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------------
-ERROR_STATUS = {
-    "hostname_taken": status.HTTP_409_CONFLICT,
-    "already_added": status.HTTP_409_CONFLICT,
-    "plan_limit": status.HTTP_402_PAYMENT_REQUIRED,
-    "throttled": status.HTTP_429_TOO_MANY_REQUESTS,
-}
-
-
-def _error(error: DomainError) -> Response:
-    http_status = ERROR_STATUS.get(error.code, status.HTTP_400_BAD_REQUEST)
-    body: dict[str, Any] = {"code": error.code, "detail": error.message}
-    if error.field:
-        body["errors"] = {error.field: [{"code": error.code, "message": error.message}]}
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
-    return Response(body, status=http_status, headers=headers)
-
-
-ERRORS = {
-    401: OpenApiResponse(ErrorSerializer, description="Missing, malformed or revoked token."),
-    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
-}
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such domain here.")}
-
-
-def request_token(request: Request) -> ApiToken:
-    token = request.auth
-    assert isinstance(token, ApiToken)  # HasApiToken let the request through
-    return token
 
 
 def _chosen_origin(organization_id: int, origin_id: uuid.UUID | None) -> Origin | None:
@@ -166,32 +100,6 @@ def _organization(request: Request) -> Organization:
 # ---------------------------------------------------------------------------------------------
 # Views
 # ---------------------------------------------------------------------------------------------
-class StrictApiView(APIView):
-    """Refuses query parameters an endpoint does not take: a misspelt filter (?stauts=active)
-    would otherwise be ignored silently and answer something the caller did not ask for."""
-
-    query_parameters: dict[str, frozenset[str]] = {}
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # authentication and throttles come first
-        known = self.query_parameters.get(request.method or "", frozenset())
-        unknown = sorted(set(request.query_params) - known)
-        if unknown:
-            hint = f"Known ones: {', '.join(sorted(known))}." if known else "It takes none."
-            raise serializers.ValidationError(
-                {
-                    unknown[0] or "(empty)": [
-                        serializers.ErrorDetail(
-                            f"Unknown query parameter. {hint}", code="unknown_parameter"
-                        )
-                    ]
-                }
-            )
-
-
-BAD_PARAMETER = {400: OpenApiResponse(ErrorSerializer, description="Unknown query parameter.")}
-
-
 class DomainListCreateApi(StrictApiView):
     query_parameters = {"GET": frozenset({"status", "page", "page_size"})}
 
@@ -250,7 +158,7 @@ class DomainListCreateApi(StrictApiView):
         ).order_by("-created_at", "id")
         if "status" in filters.validated_data:
             domains = domains.filter(status=filters.validated_data["status"])
-        paginator = DomainPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(domains, request, view=self)
         return paginator.get_paginated_response(DomainOutputSerializer(page, many=True).data)
 
@@ -321,7 +229,7 @@ class DomainListCreateApi(StrictApiView):
                 origin=_chosen_origin(organization.pk, data.validated_data.get("origin")),
             )
         except DomainError as error:
-            response = _error(error)
+            response = refusal_response(error)
         else:
             domain = registration.domain
             # Still registering: Cloudflare did not confirm within the request's few seconds,
@@ -386,9 +294,7 @@ class DomainDetailApi(StrictApiView):
             origin = _chosen_origin(domain.organization_id, data.validated_data["origin"])
             domain = domain_set_origin(domain=domain, origin=origin)
         except DomainError as error:
-            return _error(error)
-        except OriginError as error:
-            return _error(DomainError(error.code, error.message, field="origin"))
+            return refusal_response(error)
         return Response(DomainOutputSerializer(domain).data)
 
     @extend_schema(
@@ -425,5 +331,5 @@ class DomainCheckApi(StrictApiView):
         try:
             result = domain_check_now(domain=domain)
         except DomainError as error:
-            return _error(error)
+            return refusal_response(error)
         return Response(CheckOutputSerializer(result).data)

@@ -7,6 +7,7 @@ process and worker on the machine draws from the same allowance without a read-t
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 
@@ -144,6 +145,15 @@ class Domain(models.Model):
         """Honest readiness: both Cloudflare validations passed."""
         return self.cloudflare_status == "active" and self.ssl_status == "active"
 
+    def serving_origin(self, origins: list[Origin] | None = None) -> Origin | None:
+        """The origin that serves this domain now or will once its record is written; None: the
+        zone's fallback origin. `origins`: the organization's, if already loaded."""
+        if self.origin_id is not None:
+            return self.origin
+        if origins is None:
+            return Origin.objects.filter(organization_id=self.organization_id).default()
+        return next((o for o in origins if o.is_default and o.state != OriginState.DELETING), None)
+
 
 # ---------------------------------------------------------------------------------------------
 # Origins (domains/origins/): where an organization's customers' traffic goes
@@ -161,6 +171,21 @@ def new_origin_key() -> str:
 
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     return "o" + "".join(secrets.choice(alphabet) for _ in range(11))
+
+
+class OriginQuerySet(models.QuerySet["Origin"]):
+    def default(self) -> Origin | None:
+        """The default among these origins (one organization's), unless it is being removed."""
+        return self.filter(is_default=True).exclude(state=OriginState.DELETING).first()
+
+    def mark_record_missing(self, record_name: str) -> int:
+        """Cloudflare answered 1421 (no DNS record of that name): have the origin's record
+        written again by the origins' background step."""
+        return (
+            self.filter(record_name=record_name)
+            .exclude(state=OriginState.DELETING)
+            .update(record_id="", state=OriginState.PENDING, next_attempt_at=timezone.now())
+        )
 
 
 class Origin(models.Model):
@@ -186,6 +211,8 @@ class Origin(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OriginQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "created_at"]
@@ -219,8 +246,40 @@ class ZoneEntitlement(models.Model):
     custom_origins_refused_at = models.DateTimeField(null=True, blank=True)
     custom_origins_message = models.TextField(blank=True, default="")
 
+    NOT_ENTITLED = (
+        "Custom origins are not enabled on DCVaaS's Cloudflare zone yet, so every domain is "
+        "served from the shared default origin. Your origins are kept and take over as soon as "
+        "they are enabled."
+    )
+
     def __str__(self) -> str:
         return "custom origins refused" if self.custom_origins_refused_at else "entitled"
+
+    @classmethod
+    def custom_origins_refusal(cls) -> str:
+        """Why hostnames cannot be pointed at origins now ("" when they can)."""
+        row = cls.objects.filter(pk=1).first()
+        if row is None or row.custom_origins_refused_at is None:
+            return ""
+        return cls.NOT_ENTITLED
+
+    @classmethod
+    def refuse_custom_origins(cls, message: str) -> None:
+        """Cloudflare said 1414: hostnames are not pointed at origins until staff allow it."""
+        cls.objects.update_or_create(
+            pk=1,
+            defaults={
+                "custom_origins_refused_at": timezone.now(),
+                "custom_origins_message": message,
+            },
+        )
+        logging.getLogger("domains.origins").error(
+            "origins: Cloudflare refuses custom origin servers for the zone: %s", message
+        )
+
+    @classmethod
+    def allow_custom_origins(cls) -> None:
+        cls.objects.filter(pk=1).update(custom_origins_refused_at=None, custom_origins_message="")
 
 
 class HintOutcome(models.TextChoices):

@@ -26,6 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Role, User
+from domains.cloudflare import cname_target
 from domains.explain import explain
 from domains.models import (
     Domain,
@@ -156,8 +157,6 @@ def send_many(notifications: Sequence[DomainNotification]) -> int:
     if not claimed:
         return 0
     owners = _owners({n.domain.organization_id for n in claimed})
-    from domains.services import cname_target
-
     target = cname_target()
     site = str(getattr(settings, "SITE_URL", "")).rstrip("/")
     delivered: dict[tuple[str, ...], list[int]] = defaultdict(list)

@@ -35,6 +35,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 
+from domains.models import RateBudgetCounter
+
 Priority = Literal["user", "bulk", "listing"]
 PRIORITIES: tuple[str, ...] = ("user", "bulk", "listing")
 
@@ -186,8 +188,6 @@ class _DatabaseBackend:
         self.name = name
 
     def _ensure_row(self) -> None:
-        from domains.models import RateBudgetCounter
-
         if RateBudgetCounter.objects.filter(name=self.name).exists():
             return
         try:
@@ -199,8 +199,6 @@ class _DatabaseBackend:
             pass  # another process created it first: exactly what we wanted
 
     def try_spend(self, cost: int, cap: int, now: float, limits: _Limits) -> _Attempt:
-        from domains.models import RateBudgetCounter
-
         window_start = int(now // limits.window) * limits.window
         rows = RateBudgetCounter.objects.filter(name=self.name, paused_until__lte=now)
         # One statement decides and spends: either the row is in this window and has room, or it
@@ -229,8 +227,6 @@ class _DatabaseBackend:
         return _Attempt(False, window_start + limits.window - now)
 
     def pause_until(self, until: float, now: float) -> None:
-        from domains.models import RateBudgetCounter
-
         self._ensure_row()
         # Conditional, so the pause only ever moves later whatever order processes write in.
         RateBudgetCounter.objects.filter(name=self.name, paused_until__lt=until).update(
@@ -238,8 +234,6 @@ class _DatabaseBackend:
         )
 
     def used(self, window_start: int) -> int:
-        from domains.models import RateBudgetCounter
-
         row = RateBudgetCounter.objects.filter(name=self.name).values("window_start", "used")
         found = row.first()
         if found is None or found["window_start"] != window_start:
@@ -247,8 +241,6 @@ class _DatabaseBackend:
         return int(found["used"])
 
     def paused_until(self) -> float:
-        from domains.models import RateBudgetCounter
-
         row = RateBudgetCounter.objects.filter(name=self.name).values("paused_until").first()
         return float(row["paused_until"]) if row else 0.0
 

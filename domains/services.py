@@ -32,38 +32,22 @@ from domains.cloudflare import (
     CloudflareRateLimitedError,
     CloudflareTransientError,
     CustomHostname,
+    cname_target,
 )
+from domains.errors import DomainError
+from domains.events import domain_event, record_events, status_change_event
 from domains.hostnames import Hostname, HostnameError, parse_hostname, registrable_domain
 from domains.models import (
     Domain,
-    DomainEvent,
     DomainEventKind,
     DomainStatus,
     Origin,
     OriginState,
+    ZoneEntitlement,
 )
-from domains.origins.services import (
-    custom_origins_refusal,
-    custom_origins_refused,
-    origin_record_missing,
-    serving_origin,
-)
-from domains.webhooks.outbox import record_events
+from domains.schedule import push_heard, push_reschedule
 
 logger = logging.getLogger(__name__)
-
-
-class DomainError(Exception):
-    """A refusal with a stable `code` and a `message` a person can act on."""
-
-    def __init__(
-        self, code: str, message: str, *, field: str = "", retry_after: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -77,59 +61,6 @@ class CheckResult:
     domain: Domain
     dns: dns.CnameCheck
     cloudflare_error: str  # "" when Cloudflare answered
-
-
-def cname_target() -> str:
-    return str(settings.DCV_CNAME_TARGET).rstrip(".").lower()
-
-
-def domain_event(
-    domain: Domain,
-    kind: DomainEventKind,
-    *,
-    message: str = "",
-    from_status: str = "",
-    to_status: str = "",
-    data: dict[str, Any] | None = None,
-) -> DomainEvent:
-    return DomainEvent(
-        domain=domain,
-        organization_id=domain.organization_id,
-        hostname=domain.hostname,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        message=message,
-        data=data or {},
-    )
-
-
-def status_change_event(
-    domain: Domain,
-    *,
-    before: tuple[str, str, str],
-    to_status: str,
-    remote: CustomHostname,
-    by: str = "",
-) -> DomainEvent:
-    """The event of a change in Cloudflare's answer: `before` is (our status, hostname status,
-    certificate status) as they were; the request, Check now and the sync loop all record it
-    with this one builder."""
-    data: dict[str, Any] = {
-        "hostname_status": [before[1], remote.status],
-        "ssl_status": [before[2], remote.ssl_status],
-    }
-    if by:
-        data["by"] = by
-    return domain_event(
-        domain,
-        DomainEventKind.STATUS_CHANGED,
-        from_status=before[0],
-        to_status=to_status,
-        message=f"Cloudflare: hostname {remote.status or '—'}, "
-        f"certificate {remote.ssl_status or '—'}",
-        data=data,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,7 +113,7 @@ def domain_register(
                 next_sync_at=timezone.now() + timedelta(seconds=30),
                 origin=origin,
             )
-            serving = serving_origin(domain)
+            serving = domain.serving_origin()
             if serving is not None and serving.is_serving:
                 domain.origin_server = serving.record_name
                 Domain.objects.filter(pk=domain.pk).update(origin_server=serving.record_name)
@@ -222,8 +153,6 @@ def _schedule_first_check(domain: Domain) -> None:
     Cloudflare had not issued yet. When they came with the answer and push is reporting the
     certificate's steps (`push_heard`), the answer counts as the check and the next one follows
     push's pace (`push_reschedule`)."""
-    from domains.push.services import push_heard, push_reschedule  # late: push uses services
-
     if domain.status != DomainStatus.PENDING or domain.ssl_status == "initializing":
         return
     now = timezone.now()
@@ -242,7 +171,7 @@ def domain_finish_registration(
     `client` lets the sync loop count the calls and bound the wait for the rate budget.
     """
     client = client or CloudflareClient()
-    server = "" if custom_origins_refusal() else domain.origin_server
+    server = "" if ZoneEntitlement.custom_origins_refusal() else domain.origin_server
     try:
         try:
             remote = client.create(
@@ -255,9 +184,9 @@ def domain_finish_registration(
             # The domain is registered on the fallback origin now; the origins' background
             # step moves it to its origin once that can work.
             if isinstance(error, CloudflareOriginNotEntitledError):
-                custom_origins_refused(error)
+                ZoneEntitlement.refuse_custom_origins(str(error))
             else:
-                origin_record_missing(server)
+                Origin.objects.mark_record_missing(server)
             remote = client.create(domain.hostname, method=domain.ssl_method, priority=priority)  # type: ignore[arg-type]
     except CloudflareInvalidHostnameError as error:
         # Our validation should have caught it; Cloudflare's word is final.

@@ -44,7 +44,23 @@ def schedule_sync() -> int:
     retry (a retry claims whatever is due then; nothing is claimed twice). Also emails owners
     about transitions made outside the loop (Check now, a registration).
     """
-    return int(sync.schedule_cycle().pk)
+    return int(sync.schedule_cycle(enqueue=_enqueue).pk)
+
+
+def _enqueue(plan: sync.Plan) -> None:
+    """Fan a cycle out: a task per share of each listing, then a task per batch of GETs."""
+    run = plan.run
+    lease = run.lease_until.isoformat() if run.lease_until else ""
+    for listing in plan.listings:
+        sync_zone.delay(
+            run_id=run.pk,
+            lease=lease,
+            ssl_status=listing.ssl_status,
+            first=listing.first,
+            last=listing.last,
+        )
+    for ids in plan.batches:
+        sync_batch.delay([str(pk) for pk in ids], run_id=run.pk, lease=lease)
 
 
 @shared_task(name="domains.sync_batch", **RETRY_DATABASE_ERRORS)

@@ -17,12 +17,12 @@ from accounts.models import Membership
 from billing.models import Subscription
 from billing.plans import organization_entitlements
 from domains.access import get_domain_or_404
+from domains.errors import DomainError
 from domains.explain import explain
 from domains.forms import DomainForm, DomainOriginForm
-from domains.models import Domain, Origin, OriginState
-from domains.origins.address import OriginError
-from domains.origins.services import custom_origins_refusal, domain_set_origin, serving_origin
-from domains.services import DomainError, domain_check_now, domain_delete, domain_register
+from domains.models import Domain, Origin, OriginState, ZoneEntitlement
+from domains.origins.services import domain_set_origin
+from domains.services import domain_check_now, domain_delete, domain_register
 
 PAGE_SIZE = 50
 HISTORY_LENGTH = 50  # the newest events a domain's page shows
@@ -71,7 +71,7 @@ def _chosen(membership: Membership, form: DomainForm | DomainOriginForm) -> Orig
         return None
     origin = next((o for o in _origins(membership) if o.pk == origin_id), None)
     if origin is None:
-        raise OriginError("unknown_origin", "Choose one of your origins.", field="origin")
+        raise DomainError("unknown_origin", "Choose one of your origins.", field="origin")
     return origin
 
 
@@ -99,7 +99,7 @@ def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse
                 actor=request.user,
                 origin=_chosen(membership, form),
             )
-        except (DomainError, OriginError) as error:
+        except DomainError as error:
             form.add_error("origin" if error.field == "origin" else "hostname", error.message)
             error_code = error.code
         else:
@@ -137,9 +137,9 @@ def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]
         "cname_target": target,
         "poll_seconds": 3,
         "origins": origins,
-        "serving": serving_origin(domain, origins),
+        "serving": domain.serving_origin(origins),
         "served_by": next((o for o in origins if o.record_name == domain.origin_applied), None),
-        "origins_refusal": custom_origins_refusal() if origins else "",
+        "origins_refusal": ZoneEntitlement.custom_origins_refusal() if origins else "",
     }
 
 
@@ -232,10 +232,10 @@ def domain_origin(
     form = DomainOriginForm(request.POST)
     try:
         if not form.is_valid():
-            raise OriginError("unknown_origin", "Choose one of your origins.", field="origin")
+            raise DomainError("unknown_origin", "Choose one of your origins.", field="origin")
         origin = _chosen(membership, form)
         domain_set_origin(domain=domain, origin=origin)
-    except OriginError as error:
+    except DomainError as error:
         messages.error(request, error.message)
     else:
         name = origin.name if origin else "your default origin"

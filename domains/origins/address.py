@@ -15,17 +15,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from domains.dns import address_refusal, resolve_addresses
+from domains.errors import DomainError
 from domains.hostnames import HostnameError, parse_hostname
-
-
-class OriginError(Exception):
-    """A refusal with a stable `code` and a `message` a person can act on."""
-
-    def __init__(self, code: str, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -44,9 +35,9 @@ def _own_names() -> tuple[str, ...]:
 
 
 def parse_origin_address(raw: object) -> OriginAddress:
-    """Normalise `raw` and check it, or raise `OriginError` (field "address")."""
+    """Normalise `raw` and check it, or raise `DomainError` (field "address")."""
     if not isinstance(raw, str) or not raw.strip():
-        raise OriginError(
+        raise DomainError(
             "required",
             "Enter your app's hostname (like myapp.fly.dev) or its public IP address.",
             field="address",
@@ -57,11 +48,11 @@ def parse_origin_address(raw: object) -> OriginAddress:
             parts = urlsplit(text)
             port = parts.port
         except ValueError:
-            raise OriginError(
+            raise DomainError(
                 "invalid", "That is not a hostname or an address.", field="address"
             ) from None
         if parts.scheme not in ("http", "https"):
-            raise OriginError(
+            raise DomainError(
                 "unsupported_scheme", "Enter a hostname or an IP address.", field="address"
             )
         if port is not None:
@@ -77,7 +68,7 @@ def parse_origin_address(raw: object) -> OriginAddress:
     if ip is not None:
         reason = address_refusal(str(ip))
         if reason:
-            raise OriginError(
+            raise DomainError(
                 "refused_address",
                 f"{ip} is {reason}: Cloudflare cannot reach it from the internet, and we never "
                 "send traffic there. Use your app's public address.",
@@ -87,10 +78,10 @@ def parse_origin_address(raw: object) -> OriginAddress:
     try:
         name = parse_hostname(text).name
     except HostnameError as error:
-        raise OriginError(error.code, error.message, field="address") from error
+        raise DomainError(error.code, error.message, field="address") from error
     for own in _own_names():
         if name == own or name.endswith("." + own) or own.endswith("." + name):
-            raise OriginError(
+            raise DomainError(
                 "own_zone",
                 f"{name} is part of DCVaaS itself, not your app. Enter the hostname your app "
                 "runs on, like myapp.fly.dev.",
@@ -99,8 +90,8 @@ def parse_origin_address(raw: object) -> OriginAddress:
     return OriginAddress(name, "CNAME")
 
 
-def _port_error() -> OriginError:
-    return OriginError(
+def _port_error() -> DomainError:
+    return DomainError(
         "port",
         "Leave the port out: Cloudflare connects to your app on port 443 (HTTPS) or 80 (HTTP).",
         field="address",
@@ -110,7 +101,7 @@ def _port_error() -> OriginError:
 def check_resolution(address: OriginAddress) -> tuple[str, ...]:
     """The public addresses a hostname origin resolves to now (an IP origin: itself).
 
-    Raises `OriginError` when every address it resolves to is one we refuse. A hostname that
+    Raises `DomainError` when every address it resolves to is one we refuse. A hostname that
     does not resolve (yet) gives an empty tuple: a new app may not be in DNS yet, and nothing
     is sent anywhere until it is.
     """
@@ -126,7 +117,7 @@ def check_resolution(address: OriginAddress) -> tuple[str, ...]:
     allowed = tuple(a for a, reason in reasons.items() if not reason)
     if not allowed:
         first, reason = next(iter(reasons.items()))
-        raise OriginError(
+        raise DomainError(
             "refused_address",
             f"{address.value} resolves to {first}, {reason}: we never send traffic there. "
             "Point it at your app's public address.",

@@ -12,20 +12,20 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from domains.api import (
+from dcvaas.api import (
     BAD_PARAMETER,
     ERRORS,
     ErrorSerializer,
     StrictApiView,
     StrictBooleanField,
     StrictCharField,
+    refusal_response,
     request_token,
 )
-from domains.models import Domain, Origin, OriginState
+from domains.errors import DomainError
+from domains.models import Domain, Origin, OriginState, ZoneEntitlement
 from domains.origins.access import get_origin_or_404
-from domains.origins.address import OriginError
 from domains.origins.services import (
-    custom_origins_refusal,
     origin_create,
     origin_delete,
     origin_make_default,
@@ -40,12 +40,6 @@ REFUSED = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid or refused name or address."),
     402: OpenApiResponse(ErrorSerializer, description="The plan's origin limit is reached."),
     409: OpenApiResponse(ErrorSerializer, description="The name is taken (`name_taken`)."),
-}
-ERROR_STATUS = {
-    "plan_limit": status.HTTP_402_PAYMENT_REQUIRED,
-    "in_use": status.HTTP_409_CONFLICT,
-    "default_in_use": status.HTTP_409_CONFLICT,
-    "name_taken": status.HTTP_409_CONFLICT,
 }
 
 
@@ -119,13 +113,6 @@ def with_counts(origins: Any, organization_id: int) -> list[Origin]:
     return rows
 
 
-def refused(error: OriginError) -> Response:
-    body: dict[str, Any] = {"code": error.code, "detail": error.message}
-    if error.field:
-        body["errors"] = {error.field: [{"code": error.code, "message": error.message}]}
-    return Response(body, status=ERROR_STATUS.get(error.code, status.HTTP_400_BAD_REQUEST))
-
-
 def _one(origin: Origin) -> dict[str, Any]:
     (counted,) = with_counts(Origin.objects.filter(pk=origin.pk), origin.organization_id)
     return dict(OriginOutputSerializer(counted).data)
@@ -145,7 +132,7 @@ class OriginListCreateApi(StrictApiView):
         origins = with_counts(
             Origin.objects.filter(organization_id=organization_id), organization_id
         )
-        refusal = custom_origins_refusal()
+        refusal = ZoneEntitlement.custom_origins_refusal()
         headers = {"X-Origins-Disabled": refusal} if refusal else None
         return Response(OriginOutputSerializer(origins, many=True).data, headers=headers)
 
@@ -167,8 +154,8 @@ class OriginListCreateApi(StrictApiView):
                 address=data.validated_data["address"],
                 make_default=data.validated_data.get("is_default", False),
             )
-        except OriginError as error:
-            return refused(error)
+        except DomainError as error:
+            return refusal_response(error)
         return Response(_one(origin), status=status.HTTP_201_CREATED)
 
 
@@ -203,8 +190,8 @@ class OriginDetailApi(StrictApiView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if values.get("is_default") is False and origin.is_default:
-            return refused(
-                OriginError(
+            return refusal_response(
+                DomainError(
                     "default_required",
                     "To stop this origin being the default, make another origin the default.",
                     field="is_default",
@@ -216,8 +203,8 @@ class OriginDetailApi(StrictApiView):
             )
             if values.get("is_default"):
                 origin = origin_make_default(origin=origin)
-        except OriginError as error:
-            return refused(error)
+        except DomainError as error:
+            return refusal_response(error)
         return Response(_one(origin))
 
     @extend_schema(
@@ -241,6 +228,6 @@ class OriginDetailApi(StrictApiView):
         origin = get_origin_or_404(request_token(request).organization_id, origin_id)
         try:
             origin = origin_delete(origin=origin)
-        except OriginError as error:
-            return refused(error)
+        except DomainError as error:
+            return refusal_response(error)
         return Response(_one(origin), status=status.HTTP_202_ACCEPTED)

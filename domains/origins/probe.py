@@ -19,8 +19,9 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 
+from domains.errors import DomainError
 from domains.models import Domain, DomainStatus, Origin
-from domains.origins.address import OriginError, check_resolution, parse_origin_address
+from domains.origins.address import check_resolution, parse_origin_address
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def origin_test(origin: Origin) -> ProbeResult:
     try:
         address = parse_origin_address(origin.address)
         addresses = check_resolution(address)
-    except OriginError as error:
+    except DomainError as error:
         return ProbeResult(False, f"Not tested: {error.message}")
     if not addresses:
         return ProbeResult(

@@ -39,6 +39,9 @@ from domains.cloudflare import (
     CloudflareRateLimitedError,
     DnsRecord,
 )
+from domains.errors import DomainError
+from domains.events import domain_event, record_events
+from domains.kick import kick as start_task
 from domains.models import (
     Domain,
     DomainEventKind,
@@ -48,7 +51,7 @@ from domains.models import (
     ZoneEntitlement,
     new_origin_key,
 )
-from domains.origins.address import OriginError, check_resolution, parse_origin_address
+from domains.origins.address import check_resolution, parse_origin_address
 
 logger = logging.getLogger("domains.origins")
 
@@ -62,40 +65,11 @@ RETRY_SECONDS = (30, 60, 120, 300, 600)
 
 
 # ---------------------------------------------------------------------------------------------
-# The zone's entitlement (Cloudflare's 1414)
+# The zone's entitlement (Cloudflare's 1414): `ZoneEntitlement`
 # ---------------------------------------------------------------------------------------------
-NOT_ENTITLED = (
-    "Custom origins are not enabled on DCVaaS's Cloudflare zone yet, so every domain is served "
-    "from the shared default origin. Your origins are kept and take over as soon as they are "
-    "enabled."
-)
-
-
-def custom_origins_refusal() -> str:
-    """Why hostnames cannot be pointed at origins now ("" when they can)."""
-    row = ZoneEntitlement.objects.filter(pk=1).first()
-    if row is None or row.custom_origins_refused_at is None:
-        return ""
-    return NOT_ENTITLED
-
-
-def custom_origins_refused(error: CloudflareError) -> None:
-    """Cloudflare said 1414: stop pointing hostnames at origins until staff re-enable it."""
-    ZoneEntitlement.objects.update_or_create(
-        pk=1,
-        defaults={
-            "custom_origins_refused_at": timezone.now(),
-            "custom_origins_message": str(error),
-        },
-    )
-    logger.error("origins: Cloudflare refuses custom origin servers for the zone: %s", error)
-
-
 def custom_origins_allow() -> None:
     """Staff: try custom origins again (after Cloudflare granted the entitlement)."""
-    ZoneEntitlement.objects.filter(pk=1).update(
-        custom_origins_refused_at=None, custom_origins_message=""
-    )
+    ZoneEntitlement.allow_custom_origins()
     kick()
 
 
@@ -104,17 +78,17 @@ def custom_origins_allow() -> None:
 # ---------------------------------------------------------------------------------------------
 def _checked_name(name: object, organization: Organization, *, exclude: Origin | None) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise OriginError("required", "Give the origin a name, like “Production”.", field="name")
+        raise DomainError("required", "Give the origin a name, like “Production”.", field="name")
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
-        raise OriginError(
+        raise DomainError(
             "max_length", f"Keep the name under {MAX_NAME + 1} characters.", field="name"
         )
     taken = Origin.objects.filter(organization=organization, name__iexact=name)
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     if taken.exists():
-        raise OriginError("name_taken", f"You already have an origin named “{name}”.", field="name")
+        raise DomainError("name_taken", f"You already have an origin named “{name}”.", field="name")
     return name
 
 
@@ -133,7 +107,7 @@ def origin_create(
     *, organization: Organization, name: object, address: object, make_default: bool = False
 ) -> Origin:
     """Add an origin (the organization's default if it is the first). Its DNS record is
-    written in the background. Raises `OriginError` (the address checks' codes, `required`,
+    written in the background. Raises `DomainError` (the address checks' codes, `required`,
     `name_taken`, `plan_limit`)."""
     checked_address = _checked_address(address)
     with transaction.atomic():
@@ -145,7 +119,7 @@ def origin_create(
         live = Origin.objects.filter(organization=org).exclude(state=OriginState.DELETING)
         count = live.count()
         if count >= plan.origin_limit:
-            raise OriginError(
+            raise DomainError(
                 "plan_limit",
                 f"Your {plan.name} plan allows {plan.origin_limit} "
                 f"origin{'s' if plan.origin_limit != 1 else ''}. Remove one or upgrade your plan.",
@@ -161,7 +135,7 @@ def origin_create(
             record_name=record_name(),
             next_attempt_at=timezone.now(),
         )
-        transaction.on_commit(kick)
+        kick()
     return origin
 
 
@@ -189,8 +163,8 @@ def origin_update(*, origin: Origin, name: object = None, address: object = None
                 .update(updated_at=timezone.now(), **updates)
             )
             if not changed:
-                raise OriginError("deleting", "This origin is being removed.")
-            transaction.on_commit(kick)
+                raise DomainError("deleting", "This origin is being removed.")
+            kick()
         origin.refresh_from_db()
     return origin
 
@@ -198,14 +172,14 @@ def origin_update(*, origin: Origin, name: object = None, address: object = None
 def origin_make_default(*, origin: Origin) -> Origin:
     """Make it the default: the domains that follow the default move to it."""
     if origin.state == OriginState.DELETING:
-        raise OriginError("deleting", "This origin is being removed.")
+        raise DomainError("deleting", "This origin is being removed.")
     with transaction.atomic():
         Origin.objects.filter(organization_id=origin.organization_id, is_default=True).exclude(
             pk=origin.pk
         ).update(is_default=False)
         Origin.objects.filter(pk=origin.pk).update(is_default=True)
         origins_retarget(origin.organization_id)
-        transaction.on_commit(kick)
+        kick()
     origin.refresh_from_db()
     return origin
 
@@ -239,7 +213,7 @@ def origin_delete(*, origin: Origin) -> Origin:
         origin = Origin.objects.get(pk=origin.pk)
         chosen = Domain.objects.filter(origin=origin).count()
         if chosen:
-            raise OriginError(
+            raise DomainError(
                 "in_use",
                 f"{chosen} domain{'s are' if chosen != 1 else ' is'} served by this origin. "
                 "Move them to another origin first.",
@@ -250,7 +224,7 @@ def origin_delete(*, origin: Origin) -> Origin:
             .exclude(state=OriginState.DELETING)
         )
         if origin.is_default and others.exists():
-            raise OriginError(
+            raise DomainError(
                 "default_in_use",
                 "This is your default origin. Make another origin the default first: the "
                 "domains that follow the default move with it.",
@@ -263,7 +237,7 @@ def origin_delete(*, origin: Origin) -> Origin:
             next_attempt_at=timezone.now(),
         )
         origins_retarget(org.pk)
-        transaction.on_commit(kick)
+        kick()
     origin.refresh_from_db()
     return origin
 
@@ -274,27 +248,13 @@ def domain_set_origin(*, domain: Domain, origin: Origin | None) -> Domain:
     if origin is not None and (
         origin.organization_id != domain.organization_id or origin.state == OriginState.DELETING
     ):
-        raise OriginError("unknown_origin", "No such origin.", field="origin")
+        raise DomainError("unknown_origin", "No such origin.", field="origin")
     with transaction.atomic():
         Domain.objects.filter(pk=domain.pk).update(origin=origin, updated_at=timezone.now())
         origins_retarget(domain.organization_id)
-        transaction.on_commit(kick)
+        kick()
     domain.refresh_from_db()
     return domain
-
-
-def serving_origin(domain: Domain, origins: list[Origin] | None = None) -> Origin | None:
-    """The origin that serves `domain` now or will once its record is written; None: the zone's
-    fallback origin. `origins`: the organization's, if already loaded."""
-    if domain.origin_id is not None:
-        return domain.origin
-    if origins is None:
-        return (
-            Origin.objects.filter(organization_id=domain.organization_id, is_default=True)
-            .exclude(state=OriginState.DELETING)
-            .first()
-        )
-    return next((o for o in origins if o.is_default and o.state != OriginState.DELETING), None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,10 +285,8 @@ def origins_retarget(organization_id: int) -> int:
 
 
 def kick() -> None:
-    """Ask a worker to bring Cloudflare in line now (after a commit that changed something)."""
-    from domains import tasks  # imported late: tasks import the services
-
-    tasks.sync_origins.delay()
+    """Ask a worker to bring Cloudflare in line now, once the transaction commits."""
+    start_task("domains.sync_origins")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,13 +410,6 @@ def _adopt_or_create(
     )
 
 
-def origin_record_missing(server: str) -> None:
-    """Cloudflare answered 1421 (no DNS record of that name): have the record written again."""
-    Origin.objects.filter(record_name=server).exclude(state=OriginState.DELETING).update(
-        record_id="", state=OriginState.PENDING, next_attempt_at=timezone.now()
-    )
-
-
 def _origin_failed(origin: Origin, error: CloudflareError, report: SyncReport) -> None:
     attempts = origin.attempts + 1
     permanent = isinstance(error, CloudflarePermanentError)
@@ -493,7 +444,7 @@ def _apply_hostnames(client: CloudflareClient, report: SyncReport, limit: int) -
     writing what Cloudflare then has in a few statements per batch, not per hostname. A run
     that dies between a PATCH and its write PATCHes that hostname again next time (the PATCH
     is idempotent)."""
-    if custom_origins_refusal():
+    if ZoneEntitlement.custom_origins_refusal():
         return
     sni_mode = str(settings.CLOUDFLARE_ORIGIN_SNI)
     domains = list(_outdated().order_by("updated_at")[:limit])
@@ -515,13 +466,13 @@ def _apply_hostnames(client: CloudflareClient, report: SyncReport, limit: int) -
                     domain.cloudflare_id, server, sni=_sni(sni_mode, address)
                 )
             except CloudflareOriginNotEntitledError as error:
-                custom_origins_refused(error)
+                ZoneEntitlement.refuse_custom_origins(str(error))
                 return
             except CloudflareNotFoundError:
                 continue  # gone at Cloudflare: the sync loop registers it again
             except CloudflareOriginRejectedError as error:
                 if error.code == 1421:
-                    origin_record_missing(server)  # have the record written again
+                    Origin.objects.mark_record_missing(server)  # have the record written again
                 else:
                     # 1415-1420: Cloudflare will never take this name; say why, on the origin.
                     Origin.objects.filter(record_name=server).update(
@@ -550,9 +501,6 @@ def _apply_hostnames(client: CloudflareClient, report: SyncReport, limit: int) -
 def _write_applied(done: list[tuple[Domain, str]], origins: dict[str, Origin]) -> None:
     """Record what Cloudflare now has for these hostnames, and one event each: one UPDATE per
     target and one INSERT of the events."""
-    from domains.services import domain_event  # late: domains.services imports this module
-    from domains.webhooks.outbox import record_events
-
     now = timezone.now()
     by_target: dict[str, list[uuid.UUID]] = {}
     before: dict[uuid.UUID, str] = {}

@@ -14,14 +14,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
-from domains.models import Domain, Origin
+from domains.errors import DomainError
+from domains.models import Domain, Origin, ZoneEntitlement
 from domains.origins.access import get_origin_or_404
-from domains.origins.address import OriginError
 from domains.origins.api import with_counts
 from domains.origins.forms import OriginForm
 from domains.origins.probe import origin_test
 from domains.origins.services import (
-    custom_origins_refusal,
     origin_create,
     origin_delete,
     origin_make_default,
@@ -40,7 +39,7 @@ def _managing(membership: Membership) -> None:
 def _common(membership: Membership) -> dict[str, object]:
     return {
         "membership": membership,
-        "refusal": custom_origins_refusal(),
+        "refusal": ZoneEntitlement.custom_origins_refusal(),
         "sni_mode": settings.CLOUDFLARE_ORIGIN_SNI,
     }
 
@@ -60,7 +59,7 @@ def origins_page(request: SignedInRequest, membership: Membership) -> HttpRespon
                     address=form.cleaned_data["address"],
                     make_default=form.cleaned_data["is_default"],
                 )
-            except OriginError as error:
+            except DomainError as error:
                 form.add_error(error.field or None, error.message)
             else:
                 messages.success(
@@ -97,7 +96,7 @@ def origin_page(
                     name=form.cleaned_data["name"],
                     address=form.cleaned_data["address"],
                 )
-            except OriginError as error:
+            except DomainError as error:
                 form.add_error(error.field or None, error.message)
             else:
                 messages.success(request, f"Saved {origin.name}.")
@@ -149,6 +148,6 @@ def origin_action(
             return redirect("origins:page")
         else:
             return HttpResponse("Unknown action", status=400)
-    except OriginError as error:
+    except DomainError as error:
         messages.error(request, error.message)
     return redirect("origins:detail", origin_id=origin.pk)

@@ -18,8 +18,11 @@ from domains.cloudflare import (
     CloudflareNotFoundError,
     CloudflareRateLimitedError,
 )
+from domains.kick import kick
 from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome
 from domains.push.receiver import Notice
+from domains.schedule import push_reschedule
+from domains.services import domain_apply_remote
 
 logger = logging.getLogger("domains.push")
 
@@ -52,7 +55,7 @@ def hint_record(notice: Notice) -> CloudflareHint | None:
         logger.info("push: ignored %s (%s)", notice.event_id, detail)
     else:
         passing = is_passing(notice.event_type)
-        transaction.on_commit(lambda: kick(passing=passing))
+        kick_hints(passing=passing)
     return hint
 
 
@@ -65,14 +68,12 @@ def is_passing(event_type: str) -> bool:
     return event_type.endswith(tuple("." + suffix for suffix in PASSING_EVENTS))
 
 
-def kick(*, passing: bool = False) -> None:
+def kick_hints(*, passing: bool = False) -> None:
     """Have a worker act on the hints in a moment: a hostname's certificate steps come in quick
     succession, and hints waiting together cost one GET (PUSH_COALESCE_SECONDS; a passing step
     waits PUSH_SETTLE_SECONDS)."""
-    from domains import tasks  # imported late: tasks import the services
-
     wait = settings.PUSH_SETTLE_SECONDS if passing else settings.PUSH_COALESCE_SECONDS
-    tasks.process_hints.apply_async(countdown=float(wait))
+    kick("domains.process_hints", countdown=float(wait))
 
 
 def ready_hints(now: datetime) -> QuerySet[CloudflareHint]:
@@ -104,8 +105,6 @@ def hints_process(
     """Act on the waiting hints: one GET per hinted domain, applied like any answer; a burst of
     more than PUSH_MAX_GETS domains is handed to the sync loop instead (due now), whose listing
     costs one call per 50 domains. Never raises for Cloudflare trouble."""
-    from domains.services import domain_apply_remote  # late: domains.services is large
-
     client = client or CloudflareClient()
     report = HintReport()
     now = timezone.now()
@@ -137,9 +136,7 @@ def hints_process(
             f"a burst of {len(grouped)} domains: the sync loop lists them",
         )
         report.handed_over = len(grouped)
-        from domains import tasks
-
-        tasks.schedule_sync.delay()
+        kick("domains.schedule_sync")
         return report
     calls_before = client.calls
     for domain, group in grouped.items():
@@ -177,48 +174,6 @@ def hints_process(
     report.fetched = client.calls - calls_before  # HTTP attempts, retries included
     report.remaining = ready_hints(timezone.now()).count()
     return report
-
-
-# How recently a notification must have come for push to count as reporting (`push_heard`).
-PUSH_HEARD_SECONDS = 3600
-
-
-def push_heard(now: datetime) -> bool:
-    """Whether Cloudflare's notifications are arriving: push is set up and one about a
-    hostname came within the last hour. While they do, every step of a pending domain's
-    certificate is reported (validation, issuance, deployment; CONTRACT.md §11.3), so the sync
-    loop polls pending domains no more often than PUSH_BACKSTOP_SECONDS; when they stop (a
-    policy switched off, a lost destination), polling returns to Cloudflare's own schedule
-    within the hour."""
-    if not settings.CLOUDFLARE_WEBHOOK_SECRET:
-        return False
-    since = now - timedelta(seconds=PUSH_HEARD_SECONDS)
-    heard = CloudflareHint.objects.filter(received_at__gte=since).exclude(
-        outcome=HintOutcome.IGNORED
-    )
-    return bool(heard.exists())
-
-
-def push_reschedule(domain: Domain, now: datetime) -> None:
-    """The GET just made was the domain's check: its next one follows the sync loop's schedule
-    from now; a pending one no sooner than PUSH_BACKSTOP_SECONDS (push reports its steps, the
-    poller is the backstop), an active one with every other at the next shared check. A cycle
-    holding the row then finds it no longer on its lease and leaves it: the answer is in."""
-    from domains.sync.schedule import next_delay  # late: the sync loop imports this module
-
-    if domain.status not in (DomainStatus.PENDING, DomainStatus.ACTIVE):
-        return  # failed, blocked or being removed: the loop's own schedule stands
-    delay = next_delay(
-        domain.status,
-        0,
-        now=now,
-        cloudflare_status=domain.cloudflare_status,
-        pending_floor=float(settings.PUSH_BACKSTOP_SECONDS),
-    )
-    if delay is not None:
-        Domain.objects.filter(pk=domain.pk, status=domain.status).update(
-            next_sync_at=now + timedelta(seconds=delay)
-        )
 
 
 def _finish(hint_ids: list[int], outcome: str, detail: str) -> None:

@@ -37,6 +37,16 @@ and bookkeeping), `apply` (fetching and applying answers in bulk) and `cycle` (p
 running cycles). Import from the package, not the modules.
 """
 
+from domains.schedule import (
+    WORK_STATUSES,
+    claim_due,
+    claim_one,
+    last_run,
+    next_delay,
+    pending_delay,
+    retry_delay,
+    sync_lag,
+)
 from domains.sync.apply import REMOTE_FIELDS, Listing, apply_answers, touch_unchanged
 from domains.sync.cycle import (
     Plan,
@@ -50,16 +60,6 @@ from domains.sync.cycle import (
     send_transition_emails,
     sweep,
     sync_one,
-)
-from domains.sync.schedule import (
-    WORK_STATUSES,
-    claim_due,
-    claim_one,
-    last_run,
-    next_delay,
-    pending_delay,
-    retry_delay,
-    sync_lag,
 )
 
 __all__ = [

@@ -23,6 +23,7 @@ from domains.cloudflare import (
     CloudflareRateLimitedError,
     CustomHostname,
 )
+from domains.events import publish, record_events, status_change_event
 from domains.models import (
     Domain,
     DomainEvent,
@@ -31,16 +32,14 @@ from domains.models import (
     NotificationKind,
     WebhookEventType,
 )
+from domains.schedule import WORK_STATUSES, next_delay, next_sync_expression
 from domains.services import (
     domain_finish_deletion,
     domain_finish_registration,
     domain_forget_remote,
     remote_fields,
-    status_change_event,
 )
 from domains.sync.batch import Batch
-from domains.sync.schedule import WORK_STATUSES, next_delay, next_sync_expression
-from domains.webhooks.outbox import publish, record_events
 
 logger = logging.getLogger("domains.sync")  # one logger for the whole loop
 
@@ -472,11 +471,11 @@ def _queue_expiry_notifications(batch: Batch, domains: list[Domain]) -> None:
                 # Once per certificate, like the email: the same row decides both.
                 publish([(WebhookEventType.DOMAIN_CERTIFICATE_EXPIRING, domain, batch.now)])
         if notification is not None:
-            batch.outbox.append(notification)
+            batch.emails.append(notification)
 
 
-def send_outbox(batch: Batch) -> None:
-    outbox, batch.outbox = batch.outbox, []
+def send_emails(batch: Batch) -> None:
+    emails, batch.emails = batch.emails, []
     # Transitions applied by this batch, by Check now or by a registration: all are events.
-    outbox += notifications.record_transitions(now=batch.now)
-    notifications.send_many(outbox)
+    emails += notifications.record_transitions(now=batch.now)
+    notifications.send_many(emails)

@@ -19,7 +19,7 @@ from domains.models import (
     DomainNotification,
 )
 from domains.rate_budget import Priority
-from domains.sync.schedule import WORK_STATUSES, retry_delay
+from domains.schedule import WORK_STATUSES, retry_delay
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,7 +59,7 @@ class Batch:
     changed: int = 0
     errors: int = 0
     progress: Callable[[int], None] | None = None
-    outbox: list[DomainNotification] = field(default_factory=list)
+    emails: list[DomainNotification] = field(default_factory=list)
     # A listing failed (not for the budget): its cycle's sweep retries the rest later instead
     # of fetching them one by one from a Cloudflare that is failing.
     listing_failed: bool = False

@@ -24,18 +24,17 @@ from domains.models import (
     SyncRun,
     SyncStrategy,
 )
-from domains.push.services import push_heard
 from domains.rate_budget import budget
+from domains.schedule import WORK_STATUSES, claim_due, claim_listed, claim_one, push_heard
 from domains.sync.apply import (
     Listing,
     filter_usable,
     resume_order,
-    send_outbox,
+    send_emails,
     sync_by_get,
     sync_by_listing,
 )
 from domains.sync.batch import Batch, SyncClient
-from domains.sync.schedule import WORK_STATUSES, claim_due, claim_listed, claim_one
 
 logger = logging.getLogger("domains.sync")  # one logger for the whole loop
 
@@ -72,7 +71,7 @@ def _add_figures(batch: Batch, run_id: int, *, task_done: bool) -> None:
 def _finish(batch: Batch, run_id: int | None) -> None:
     """Send the batch's emails and add its figures to the cycle's run; the cycle's last task
     to finish then sweeps up what the listings left (`sweep`)."""
-    send_outbox(batch)
+    send_emails(batch)
     if run_id is None:
         return
     _add_figures(batch, run_id, task_done=True)
@@ -121,7 +120,7 @@ def sweep(*, run_id: int, lease: datetime, progress: Callable[[int], None] | Non
             else:
                 sync_by_get(batch, list(batch.held(chunk).order_by("next_sync_at", "pk")))
     finally:
-        send_outbox(batch)
+        send_emails(batch)
         _add_figures(batch, run_id, task_done=False)
         SyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
     return batch
@@ -287,28 +286,13 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
     return Plan(run=run, strategy=strategy, batches=batches, listings=listings)
 
 
-def schedule_cycle(*, now: datetime | None = None) -> SyncRun:
-    """Plan a cycle and enqueue its batches on workers (after the claim commits)."""
-    from domains import tasks
-
+def schedule_cycle(*, enqueue: Callable[[Plan], None], now: datetime | None = None) -> SyncRun:
+    """Plan a cycle and hand its plan to `enqueue` once the claim commits (the task layer puts
+    its listings and batches on workers: this module never starts a task)."""
     with transaction.atomic():
         plan = plan_cycle(now=now, trigger="beat")
         run = plan.run
-        lease = run.lease_until.isoformat() if run.lease_until else ""
-
-        def enqueue() -> None:
-            for listing in plan.listings:
-                tasks.sync_zone.delay(
-                    run_id=run.pk,
-                    lease=lease,
-                    ssl_status=listing.ssl_status,
-                    first=listing.first,
-                    last=listing.last,
-                )
-            for ids in plan.batches:
-                tasks.sync_batch.delay([str(pk) for pk in ids], run_id=run.pk, lease=lease)
-
-        transaction.on_commit(enqueue)
+        transaction.on_commit(lambda: enqueue(plan))
     send_transition_emails()
     logger.info(
         "sync: run %s claimed %s of %s due, strategy %s, %s tasks",

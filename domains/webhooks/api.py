@@ -11,16 +11,18 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dcvaas.api import DomainPagination
-from domains.api import (
+from dcvaas.api import (
     BAD_PARAMETER,
     ERRORS,
     ErrorSerializer,
+    Pagination,
     StrictApiView,
     StrictBooleanField,
     StrictCharField,
+    refusal_response,
     request_token,
 )
+from domains.errors import DomainError
 from domains.models import (
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -30,7 +32,6 @@ from domains.models import (
 from domains.webhooks.access import get_delivery_or_404, get_endpoint_or_404
 from domains.webhooks.services import (
     SUBSCRIBABLE,
-    WebhookError,
     webhook_delivery_resend,
     webhook_endpoint_create,
     webhook_endpoint_rotate_secret,
@@ -101,14 +102,6 @@ class DeliveryPageSerializer(serializers.Serializer[Any]):
     results = DeliveryOutputSerializer(many=True)
 
 
-def _refused(error: WebhookError) -> Response:
-    code = status.HTTP_402_PAYMENT_REQUIRED if error.code == "plan_limit" else 400
-    body: dict[str, Any] = {"code": error.code, "detail": error.message}
-    if error.field:
-        body["errors"] = {error.field: [{"code": error.code, "message": error.message}]}
-    return Response(body, status=code)
-
-
 class EndpointListCreateApi(StrictApiView):
     @extend_schema(
         operation_id="webhook_endpoints_list",
@@ -137,8 +130,8 @@ class EndpointListCreateApi(StrictApiView):
                 description=data.validated_data.get("description", ""),
                 event_types=data.validated_data.get("event_types", []),
             )
-        except WebhookError as error:
-            return _refused(error)
+        except DomainError as error:
+            return refusal_response(error)
         return Response(
             EndpointWithSecretSerializer(created.endpoint).data, status=status.HTTP_201_CREATED
         )
@@ -166,8 +159,8 @@ class EndpointDetailApi(StrictApiView):
         data.is_valid(raise_exception=True)
         try:
             endpoint = webhook_endpoint_update(endpoint=endpoint, **data.validated_data)
-        except WebhookError as error:
-            return _refused(error)
+        except DomainError as error:
+            return refusal_response(error)
         return Response(EndpointOutputSerializer(endpoint).data)
 
     @extend_schema(
@@ -236,7 +229,7 @@ class DeliveryListApi(StrictApiView):
             deliveries = deliveries.filter(status=filters.validated_data["status"])
         if "event_type" in filters.validated_data:
             deliveries = deliveries.filter(message__type=filters.validated_data["event_type"])
-        paginator = DomainPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(
             deliveries.order_by("-created_at", "-id"), request, view=self
         )

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing.plans import organization_entitlements
+from domains.errors import DomainError
+from domains.events import kick_delivery
 from domains.models import (
     Domain,
     WebhookDelivery,
@@ -22,17 +24,6 @@ from domains.models import (
     new_webhook_secret,
 )
 from domains.webhooks.guard import WebhookUrlError, resolve_target
-from domains.webhooks.outbox import kick_delivery
-
-
-class WebhookError(Exception):
-    """A refusal with a stable `code` and a `message` a person can act on."""
-
-    def __init__(self, code: str, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -48,7 +39,7 @@ def _checked_url(url: str) -> str:
     try:
         resolve_target(url)
     except WebhookUrlError as error:
-        raise WebhookError(error.code, error.message, field="url") from error
+        raise DomainError(error.code, error.message, field="url") from error
     return url.strip()
 
 
@@ -56,7 +47,7 @@ def _checked_types(event_types: Iterable[str]) -> list[str]:
     chosen = sorted(set(event_types))
     unknown = [t for t in chosen if t not in SUBSCRIBABLE]
     if unknown:
-        raise WebhookError(
+        raise DomainError(
             "unknown_event_type",
             f"Unknown event type {unknown[0]!r}. Known ones: {', '.join(SUBSCRIBABLE)}.",
             field="event_types",
@@ -68,7 +59,7 @@ def webhook_endpoint_create(
     *, organization: Organization, url: str, description: str = "", event_types: Iterable[str] = ()
 ) -> NewSecret:
     """Add an endpoint (its URL checked now, and again before every delivery). Raises
-    `WebhookError` (codes: the URL guard's, `unknown_event_type`, `plan_limit`)."""
+    `DomainError` (codes: the URL guard's, `unknown_event_type`, `plan_limit`)."""
     types = _checked_types(event_types)
     url = _checked_url(url)
     with transaction.atomic():
@@ -78,7 +69,7 @@ def webhook_endpoint_create(
         ).plan
         count = WebhookEndpoint.objects.filter(organization=org).count()
         if count >= plan.webhook_endpoint_limit:
-            raise WebhookError(
+            raise DomainError(
                 "plan_limit",
                 f"Your {plan.name} plan allows {plan.webhook_endpoint_limit} webhook "
                 f"endpoint{'s' if plan.webhook_endpoint_limit != 1 else ''}. Remove one or "

@@ -15,11 +15,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
+from domains.errors import DomainError
 from domains.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType
 from domains.webhooks.access import get_delivery_or_404, get_endpoint_or_404
 from domains.webhooks.forms import EndpointForm
 from domains.webhooks.services import (
-    WebhookError,
     webhook_delivery_resend,
     webhook_endpoint_create,
     webhook_endpoint_rotate_secret,
@@ -57,7 +57,7 @@ def webhooks_page(request: SignedInRequest, membership: Membership) -> HttpRespo
                     description=form.cleaned_data["description"],
                     event_types=form.cleaned_data["event_types"],
                 )
-            except WebhookError as error:
+            except DomainError as error:
                 form.add_error(error.field or None, error.message)
             else:
                 new_secret = created

@@ -76,11 +76,9 @@ def test_staff_see_webhook_endpoints_without_their_secrets(
 def test_staff_turn_custom_origins_back_on_after_cloudflare_enabled_them(
     staff_client: Client, cloudflare_sim: CloudflareSandbox
 ) -> None:
-    from domains.cloudflare import CloudflareOriginNotEntitledError
     from domains.models import ZoneEntitlement
-    from domains.origins.services import custom_origins_refusal, custom_origins_refused
 
-    custom_origins_refused(CloudflareOriginNotEntitledError("not granted", codes=(1414,)))
+    ZoneEntitlement.refuse_custom_origins("not granted")
 
     response = staff_client.post(
         ADMIN + "domains/zoneentitlement/",
@@ -89,4 +87,4 @@ def test_staff_turn_custom_origins_back_on_after_cloudflare_enabled_them(
     )
 
     assert response.status_code == 200
-    assert custom_origins_refusal() == ""
+    assert ZoneEntitlement.custom_origins_refusal() == ""

@@ -201,10 +201,9 @@ def test_origins_are_checked_by_writing_and_removing_a_marked_record(
 def test_a_zone_cloudflare_refused_custom_origins_to_is_reported_with_what_to_do(
     healthy: CloudflareSandbox,
 ) -> None:
-    from domains.cloudflare import CloudflareOriginNotEntitledError
-    from domains.origins.services import custom_origins_refused
+    from domains.models import ZoneEntitlement
 
-    custom_origins_refused(CloudflareOriginNotEntitledError("not granted", codes=(1414,)))
+    ZoneEntitlement.refuse_custom_origins("not granted")
 
     output, error = run_check()
 

@@ -10,11 +10,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organization
-from domains.models import Domain, DomainEvent, DomainEventKind, Origin, OriginState
-from domains.origins.address import OriginError, parse_origin_address
+from domains.errors import DomainError
+from domains.models import (
+    Domain,
+    DomainEvent,
+    DomainEventKind,
+    Origin,
+    OriginState,
+    ZoneEntitlement,
+)
+from domains.origins.address import parse_origin_address
 from domains.origins.services import (
     custom_origins_allow,
-    custom_origins_refusal,
     domain_set_origin,
     origin_create,
     origin_delete,
@@ -22,7 +29,7 @@ from domains.origins.services import (
     origin_update,
     origins_sync,
 )
-from domains.services import DomainError, domain_register
+from domains.services import domain_register
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
 
@@ -148,9 +155,9 @@ def test_an_origin_in_use_cannot_be_deleted_until_its_domains_move(
     origins_sync()
     domain = register(acme, "a.acme-customer.dev", origin=staging)
 
-    with pytest.raises(OriginError) as chosen:
+    with pytest.raises(DomainError) as chosen:
         origin_delete(origin=staging)
-    with pytest.raises(OriginError) as default:
+    with pytest.raises(DomainError) as default:
         origin_delete(origin=production)
     domain_set_origin(domain=domain, origin=None)
     origin_delete(origin=staging)
@@ -265,7 +272,7 @@ def test_a_zone_without_the_entitlement_keeps_serving_from_the_fallback_and_says
     origins_sync()
     later = register(acme, "b.acme-customer.dev")
 
-    assert "not enabled" in custom_origins_refusal()
+    assert "not enabled" in ZoneEntitlement.custom_origins_refusal()
     assert later.cloudflare_id  # registered all the same, on the fallback origin
     assert "custom_origin_server" not in cloudflare_sim.hostname("b.acme-customer.dev")
 
@@ -273,7 +280,7 @@ def test_a_zone_without_the_entitlement_keeps_serving_from_the_fallback_and_says
     custom_origins_allow()
     origins_sync()
 
-    assert custom_origins_refusal() == ""
+    assert ZoneEntitlement.custom_origins_refusal() == ""
     assert served_from(cloudflare_sim, "a.acme-customer.dev") == APP
     assert served_from(cloudflare_sim, "b.acme-customer.dev") == APP
 
@@ -284,7 +291,7 @@ def test_a_domain_is_never_attached_to_another_organizations_origin(
     theirs = origin_create(organization=umbrella, name="Theirs", address=APP)
     domain = register(acme, "a.acme-customer.dev")
 
-    with pytest.raises(OriginError):
+    with pytest.raises(DomainError):
         domain_set_origin(domain=domain, origin=theirs)
     with pytest.raises(DomainError) as on_create:
         register(acme, "b.acme-customer.dev", origin=theirs)
@@ -298,7 +305,7 @@ def test_a_domain_is_never_attached_to_another_organizations_origin(
 def test_the_plan_caps_the_number_of_origins(umbrella: Organization) -> None:
     origin_create(organization=umbrella, name="Production", address=APP)
 
-    with pytest.raises(OriginError) as error:
+    with pytest.raises(DomainError) as error:
         origin_create(organization=umbrella, name="Staging", address=OTHER)
 
     assert error.value.code == "plan_limit"
@@ -351,7 +358,7 @@ def test_retargeting_takes_a_few_statements_whatever_the_number_of_domains(
     ],
 )
 def test_an_address_inside_a_network_is_refused_with_its_reason(address: str, reason: str) -> None:
-    with pytest.raises(OriginError) as error:
+    with pytest.raises(DomainError) as error:
         parse_origin_address(address)
 
     assert error.value.code == "refused_address"
@@ -380,7 +387,7 @@ def test_an_address_inside_a_network_is_refused_with_its_reason(address: str, re
     ],
 )
 def test_a_special_use_or_own_name_is_refused(address: str, code: str) -> None:
-    with pytest.raises(OriginError) as error:
+    with pytest.raises(DomainError) as error:
         parse_origin_address(address)
 
     assert error.value.code == code
@@ -401,7 +408,7 @@ def test_a_hostname_that_resolves_only_to_refused_addresses_is_refused(
     dns_sandbox.set_record("internal.fly-customer.dev", "A", ["10.0.0.5", "192.168.0.7"])
     dns_sandbox.set_record("mixed.fly-customer.dev", "A", ["10.0.0.5", APP])
 
-    with pytest.raises(OriginError) as error:
+    with pytest.raises(DomainError) as error:
         origin_create(organization=acme, name="Internal", address="internal.fly-customer.dev")
     mixed = origin_create(organization=acme, name="Mixed", address="mixed.fly-customer.dev")
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome
-from domains.push.services import hints_process, push_heard
+from domains.push.services import hints_process
+from domains.schedule import push_heard
 from domains.services import domain_register
 from sandbox.cloudflare import CloudflareSandbox
 from tests.factories import DomainFactory

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organization, User
+from domains.errors import DomainError
 from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
 from domains.services import (
-    DomainError,
     domain_apply_remote,
     domain_check_now,
     domain_delete,

@@ -17,6 +17,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from accounts.models import Organization, User
 from domains.cloudflare import parse_hostname
+from domains.errors import DomainError
+from domains.events import record_events, status_change_event
 from domains.models import (
     Domain,
     DomainStatus,
@@ -26,12 +28,10 @@ from domains.models import (
     WebhookEventType,
     WebhookMessage,
 )
-from domains.services import domain_register, status_change_event
+from domains.services import domain_register
 from domains.webhooks import delivery
 from domains.webhooks.guard import WebhookUrlError, refusal, resolve_target
-from domains.webhooks.outbox import record_events
 from domains.webhooks.services import (
-    WebhookError,
     webhook_delivery_resend,
     webhook_endpoint_create,
     webhook_endpoint_rotate_secret,
@@ -324,7 +324,7 @@ def test_an_endpoint_is_refused_with_a_reason_when_saved(
     acme: Organization, url: str, code: str, settings: Any
 ) -> None:
     settings.WEBHOOK_ALLOW_LOOPBACK = False
-    with pytest.raises(WebhookError) as refused:
+    with pytest.raises(DomainError) as refused:
         webhook_endpoint_create(organization=acme, url=url)
 
     assert refused.value.code == code
@@ -334,7 +334,7 @@ def test_an_endpoint_is_refused_with_a_reason_when_saved(
 def test_the_free_plan_allows_one_endpoint(acme: Organization, inbox_url: str) -> None:
     webhook_endpoint_create(organization=acme, url=inbox_url)
 
-    with pytest.raises(WebhookError) as refused:
+    with pytest.raises(DomainError) as refused:
         webhook_endpoint_create(organization=acme, url=inbox_url)
 
     assert refused.value.code == "plan_limit"

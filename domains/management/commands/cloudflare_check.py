@@ -29,6 +29,8 @@ from domains.cloudflare import (
     FallbackOriginStatus,
     cname_target,
 )
+from domains.models import Domain, ZoneEntitlement
+from domains.push.setup import PushSetupError, push_status
 
 OK, WARN, PROBLEM = "OK", "WARN", "PROBLEM"
 CREDENTIALS_ADVICE = (
@@ -285,8 +287,6 @@ def _check_quota(client: CloudflareClient) -> Finding:
 def _check_origins(client: CloudflareClient) -> list[Finding]:
     """Tenant origins need DNS Write on the zone (a record per origin) and the zone's custom
     origin server entitlement, which Cloudflare only reveals when it is used (1414)."""
-    from domains.models import Domain, ZoneEntitlement
-
     name = (
         f"dcvaas-check-{secrets.token_hex(4)}.{settings.CLOUDFLARE_ORIGINS_SUBDOMAIN}."
         f"{settings.CLOUDFLARE_ZONE_NAME}"
@@ -350,8 +350,6 @@ def _check_origins(client: CloudflareClient) -> list[Finding]:
 
 def _check_push(client: CloudflareClient) -> Finding:
     """Whether Cloudflare tells us about certificate events (else the sync loop alone does)."""
-    from domains.push.setup import PushSetupError, push_status
-
     if not settings.CLOUDFLARE_WEBHOOK_SECRET:
         return Finding(
             WARN,

@@ -1,4 +1,5 @@
-"""When each domain is checked next, and how due domains are claimed for a cycle."""
+"""When each domain is checked next, how due domains are claimed for a cycle, and whether
+Cloudflare's notifications are arriving (which slows the polling of pending domains)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from domains.models import (
+    CloudflareHint,
     Domain,
     DomainStatus,
+    HintOutcome,
     SyncRun,
 )
 
@@ -184,3 +187,46 @@ def sync_lag(now: datetime | None = None) -> timedelta:
 
 def last_run() -> SyncRun | None:
     return SyncRun.objects.order_by("-started_at", "-id").first()
+
+
+# ---------------------------------------------------------------------------------------------
+# Push: is it reporting?
+# ---------------------------------------------------------------------------------------------
+# How recently a notification must have come for push to count as reporting (`push_heard`).
+PUSH_HEARD_SECONDS = 3600
+
+
+def push_heard(now: datetime) -> bool:
+    """Whether Cloudflare's notifications are arriving: push is set up and one about a
+    hostname came within the last hour. While they do, every step of a pending domain's
+    certificate is reported (validation, issuance, deployment; CONTRACT.md §11.3), so the sync
+    loop polls pending domains no more often than PUSH_BACKSTOP_SECONDS; when they stop (a
+    policy switched off, a lost destination), polling returns to Cloudflare's own schedule
+    within the hour."""
+    if not settings.CLOUDFLARE_WEBHOOK_SECRET:
+        return False
+    since = now - timedelta(seconds=PUSH_HEARD_SECONDS)
+    heard = CloudflareHint.objects.filter(received_at__gte=since).exclude(
+        outcome=HintOutcome.IGNORED
+    )
+    return bool(heard.exists())
+
+
+def push_reschedule(domain: Domain, now: datetime) -> None:
+    """The GET just made was the domain's check: its next one follows the sync loop's schedule
+    from now; a pending one no sooner than PUSH_BACKSTOP_SECONDS (push reports its steps, the
+    poller is the backstop), an active one with every other at the next shared check. A cycle
+    holding the row then finds it no longer on its lease and leaves it: the answer is in."""
+    if domain.status not in (DomainStatus.PENDING, DomainStatus.ACTIVE):
+        return  # failed, blocked or being removed: the loop's own schedule stands
+    delay = next_delay(
+        domain.status,
+        0,
+        now=now,
+        cloudflare_status=domain.cloudflare_status,
+        pending_floor=float(settings.PUSH_BACKSTOP_SECONDS),
+    )
+    if delay is not None:
+        Domain.objects.filter(pk=domain.pk, status=domain.status).update(
+            next_sync_at=now + timedelta(seconds=delay)
+        )

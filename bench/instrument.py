@@ -1,4 +1,5 @@
-"""What `bench/web.py` measures against, active only when `settings.BENCHMARK` is true.
+"""What `bench/web.py` measures against, wired in by the settings module it writes for its
+server (`bench/urls.py` routes `hello`), never by the product's own settings.
 
 - `hello`: a bare Django view (no session, no database, no template) served by the same
   process as the product: the baseline every page's latency is compared with.
@@ -7,9 +8,7 @@
   `X-Server-Ms` (time spent in Django, from the first middleware in to the response out), so
   it can tell the server's share of a latency from the client's and the network's.
 
-`dcvaas/settings.py` installs the middleware and `dcvaas/urls.py` routes the view only when
-`BENCHMARK` is set: production never exposes either (a query count tells an attacker how
-much work a URL costs).
+Production never exposes either (a query count tells an attacker how much work a URL costs).
 """
 
 from __future__ import annotations

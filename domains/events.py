@@ -1,4 +1,11 @@
-"""The webhook outbox: messages recorded with the change they describe, never after it."""
+"""Record, then let others react: a domain's history and the webhook messages it owes.
+
+A change is recorded once, in the transaction that makes it, as `DomainEvent` rows plus the
+webhook messages and deliveries they owe (the outbox). Delivery (`domains.webhooks`) and the
+owners' emails (`domains.notifications`) read those rows later, so a crash between the change
+and its announcement loses nothing. The core, origins, push and the sync loop all record
+through here, with the event builders below.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from typing import Any
 
 from django.db import transaction
 
+from domains.cloudflare import CustomHostname
+from domains.kick import kick
 from domains.models import (
     Domain,
     DomainEvent,
@@ -19,6 +28,55 @@ from domains.models import (
     WebhookMessage,
 )
 from domains.serializers import DomainOutputSerializer
+
+
+def domain_event(
+    domain: Domain,
+    kind: DomainEventKind,
+    *,
+    message: str = "",
+    from_status: str = "",
+    to_status: str = "",
+    data: dict[str, Any] | None = None,
+) -> DomainEvent:
+    return DomainEvent(
+        domain=domain,
+        organization_id=domain.organization_id,
+        hostname=domain.hostname,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        message=message,
+        data=data or {},
+    )
+
+
+def status_change_event(
+    domain: Domain,
+    *,
+    before: tuple[str, str, str],
+    to_status: str,
+    remote: CustomHostname,
+    by: str = "",
+) -> DomainEvent:
+    """The event of a change in Cloudflare's answer: `before` is (our status, hostname status,
+    certificate status) as they were; the request, Check now and the sync loop all record it
+    with this one builder."""
+    data: dict[str, Any] = {
+        "hostname_status": [before[1], remote.status],
+        "ssl_status": [before[2], remote.ssl_status],
+    }
+    if by:
+        data["by"] = by
+    return domain_event(
+        domain,
+        DomainEventKind.STATUS_CHANGED,
+        from_status=before[0],
+        to_status=to_status,
+        message=f"Cloudflare: hostname {remote.status or '—'}, "
+        f"certificate {remote.ssl_status or '—'}",
+        data=data,
+    )
 
 
 def record_events(events: Sequence[DomainEvent]) -> list[DomainEvent]:
@@ -102,15 +160,13 @@ def publish(items: Iterable[tuple[str, Domain, datetime]]) -> list[WebhookMessag
     WebhookMessage.objects.bulk_create(messages)
     WebhookDelivery.objects.bulk_create(deliveries)
     # Delivered right after the commit; the beat entry picks up whatever this kick misses.
-    transaction.on_commit(kick_delivery)
+    kick_delivery()
     return messages
 
 
 def kick_delivery() -> None:
-    """Ask a worker to deliver what is due now (after a commit that recorded something)."""
-    from domains import tasks  # imported late: tasks import the services, which import this
-
-    tasks.deliver_webhooks.delay()
+    """Ask a worker to deliver what is due now, once the transaction commits."""
+    kick("domains.deliver_webhooks")
 
 
 def payload(
