@@ -45,8 +45,7 @@ from accounts.models import Organization  # noqa: E402
 from domains import sync  # noqa: E402
 from domains.cloudflare import MAX_PER_PAGE, parse_hostname  # noqa: E402
 from domains.models import Domain, DomainStatus  # noqa: E402
-from domains.services import records_for, remote_fields  # noqa: E402
-from domains.sync import REMOTE_FIELDS  # noqa: E402
+from domains.services import records_for, remote_field_names, remote_fields  # noqa: E402
 from sandbox.cloudflare import CloudflareSandbox  # noqa: E402
 
 SIZES = (1_000, 10_000)
@@ -105,7 +104,7 @@ def grow_zone(sim: SimulatorProcess, organization: Organization, total: int) -> 
             setattr(domain, name, value)
         domain.last_synced_at = now
         synced.append(domain)
-    Domain.objects.bulk_update(synced, [*REMOTE_FIELDS, "last_synced_at"], batch_size=500)
+    Domain.objects.bulk_update(synced, [*remote_field_names(), "last_synced_at"], batch_size=500)
     # Since then, customers of pending domains created their CNAME: 10% of the zone changes.
     pending = Domain.objects.filter(status=DomainStatus.PENDING).values_list("hostname", flat=True)
     for hostname in list(pending)[: total // 10]:

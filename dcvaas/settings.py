@@ -275,8 +275,8 @@ SYNC_LISTING_PAGES_PER_TASK = env.int("SYNC_LISTING_PAGES_PER_TASK", default=100
 # shows), and how many go into one worker batch.
 SYNC_MAX_PER_CYCLE = env.int("SYNC_MAX_PER_CYCLE", default=20000)
 SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=50)
-# Pending domains follow Cloudflare's own validation backoff (CONTRACT.md 5.4): after the n-th
-# check, min(60 * 1.05^n, cap) seconds for the first 10 checks, then 60 * 1.15^n.
+# Pending domains follow Cloudflare's own validation backoff (domains/cloudflare/CONTRACT.md 5.4):
+# after the n-th check, min(60 * 1.05^n, cap) seconds for the first 10 checks, then 60 * 1.15^n.
 SYNC_PENDING_BASE_SECONDS = env.int("SYNC_PENDING_BASE_SECONDS", default=60)
 SYNC_PENDING_MAX_SECONDS = env.int("SYNC_PENDING_MAX_SECONDS", default=4 * 3600)
 # Active domains are rechecked for moved hostnames, renewal trouble and expiry, all together at

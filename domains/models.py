@@ -294,7 +294,8 @@ class HintOutcome(models.TextChoices):
 
 class CloudflareHint(models.Model):
     """A notification from Cloudflare that a custom hostname's certificate changed: a hint to
-    fetch the hostname now, never its state (CONTRACT.md §11.4). Deduplicated by event id."""
+    fetch the hostname now, never its state (domains/cloudflare/CONTRACT.md §11.4). Deduplicated by
+    event id."""
 
     event_id = models.CharField(max_length=100, unique=True)
     event_type = models.CharField(max_length=120, blank=True, default="")

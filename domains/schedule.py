@@ -30,9 +30,9 @@ WORK_STATUSES = (DomainStatus.REGISTERING, DomainStatus.DELETING)
 def pending_delay(checks: int) -> int:
     """Seconds until the next check of a domain checked `checks` times while pending.
 
-    Cloudflare's own validation backoff (CONTRACT.md 5.4): min(floor(base * 1.05^n), cap) for
-    the first 10 attempts, then 1.15^n. Checking more often than Cloudflare validates would
-    only spend calls on answers that cannot have changed.
+    Cloudflare's own validation backoff (domains/cloudflare/CONTRACT.md 5.4): min(floor(base *
+    1.05^n), cap) for the first 10 attempts, then 1.15^n. Checking more often than Cloudflare
+    validates would only spend calls on answers that cannot have changed.
     """
     base = int(settings.SYNC_PENDING_BASE_SECONDS)
     cap = int(settings.SYNC_PENDING_MAX_SECONDS)
@@ -199,10 +199,10 @@ PUSH_HEARD_SECONDS = 3600
 def push_heard(now: datetime) -> bool:
     """Whether Cloudflare's notifications are arriving: push is set up and one about a
     hostname came within the last hour. While they do, every step of a pending domain's
-    certificate is reported (validation, issuance, deployment; CONTRACT.md §11.3), so the sync
-    loop polls pending domains no more often than PUSH_BACKSTOP_SECONDS; when they stop (a
-    policy switched off, a lost destination), polling returns to Cloudflare's own schedule
-    within the hour."""
+    certificate is reported (validation, issuance, deployment; domains/cloudflare/CONTRACT.md
+    §11.3), so the sync loop polls pending domains no more often than PUSH_BACKSTOP_SECONDS; when
+    they stop (a policy switched off, a lost destination), polling returns to Cloudflare's own
+    schedule within the hour."""
     if not settings.CLOUDFLARE_WEBHOOK_SECRET:
         return False
     since = now - timedelta(seconds=PUSH_HEARD_SECONDS)

@@ -7,6 +7,7 @@ short transaction. Every step is idempotent, so the sync loop can finish anythin
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -326,6 +327,29 @@ def remote_fields(domain: Domain, remote: CustomHostname, now: datetime) -> dict
         # Active again: a later `moved` deserves its own refresh.
         fields["moved_refresh_at"] = None
     return fields
+
+
+@functools.cache
+def remote_field_names() -> tuple[str, ...]:
+    """The columns `remote_fields` sets, whatever the answer (for bulk writes of answers)."""
+    blank = CustomHostname(
+        id="",
+        hostname="",
+        status="",
+        ssl_status="",
+        ssl_method="",
+        verification_errors=(),
+        ownership_txt=None,
+        ownership_http=None,
+        validation_txt=(),
+        validation_http=(),
+        validation_cname=(),
+        validation_errors=(),
+        certificate_issuer=None,
+        certificate_expires_at=None,
+        created_at=None,
+    )
+    return tuple(remote_fields(Domain(hostname="example.com"), blank, timezone.now()))
 
 
 def domain_apply_remote(*, domain: Domain, remote: CustomHostname) -> Domain:

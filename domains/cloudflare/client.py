@@ -215,8 +215,9 @@ class CloudflareClient:
         """Serve the hostname from `server` (a DNS record's name in the zone), or from the
         zone's fallback origin when `server` is "".
 
-        How to clear `custom_origin_server` is unconfirmed (CONTRACT.md §10.4): null is sent
-        first; if Cloudflare refuses it, or answers with the old value still set, "" is sent.
+        How to clear `custom_origin_server` is unconfirmed (domains/cloudflare/CONTRACT.md §10.4):
+        null is sent first; if Cloudflare refuses it, or answers with the old value still set, "" is
+        sent.
         """
         path = self._hostname_path(hostname_id)
         if server:
@@ -333,7 +334,8 @@ class CloudflareClient:
                 return item
         return None
 
-    # -- DNS records of the zone (tenant origins, CONTRACT.md §9) ----------------------------
+    # -- DNS records of the zone (tenant origins, domains/cloudflare/CONTRACT.md §9)
+    # ----------------------------
     def dns_records(
         self,
         *,
@@ -421,7 +423,8 @@ class CloudflareClient:
             raise ValueError("a DNS record id is required")
         return "/dns_records/" + quote(record_id, safe="")
 
-    # -- Notifications (push, CONTRACT.md §11): account level ---------------------------------
+    # -- Notifications (push, domains/cloudflare/CONTRACT.md §11): account level
+    # ---------------------------------
     def available_alerts(self, *, priority: Priority = "user") -> builtins.list[AlertType]:
         """Every alert type the account may subscribe to."""
         payload = self._request(

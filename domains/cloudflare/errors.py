@@ -72,7 +72,7 @@ class CloudflareAuthError(CloudflarePermanentError):
 
 
 class CloudflareOriginNotEntitledError(CloudflarePermanentError):
-    """1414: the zone may not set custom origin servers (CONTRACT.md §10.3)."""
+    """1414: the zone may not set custom origin servers (domains/cloudflare/CONTRACT.md §10.3)."""
 
 
 class CloudflareOriginRejectedError(CloudflarePermanentError):
@@ -123,9 +123,9 @@ INVALID_HOSTNAME_MESSAGES: dict[int, str] = {
         "separately, for example shop.example-company.com."
     ),
 }
-# Our words for Cloudflare's custom-origin refusals (CONTRACT.md §10.3). The name Cloudflare
-# checks is our own DNS record's, built from CLOUDFLARE_ORIGINS_SUBDOMAIN and the zone's name,
-# so most of these are ours to fix, not the tenant's.
+# Our words for Cloudflare's custom-origin refusals (domains/cloudflare/CONTRACT.md §10.3). The name
+# Cloudflare checks is our own DNS record's, built from CLOUDFLARE_ORIGINS_SUBDOMAIN and the zone's
+# name, so most of these are ours to fix, not the tenant's.
 ORIGIN_REJECTED_MESSAGES: dict[int, str] = {
     1415: "Cloudflare refused the origin record's name as invalid: check the "
     "CLOUDFLARE_ORIGINS_SUBDOMAIN and CLOUDFLARE_ZONE_NAME settings.",
@@ -175,7 +175,8 @@ def classify_error(
         return CloudflareRecordConflictError(message, **kwargs)
     if any(9000 <= code < 9100 for code in codes):
         # A DNS record validation error, alone or in the older 1004 "DNS Validation Error"
-        # wrapper (CONTRACT.md §9.4), whose 1004 would otherwise read as an auth failure.
+        # wrapper (domains/cloudflare/CONTRACT.md §9.4), whose 1004 would otherwise read as an auth
+        # failure.
         return CloudflarePermanentError(message, **kwargs)
     for code in codes:
         if code in INVALID_HOSTNAME_MESSAGES:

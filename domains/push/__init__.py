@@ -1,4 +1,5 @@
-"""Push: Cloudflare's notifications for custom hostname certificates (CONTRACT.md §11).
+"""Push: Cloudflare's notifications for custom hostname certificates (domains/cloudflare/CONTRACT.md
+§11).
 
 A notification is a hint that one hostname changed, never its state: the receiver
 (`views.cloudflare_webhook`) checks the shared secret, records the hint (deduplicated by event

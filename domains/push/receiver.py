@@ -1,4 +1,5 @@
-"""What a Cloudflare notification says, from either documented envelope (CONTRACT.md §11.3)."""
+"""What a Cloudflare notification says, from either documented envelope
+(domains/cloudflare/CONTRACT.md §11.3)."""
 
 from __future__ import annotations
 

@@ -59,8 +59,9 @@ def hint_record(notice: Notice) -> CloudflareHint | None:
     return hint
 
 
-# Certificate steps the next one follows within seconds to minutes (CONTRACT.md §11.3): their
-# hints wait PUSH_SETTLE_SECONDS, so the GET made for them usually sees the step after too.
+# Certificate steps the next one follows within seconds to minutes (domains/cloudflare/CONTRACT.md
+# §11.3): their hints wait PUSH_SETTLE_SECONDS, so the GET made for them usually sees the step after
+# too.
 PASSING_EVENTS = ("validation.succeeded", "issuance.succeeded", "renewal.succeeded")
 
 

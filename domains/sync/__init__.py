@@ -47,7 +47,7 @@ from domains.schedule import (
     retry_delay,
     sync_lag,
 )
-from domains.sync.apply import REMOTE_FIELDS, Listing, apply_answers, touch_unchanged
+from domains.sync.apply import Listing, apply_answers, touch_unchanged
 from domains.sync.cycle import (
     Plan,
     choose_listings,
@@ -63,7 +63,6 @@ from domains.sync.cycle import (
 )
 
 __all__ = [
-    "REMOTE_FIELDS",
     "WORK_STATUSES",
     "Listing",
     "Plan",

@@ -44,25 +44,6 @@ from domains.sync.batch import Batch
 logger = logging.getLogger("domains.sync")  # one logger for the whole loop
 
 
-# What `domain_apply_remote` writes; a domain whose values all match Cloudflare's is unchanged.
-REMOTE_FIELDS = (
-    "cloudflare_id",
-    "cloudflare_status",
-    "ssl_status",
-    "ssl_method",
-    "verification_errors",
-    "validation_errors",
-    "dns_records",
-    "certificate_issuer",
-    "certificate_expires_at",
-    "status",
-    "last_error",
-    "activated_at",
-    "moved_refresh_at",
-    "origin_applied",
-)
-
-
 # Per-domain work: registering, deleting, re-registering
 # ---------------------------------------------------------------------------------------------
 def _finish_work(batch: Batch, domain: Domain) -> None:
@@ -133,8 +114,9 @@ def sync_by_get(batch: Batch, domains: Sequence[Domain]) -> None:
     apply_answers(batch, answers)
 
 
-# Set for a day when Cloudflare ignored or refused the `ssl_status` list filter (CONTRACT.md
-# §1.1: the 2026 SDKs send it, the published schema lacks it): cycles list the whole zone then.
+# Set for a day when Cloudflare ignored or refused the `ssl_status` list filter
+# (domains/cloudflare/CONTRACT.md §1.1: the 2026 SDKs send it, the published schema lacks it):
+# cycles list the whole zone then.
 FILTER_UNUSABLE_KEY = "sync:listing:filter-unusable"
 FILTER_UNUSABLE_SECONDS = 24 * 3600
 # Where the next cycle's listings start when the last one's were cut short by the budget (a

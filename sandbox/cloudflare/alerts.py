@@ -1,5 +1,5 @@
-"""Cloudflare Notifications for custom hostnames (CONTRACT.md §11): the account's webhook
-destinations and policies, and the notifications the simulator sends on every certificate
+"""Cloudflare Notifications for custom hostnames (domains/cloudflare/CONTRACT.md §11): the account's
+webhook destinations and policies, and the notifications the simulator sends on every certificate
 transition, with the faults real delivery may have (drop, duplicate, delay, reorder).
 
 The SaaS alert's `alert_type` is unconfirmed upstream; the simulator offers it under
@@ -50,7 +50,7 @@ AVAILABLE_ALERTS = {
         },
     ]
 }
-# ssl.status transitions and the event each sends (CONTRACT.md §11.3).
+# ssl.status transitions and the event each sends (domains/cloudflare/CONTRACT.md §11.3).
 EVENTS = {
     ("pending_validation", "pending_issuance"): "validation.succeeded",
     ("pending_issuance", "pending_deployment"): "issuance.succeeded",

@@ -100,7 +100,7 @@ PUSH_TICK_SECONDS = 0.25
 _ROUTE = re.compile(
     r"^/zones/(?P<zone>[^/]+)/(?P<kind>custom_hostnames|dns_records)(?:/(?P<rest>[^/]+))?/?$"
 )
-# What a custom origin server's DNS record may be (CONTRACT.md §10.2).
+# What a custom origin server's DNS record may be (domains/cloudflare/CONTRACT.md §10.2).
 ORIGIN_RECORD_TYPES = ("A", "AAAA", "CNAME")
 NOT_ENTITLED = (
     "Access to setting a custom origin server has not been granted for this zone. If you are "
@@ -158,7 +158,8 @@ class CloudflareSandbox(SandboxApp):
         self.custom_origins = custom_origins
         self.origin_requires_proxied = origin_requires_proxied
         self.account_id = account_id
-        # Notifications (CONTRACT.md §11): destinations, policies and what is sent to them.
+        # Notifications (domains/cloudflare/CONTRACT.md §11): destinations, policies and what is
+        # sent to them.
         self.alerts = Alerts(account_id=account_id, zone_id=zone_id, seed=seed)
         self.prefix = prefix.rstrip("/")
         self.delays = delays or Delays()
@@ -171,8 +172,8 @@ class CloudflareSandbox(SandboxApp):
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         # The list filters `hostname_status` and `ssl_status` are in the 2026 SDKs but not the
-        # published schema (CONTRACT.md §1.1): "honour" them, "ignore" them (list as if absent)
-        # or "refuse" them (400), to play a Cloudflare that predates them.
+        # published schema (domains/cloudflare/CONTRACT.md §1.1): "honour" them, "ignore" them (list
+        # as if absent) or "refuse" them (400), to play a Cloudflare that predates them.
         self._check_status_filters(status_filters)
         self.status_filters = status_filters
         self.base_url = ""  # set by serve(); "<server>/client/v4"
@@ -290,9 +291,10 @@ class CloudflareSandbox(SandboxApp):
             self._save()
 
     def route(self, hostname: str) -> dict[str, Any]:
-        """Where Cloudflare's edge would send a request for `hostname` (CONTRACT.md §10.4):
-        `{"origin", "via", "sni", "host"}`, or `{"error": 1016, ...}` when the custom origin's
-        DNS record is gone or the zone has no fallback origin."""
+        """Where Cloudflare's edge would send a request for `hostname`
+        (domains/cloudflare/CONTRACT.md §10.4): `{"origin", "via", "sni", "host"}`, or `{"error":
+        1016, ...}` when the custom origin's DNS record is gone or the zone has no fallback
+        origin."""
         with self._lock:
             record = self._by_name(hostname)
             server = record.custom_origin_server
@@ -884,7 +886,8 @@ class CloudflareSandbox(SandboxApp):
                 "and try again.",
             )
 
-    # -- DNS records (CONTRACT.md §9) ------------------------------------------------------
+    # -- DNS records (domains/cloudflare/CONTRACT.md §9)
+    # ------------------------------------------------------
 
     def _dns_dispatch(self, request: Request, rest: str | None) -> tuple[int, dict[str, Any]]:
         method = request.method.upper()

@@ -1,5 +1,5 @@
 """Rate limits and injected faults: Cloudflare's 1200-requests-per-5-minutes counter and its
-headers (CONTRACT.md §4), plus the failures tests ask for on purpose."""
+headers (domains/cloudflare/CONTRACT.md §4), plus the failures tests ask for on purpose."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """DNS records of the SaaS zone (A, AAAA and CNAME), as Cloudflare's DNS records API keeps them
-(CONTRACT.md §9): what tenant origins are made of.
+(domains/cloudflare/CONTRACT.md §9): what tenant origins are made of.
 
 Nothing here does I/O or locking: the app calls these under its lock.
 """
@@ -17,8 +17,8 @@ from typing import Any
 from sandbox.cloudflare.model import ApiError, bad_param, isoformat
 
 RECORD_TYPES = ("A", "AAAA", "CNAME")
-# List filters the simulator implements (CONTRACT.md §9.5); other documented ones are accepted
-# and ignored only if absent, so a client relying on one we lack finds out.
+# List filters the simulator implements (domains/cloudflare/CONTRACT.md §9.5); other documented ones
+# are accepted and ignored only if absent, so a client relying on one we lack finds out.
 _TEXT_FILTERS = ("name", "content", "comment")
 _MATCHES = ("exact", "contains", "startswith", "endswith")
 _ORDERS = ("type", "name", "content", "ttl", "proxied")
@@ -134,7 +134,7 @@ def checked_fields(body: dict[str, Any], zone_name: str, *, partial: bool) -> di
 
 
 def check_record(record: DnsRecord) -> None:
-    """The content must suit the type (CONTRACT.md §9.2, errors as §9.4)."""
+    """The content must suit the type (domains/cloudflare/CONTRACT.md §9.2, errors as §9.4)."""
     if record.type in ("A", "AAAA"):
         version = 4 if record.type == "A" else 6
         try:

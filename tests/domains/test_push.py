@@ -26,7 +26,7 @@ URL = "/webhooks/cloudflare"
 
 
 def saas_body(sim: CloudflareSandbox, hostname_id: str, hostname: str, **kw: Any) -> dict[str, Any]:
-    """The SaaS page's envelope (CONTRACT.md §11.3)."""
+    """The SaaS page's envelope (domains/cloudflare/CONTRACT.md §11.3)."""
     return {
         "metadata": {
             "event": {

@@ -1,5 +1,5 @@
-"""The Cloudflare simulator's Notifications (CONTRACT.md §11): the account API, through
-Cloudflare's own SDK, and the notifications it sends on certificate transitions."""
+"""The Cloudflare simulator's Notifications (domains/cloudflare/CONTRACT.md §11): the account API,
+through Cloudflare's own SDK, and the notifications it sends on certificate transitions."""
 
 from __future__ import annotations
 

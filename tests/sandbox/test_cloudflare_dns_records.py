@@ -1,4 +1,5 @@
-"""The Cloudflare simulator's DNS records and custom origin servers (CONTRACT.md §9–§10).
+"""The Cloudflare simulator's DNS records and custom origin servers (domains/cloudflare/CONTRACT.md
+§9–§10).
 
 Every answer is checked against the schemas by the `cloudflare_sim` fixture; the SDK test shows
 Cloudflare's own client works against it unchanged.

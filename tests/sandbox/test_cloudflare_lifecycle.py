@@ -1,4 +1,5 @@
-"""How a custom hostname moves through Cloudflare's states in the simulator (CONTRACT.md §5).
+"""How a custom hostname moves through Cloudflare's states in the simulator
+(domains/cloudflare/CONTRACT.md §5).
 
 Time is a ManualClock the tests drive; transitions happen when a hostname is read.
 """

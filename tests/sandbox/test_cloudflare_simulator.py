@@ -1,4 +1,5 @@
-"""The Cloudflare simulator's HTTP contract (CONTRACT.md §1-§3), spoken to with plain requests.
+"""The Cloudflare simulator's HTTP contract (domains/cloudflare/CONTRACT.md §1-§3), spoken to with
+plain requests.
 
 Every answer here is also checked against the OpenAPI schema by the `cloudflare_sim` fixture.
 """

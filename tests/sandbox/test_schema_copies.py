@@ -35,3 +35,23 @@ def test_each_schema_copy_still_equals_the_reference_beside_the_clone(name: str)
         f"{SOURCES[name]['upstream']} changed: copy it into sandbox/cloudflare/schemas/ and "
         "update SOURCES.json"
     )
+
+
+CONTRACT = ROOT / "domains" / "cloudflare" / "CONTRACT.md"
+
+
+def test_the_cloudflare_contract_copy_is_in_the_repository() -> None:
+    text = CONTRACT.read_text()
+
+    assert text.startswith("#")
+    assert "§11" in text or "## 11" in text
+
+
+def test_the_cloudflare_contract_copy_still_equals_the_reference_beside_the_clone() -> None:
+    upstream = ROOT.parent / "shared" / "cloudflare" / "CONTRACT.md"
+    if not upstream.exists():
+        pytest.skip("no reference folder beside this clone (shared/cloudflare/CONTRACT.md)")
+
+    assert CONTRACT.read_bytes() == upstream.read_bytes(), (
+        "shared/cloudflare/CONTRACT.md changed: copy it to domains/cloudflare/CONTRACT.md"
+    )

@@ -1,9 +1,10 @@
 """`manage.py cloudflare_notifications setup --url ...` / `status`: Cloudflare's push.
 
 `setup` finds the SaaS custom hostnames alert's type in the account's available alerts (by its
-documented display name: the type value is not documented, CONTRACT.md §11.1), then creates or
-updates one webhook destination (our URL and CLOUDFLARE_WEBHOOK_SECRET) and one policy sending
-that alert there. Running it again changes nothing but what changed. `status` shows both.
+documented display name: the type value is not documented, domains/cloudflare/CONTRACT.md §11.1),
+then creates or updates one webhook destination (our URL and CLOUDFLARE_WEBHOOK_SECRET) and one
+policy sending that alert there. Running it again changes nothing but what changed. `status` shows
+both.
 """
 
 from __future__ import annotations
