@@ -38,6 +38,7 @@ from django.db import close_old_connections  # noqa: E402
 from accounts.models import Organization  # noqa: E402
 from domains import sync  # noqa: E402
 from domains.models import CloudflareHint, Domain, DomainStatus  # noqa: E402
+from domains.push import services as push  # noqa: E402
 from domains.services import domain_register  # noqa: E402
 from sandbox.cloudflare import CloudflareSandbox  # noqa: E402
 
@@ -59,20 +60,18 @@ def kick(*, passing: bool = False) -> None:
     if not passing:
         KICKED.set()
         return
-    later = float(settings.PUSH_SETTLE_SECONDS) - float(settings.PUSH_COALESCE_SECONDS)
+    later = float(settings.PUSH_SETTLE_SECONDS) - push.PUSH_COALESCE_SECONDS
     threading.Timer(max(0.0, later), KICKED.set).start()
 
 
 def worker(stop: threading.Event) -> None:
     """What a Celery worker does with `process_hints` kicked with its countdown."""
-    from domains.push.services import hints_process
-
     while not stop.is_set():
         if not KICKED.wait(0.5):
             continue
-        time.sleep(float(settings.PUSH_COALESCE_SECONDS))
+        time.sleep(push.PUSH_COALESCE_SECONDS)
         KICKED.clear()
-        hints_process()
+        push.hints_process()
         close_old_connections()
 
 
@@ -146,8 +145,6 @@ def main() -> None:
         f"poll-only over {args.poll_window:.0f}s; sync cycle every "
         f"{settings.CELERY_BEAT_SCHEDULE['every-1m-schedule-domain-sync']['schedule']:.0f}s"
     )
-    from domains.push import services as push
-
     push.kick_hints = kick  # the kick reaches our stand-in worker, not a broker
     sim.alerts.subscribe(url, SECRET)
     measure(sim, "push", args.domains, args.push_window, seed=1)

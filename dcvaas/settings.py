@@ -228,9 +228,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_BEAT_SCHEDULE = {
     "every-1m-schedule-domain-sync": {
         "task": "domains.schedule_sync",
-        # Every 30 s by default (the entry's name is kept: beat's table knows it by name): with
-        # a pending domain's checks about a minute apart, a 60 s beat often took a domain due
-        # a moment after one cycle only at the next (bench/latency.py: p50 64 s -> 47 s).
+        # Every 30 s by default (the entry's name is kept: beat's table knows it by name): a
+        # domain that comes due just after a cycle waits at most this long for the next one.
         "schedule": float(env.int("SYNC_SCHEDULE_SECONDS", default=30)),
         # A run that waited longer than its own interval in the queue is superseded by the next.
         "options": {"expires": float(env.int("SYNC_SCHEDULE_SECONDS", default=30))},
@@ -272,21 +271,13 @@ SYNC_ZONE_TIME_LIMIT = env.int("SYNC_ZONE_TIME_LIMIT", default=600)
 # Pages (of 50 hostnames) one listing task reads; a longer listing is split across workers.
 SYNC_LISTING_PAGES_PER_TASK = env.int("SYNC_LISTING_PAGES_PER_TASK", default=100)
 # Most domains one cycle claims to fetch one by one (a listing also takes every due domain it
-# shows), and how many go into one worker batch.
+# shows). Pending domains follow Cloudflare's own validation backoff (domains/schedule.py).
 SYNC_MAX_PER_CYCLE = env.int("SYNC_MAX_PER_CYCLE", default=20000)
-SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=50)
-# Pending domains follow Cloudflare's own validation backoff (domains/cloudflare/CONTRACT.md 5.4):
-# after the n-th check, min(60 * 1.05^n, cap) seconds for the first 10 checks, then 60 * 1.15^n.
-SYNC_PENDING_BASE_SECONDS = env.int("SYNC_PENDING_BASE_SECONDS", default=60)
-SYNC_PENDING_MAX_SECONDS = env.int("SYNC_PENDING_MAX_SECONDS", default=4 * 3600)
 # Active domains are rechecked for moved hostnames, renewal trouble and expiry, all together at
 # each multiple of this interval since the epoch (one listing checks them all); failed ones
 # (timed out, moved after our one refresh) for a fix made without pressing Check now.
 SYNC_ACTIVE_INTERVAL_SECONDS = env.int("SYNC_ACTIVE_INTERVAL_SECONDS", default=6 * 3600)
 SYNC_FAILED_INTERVAL_SECONDS = env.int("SYNC_FAILED_INTERVAL_SECONDS", default=24 * 3600)
-# Registering/deleting leftovers and transient Cloudflare errors: base * 2^attempts, capped.
-SYNC_RETRY_BASE_SECONDS = env.int("SYNC_RETRY_BASE_SECONDS", default=60)
-SYNC_RETRY_MAX_SECONDS = env.int("SYNC_RETRY_MAX_SECONDS", default=3600)
 # Longest a sync call waits for the shared rate budget before the cycle stops and leaves the
 # rest for the next one.
 SYNC_BUDGET_WAIT_SECONDS = env.float("SYNC_BUDGET_WAIT_SECONDS", default=5.0)
@@ -380,15 +371,9 @@ CLOUDFLARE_WEBHOOK_SECRET = env.str(
     "CLOUDFLARE_WEBHOOK_SECRET",
     default="sandbox-cloudflare-webhook-secret" if _cf_sandbox else "",
 )
-# A burst of notifications naming more domains than this is handed to the sync loop (one
-# listing call per 50 domains) instead of one GET each.
-PUSH_MAX_GETS = env.int("PUSH_MAX_GETS", default=20)
 # While Cloudflare's notifications arrive (one came within the hour), pending domains are polled
 # no more often than this: push reports every certificate step; the poller is the backstop.
 PUSH_BACKSTOP_SECONDS = env.int("PUSH_BACKSTOP_SECONDS", default=600)
-# Hints are acted on this long after one arrives, so a hostname's steps in quick succession
-# (validation, issuance, deployment) cost one GET, not three.
-PUSH_COALESCE_SECONDS = env.float("PUSH_COALESCE_SECONDS", default=1.0)
 # A step another follows within seconds to minutes (validation or issuance succeeded) waits this
 # long instead, so the GET made for it usually finds the certificate active: one GET per
 # activation rather than one per step.
@@ -408,10 +393,9 @@ CLOUDFLARE_ORIGINS_SUBDOMAIN = env.str("CLOUDFLARE_ORIGINS_SUBDOMAIN", default="
 CLOUDFLARE_ORIGIN_SNI = env.str("CLOUDFLARE_ORIGIN_SNI", default="")
 # Whether an origin's hostname may resolve to loopback: only the sandbox's own test app does.
 ORIGIN_ALLOW_LOOPBACK = env.bool("ORIGIN_ALLOW_LOOPBACK", default=SANDBOX)
-# Test origin (domains/origins/probe.py): the whole test's time, the most of an answer read,
-# and the ports tried (HTTPS, then HTTP). The sandbox's tenant app listens on its own ports.
+# Test origin (domains/origins/probe.py): the whole test's time and the ports tried (HTTPS,
+# then HTTP). The sandbox's tenant app listens on its own ports.
 ORIGIN_PROBE_SECONDS = env.float("ORIGIN_PROBE_SECONDS", default=5.0)
-ORIGIN_PROBE_MAX_BYTES = env.int("ORIGIN_PROBE_MAX_BYTES", default=16 * 1024)
 SANDBOX_APP_TLS_PORT = env.int("SANDBOX_APP_TLS_PORT", default=8743)
 SANDBOX_APP_PORT = env.int("SANDBOX_APP_PORT", default=8780)
 ORIGIN_PROBE_PORTS = env.list(
@@ -454,7 +438,6 @@ DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3.0)
 # One attempt's limit, connecting and reading together.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # The most of an endpoint's answer we read (and keep an excerpt of).
-WEBHOOK_MAX_RESPONSE_BYTES = env.int("WEBHOOK_MAX_RESPONSE_BYTES", default=64 * 1024)
 # An endpoint that has failed every delivery for this long is disabled, and its owners told.
 WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
 # After a secret is rotated, the old one keeps signing (beside the new) this long.

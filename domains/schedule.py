@@ -20,6 +20,15 @@ from domains.models import (
     SyncRun,
 )
 
+# Cloudflare's validation backoff for a pending hostname (domains/cloudflare/CONTRACT.md 5.4):
+# the first recheck after a minute, growing to at most four hours.
+PENDING_BASE_SECONDS = 60
+PENDING_MAX_SECONDS = 4 * 3600
+# Registering/deleting leftovers and transient Cloudflare errors: a minute, doubling, capped at
+# an hour (Cloudflare's outages are minutes long; an hour keeps a stuck domain in view).
+RETRY_BASE_SECONDS = 60
+RETRY_MAX_SECONDS = 3600
+
 # Statuses whose work is a Cloudflare write (create/delete), not a read.
 WORK_STATUSES = (DomainStatus.REGISTERING, DomainStatus.DELETING)
 
@@ -34,8 +43,7 @@ def pending_delay(checks: int) -> int:
     1.05^n), cap) for the first 10 attempts, then 1.15^n. Checking more often than Cloudflare
     validates would only spend calls on answers that cannot have changed.
     """
-    base = int(settings.SYNC_PENDING_BASE_SECONDS)
-    cap = int(settings.SYNC_PENDING_MAX_SECONDS)
+    base, cap = PENDING_BASE_SECONDS, PENDING_MAX_SECONDS
     factor = 1.05 if checks <= 10 else 1.15
     # Past ~60 checks the power overflows nothing but is far past the cap anyway.
     return min(math.floor(base * factor ** min(checks, 200)), cap)
@@ -43,8 +51,7 @@ def pending_delay(checks: int) -> int:
 
 def retry_delay(attempts: int) -> int:
     """Seconds before retrying registering/deleting work or a failed fetch: doubling, capped."""
-    base = int(settings.SYNC_RETRY_BASE_SECONDS)
-    cap = int(settings.SYNC_RETRY_MAX_SECONDS)
+    base, cap = RETRY_BASE_SECONDS, RETRY_MAX_SECONDS
     return int(min(base * 2 ** min(max(attempts - 1, 0), 30), cap))
 
 
@@ -99,9 +106,7 @@ def next_sync_expression(now: datetime, *, pending_floor: float = 0.0) -> Case:
     The pending branch has one WHEN per attempt count below the cap (about 40), whatever the
     number of rows, so the statement stays the same size as the zone grows.
     """
-    saturation = _pending_saturation(
-        int(settings.SYNC_PENDING_BASE_SECONDS), int(settings.SYNC_PENDING_MAX_SECONDS)
-    )
+    saturation = _pending_saturation(PENDING_BASE_SECONDS, PENDING_MAX_SECONDS)
 
     def at(seconds: float | None) -> Value:
         return Value(None if seconds is None else now + timedelta(seconds=seconds))
@@ -126,7 +131,7 @@ def next_sync_expression(now: datetime, *, pending_floor: float = 0.0) -> Case:
     ]
     return Case(
         *whens,
-        default=at(max(int(settings.SYNC_PENDING_MAX_SECONDS), pending_floor)),
+        default=at(max(PENDING_MAX_SECONDS, pending_floor)),
         output_field=DateTimeField(null=True),
     )
 

@@ -5,7 +5,7 @@ The one module that connects to tenants' apps (tests/test_boundaries.py). It res
 now and refuses refused addresses (a name may have moved since it was saved), connects to the
 address it checked (never re-resolving), tries HTTPS then HTTP, sends `Host` set to one of the
 organization's hostnames and the SNI Cloudflare would send, follows no redirect, reads at most
-ORIGIN_PROBE_MAX_BYTES of the answer's head, and spends at most ORIGIN_PROBE_SECONDS in all.
+MAX_BYTES (16 KiB) of the answer's head, and spends at most ORIGIN_PROBE_SECONDS in all.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from django.conf import settings
 from domains.errors import DomainError
 from domains.models import Domain, DomainStatus, Origin
 from domains.origins.address import check_resolution, parse_origin_address
+
+# The most of an answer's head read: enough for a status line and headers.
+MAX_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,7 @@ def _ask(
 
 def _read_head(sock: socket.socket, request: bytes, deadline: float) -> bytes:
     """Send the request; read until the end of the headers, the size cap or the deadline."""
-    limit = int(settings.ORIGIN_PROBE_MAX_BYTES)
+    limit = MAX_BYTES
     data = b""
     try:
         sock.settimeout(max(0.01, deadline - time.monotonic()))

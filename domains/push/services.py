@@ -28,6 +28,12 @@ logger = logging.getLogger("domains.push")
 
 # Hints read per run; the next run (kicked at once) takes the rest.
 HINTS_PER_RUN = 1000
+# A burst naming more domains than this is handed to the sync loop (one listing call per 50
+# domains) instead of one GET each.
+PUSH_MAX_GETS = 20
+# Hints are acted on this long after one arrives, so a hostname's steps in quick succession
+# (validation, issuance, deployment) cost one GET, not three.
+PUSH_COALESCE_SECONDS = 1.0
 
 
 def hint_record(notice: Notice) -> CloudflareHint | None:
@@ -73,7 +79,7 @@ def kick_hints(*, passing: bool = False) -> None:
     """Have a worker act on the hints in a moment: a hostname's certificate steps come in quick
     succession, and hints waiting together cost one GET (PUSH_COALESCE_SECONDS; a passing step
     waits PUSH_SETTLE_SECONDS)."""
-    wait = settings.PUSH_SETTLE_SECONDS if passing else settings.PUSH_COALESCE_SECONDS
+    wait = settings.PUSH_SETTLE_SECONDS if passing else PUSH_COALESCE_SECONDS
     kick("domains.process_hints", countdown=float(wait))
 
 
@@ -127,7 +133,7 @@ def hints_process(
         _finish(unknown, HintOutcome.UNKNOWN, "no domain here has this hostname")
         report.unknown = len(unknown)
         logger.info("push: %d hint(s) for hostnames we do not have", len(unknown))
-    if len(grouped) > int(settings.PUSH_MAX_GETS):
+    if len(grouped) > PUSH_MAX_GETS:
         Domain.objects.filter(pk__in=[d.pk for d in grouped]).exclude(
             status=DomainStatus.DELETING
         ).update(next_sync_at=now)

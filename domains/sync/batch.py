@@ -19,7 +19,7 @@ from domains.models import (
     DomainNotification,
 )
 from domains.rate_budget import Priority
-from domains.schedule import WORK_STATUSES, retry_delay
+from domains.schedule import RETRY_MAX_SECONDS, WORK_STATUSES, retry_delay
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ class Batch:
         ids = list(ids)
         if ids:
             self.errors += len(ids)
-            cap = int(settings.SYNC_RETRY_MAX_SECONDS)
+            cap = RETRY_MAX_SECONDS
             steps = 0
             while retry_delay(steps + 1) < cap:
                 steps += 1

@@ -38,6 +38,10 @@ from domains.sync.batch import Batch, SyncClient
 
 logger = logging.getLogger("domains.sync")  # one logger for the whole loop
 
+# Domains fetched one by one per worker task: a task of 50 GETs takes seconds, so a worker that
+# dies loses little, and a cycle of many spreads over every worker.
+BATCH_SIZE = 50
+
 
 # ---------------------------------------------------------------------------------------------
 # Batches and cycles
@@ -264,7 +268,7 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
     listings = resume_order(listings)
     covered = set(listed)
     to_get = work + [pk for pk, ssl in remote if not ("" in covered or ssl in covered)]
-    size = max(1, int(settings.SYNC_BATCH_SIZE))
+    size = BATCH_SIZE
     batches = [to_get[i : i + size] for i in range(0, len(to_get), size)]
     if listings:
         strategy = SyncStrategy.LIST
