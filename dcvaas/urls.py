@@ -11,7 +11,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from dcvaas import staff, views
 from domains import views as domain_views
-from domains.push import views as push_views
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
@@ -43,9 +42,8 @@ urlpatterns = [
     path("domains/", include("domains.urls")),
     path("api/v1/", include("domains.api_urls")),
     path("billing/", include("billing.urls")),
-    # Cloudflare's notifications (no trailing slash, as configured at Cloudflare; both work).
-    path("webhooks/cloudflare", push_views.cloudflare_webhook, name="cloudflare-webhook"),
-    path("webhooks/cloudflare/", push_views.cloudflare_webhook),
+    # Cloudflare's notifications (push), ahead of the tenants' webhook pages.
+    path("", include("domains.push.urls")),
     path("webhooks/", include("domains.webhooks.urls")),
     path("origins/", include("domains.origins.urls")),
     # Ahead of admin.site.urls, so it answers the admin's own "login/" URL.

@@ -18,8 +18,8 @@ from domains.webhooks.services import webhook_endpoint_create
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
 from sandbox.inbox import WebhookInbox
+from tests.domains.sync.helpers import DOMAIN, register
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import DOMAIN, register
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

@@ -12,8 +12,8 @@ from dcvaas.celery import app
 from domains import sync, tasks
 from domains.models import Domain, DomainStatus, SyncRun
 from sandbox.cloudflare import CloudflareSandbox
+from tests.domains.sync.helpers import register_many
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import register_many
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,8 @@ from domains.models import (
     WebhookMessage,
 )
 from sandbox.cloudflare import CloudflareSandbox
+from tests.domains.sync.helpers import DOMAIN, make_due, register, register_many
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import DOMAIN, make_due, register, register_many
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from accounts.models import Organization
 from domains import sync
 from domains.models import Domain, DomainStatus
 from sandbox.cloudflare import CloudflareSandbox
+from tests.domains.sync.helpers import make_all_due, make_due, register_many
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import make_all_due, make_due, register_many
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from accounts.models import Organization
 from domains import sync
 from domains.models import Domain
 from sandbox.cloudflare import CloudflareSandbox
+from tests.domains.sync.helpers import register_many
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import register_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,15 @@ from domains import sync
 from domains.models import Domain, DomainEvent, DomainStatus, SyncRun
 from domains.rate_budget import budget
 from sandbox.cloudflare import CloudflareSandbox
+from tests.domains.sync.helpers import (
+    DOMAIN,
+    make_all_due,
+    register,
+    register_many,
+    statuses,
+    truth,
+)
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import DOMAIN, make_all_due, register, register_many, statuses, truth
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from accounts.models import Organization
 from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome, SyncRun
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.cloudflare.alerts import PushFaults
+from tests.domains.sync.helpers import DOMAIN, register
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import DOMAIN, register
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

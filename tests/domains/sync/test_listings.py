@@ -16,8 +16,8 @@ from domains.models import Domain, DomainStatus, SyncRun
 from domains.rate_budget import budget
 from domains.sync.apply import filter_usable
 from sandbox.cloudflare import CloudflareSandbox
+from tests.domains.sync.helpers import make_all_due, make_due, register_many
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import make_all_due, make_due, register_many
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from accounts.models import Organization
 from domains.models import Domain, DomainStatus, SyncRun
 from sandbox.cloudflare import CloudflareSandbox
+from tests.domains.sync.helpers import DOMAIN, register, register_many
 from tests.fixtures.cloudflare import CloudflareHttp
-from tests.sync.helpers import DOMAIN, register, register_many
 
 pytestmark = pytest.mark.django_db
 
