@@ -41,7 +41,7 @@ from domains.cloudflare import (
 )
 from domains.errors import DomainError
 from domains.events import domain_event, record_events
-from domains.kick import kick as start_task
+from domains.kick import kick
 from domains.models import (
     Domain,
     DomainEventKind,
@@ -70,7 +70,7 @@ RETRY_SECONDS = (30, 60, 120, 300, 600)
 def custom_origins_allow() -> None:
     """Staff: try custom origins again (after Cloudflare granted the entitlement)."""
     ZoneEntitlement.allow_custom_origins()
-    kick()
+    kick_origins()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def origin_create(
             record_name=record_name(),
             next_attempt_at=timezone.now(),
         )
-        kick()
+        kick_origins()
     return origin
 
 
@@ -164,7 +164,7 @@ def origin_update(*, origin: Origin, name: object = None, address: object = None
             )
             if not changed:
                 raise DomainError("deleting", "This origin is being removed.")
-            kick()
+            kick_origins()
         origin.refresh_from_db()
     return origin
 
@@ -179,7 +179,7 @@ def origin_make_default(*, origin: Origin) -> Origin:
         ).update(is_default=False)
         Origin.objects.filter(pk=origin.pk).update(is_default=True)
         origins_retarget(origin.organization_id)
-        kick()
+        kick_origins()
     origin.refresh_from_db()
     return origin
 
@@ -237,7 +237,7 @@ def origin_delete(*, origin: Origin) -> Origin:
             next_attempt_at=timezone.now(),
         )
         origins_retarget(org.pk)
-        kick()
+        kick_origins()
     origin.refresh_from_db()
     return origin
 
@@ -252,7 +252,7 @@ def domain_set_origin(*, domain: Domain, origin: Origin | None) -> Domain:
     with transaction.atomic():
         Domain.objects.filter(pk=domain.pk).update(origin=origin, updated_at=timezone.now())
         origins_retarget(domain.organization_id)
-        kick()
+        kick_origins()
     domain.refresh_from_db()
     return domain
 
@@ -284,9 +284,9 @@ def origins_retarget(organization_id: int) -> int:
     return changed
 
 
-def kick() -> None:
+def kick_origins() -> None:
     """Ask a worker to bring Cloudflare in line now, once the transaction commits."""
-    start_task("domains.sync_origins")
+    kick("domains.sync_origins")
 
 
 # ---------------------------------------------------------------------------------------------
