@@ -614,13 +614,16 @@ class DnsSandbox:
                     logger.warning("sandbox DNS: skipping stored fault %r: %s", item, exc)
 
 
-def server_from_settings(state_dir: Path | None) -> DnsSandbox:
-    """The sandbox nameserver for `make run`: SANDBOX_HOST:SANDBOX_DNS_PORT, state in dns.json."""
+def server_from_settings(
+    state_dir: Path | None, *, host: str | None = None, port: int | None = None
+) -> DnsSandbox:
+    """The sandbox nameserver for `make run`: SANDBOX_HOST:SANDBOX_DNS_PORT (unless `host` or
+    `port` says otherwise), state in dns.json."""
     from django.conf import settings
 
     return DnsSandbox(
-        settings.SANDBOX_HOST,
-        settings.SANDBOX_DNS_PORT,
+        settings.SANDBOX_HOST if host is None else host,
+        settings.SANDBOX_DNS_PORT if port is None else port,
         state_file=state_dir / "dns.json" if state_dir is not None else None,
         default_target=settings.DCV_CNAME_TARGET,
     )

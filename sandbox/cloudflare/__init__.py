@@ -57,8 +57,11 @@ __all__ = [
 RUN_DELAYS = Delays(records=3.0, issuance=5.0, deployment=5.0, dns_cache=2.0)
 
 
-def app_from_settings(state_dir: Path | None = None) -> CloudflareSandbox:
-    """The simulator configured from Django settings (zone, token, CNAME target, resolver)."""
+def app_from_settings(
+    state_dir: Path | None = None, *, dns_resolver: str | None = None
+) -> CloudflareSandbox:
+    """The simulator configured from Django settings (zone, token, CNAME target, resolver;
+    `dns_resolver` overrides DNS_RESOLVER)."""
     from django.conf import settings
 
     return CloudflareSandbox(
@@ -67,7 +70,7 @@ def app_from_settings(state_dir: Path | None = None) -> CloudflareSandbox:
         zone_name=settings.CLOUDFLARE_ZONE_NAME,
         token=settings.CLOUDFLARE_API_TOKEN or settings.SANDBOX_CLOUDFLARE_TOKEN,
         cname_target=settings.DCV_CNAME_TARGET,
-        dns_resolver=settings.DNS_RESOLVER,
+        dns_resolver=settings.DNS_RESOLVER if dns_resolver is None else dns_resolver,
         delays=Delays(**vars(RUN_DELAYS)),
         state_file=state_dir / "cloudflare.json" if state_dir is not None else None,
     )

@@ -201,22 +201,43 @@ class CloudflareSandbox(SandboxApp):
         self._faults: list[Fault] = []
         self._requests: list[RecordedRequest] = []
         self._rates = RateCounter()
+        self._ticker: threading.Thread | None = None
+        self._tick_always = False
+        self._stopped = threading.Event()
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
     # -- serving ---------------------------------------------------------------------------
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
-        """Start a background server for this sandbox and set `base_url`."""
+        """Start a background server for this sandbox and set `base_url`. Transitions are
+        applied, and their notifications sent, every PUSH_TICK_SECONDS while a destination is
+        subscribed, else when something reads (`start_clock` makes it tick regardless)."""
         server = SandboxServer(self, host, port).start()
         self.base_url = f"{server.url}{self.prefix}"
-        threading.Thread(target=self._tick_forever, daemon=True, name="cf-tick").start()
+        self._start_ticker(always=False)
         return server
 
+    def start_clock(self) -> None:
+        """Advance on the simulator's own clock from now on, as Cloudflare does: validation,
+        issuance and deployment happen at their delays whether or not anyone reads (`make
+        run`). Idempotent."""
+        self._start_ticker(always=True)
+
+    def stop_clock(self) -> None:
+        self._stopped.set()
+
+    def _start_ticker(self, *, always: bool) -> None:
+        with self._lock:
+            self._tick_always = self._tick_always or always
+            if self._ticker is not None:
+                return
+            self._ticker = threading.Thread(target=self._tick_forever, daemon=True, name="cf-tick")
+        self._ticker.start()
+
     def _tick_forever(self) -> None:
-        while True:
-            time.sleep(PUSH_TICK_SECONDS)
-            if self.alerts.subscribed:
+        while not self._stopped.wait(PUSH_TICK_SECONDS):
+            if self._tick_always or self.alerts.subscribed:
                 try:
                     self.tick()
                 except Exception:  # the ticker must outlive any one bad evaluation
@@ -224,8 +245,8 @@ class CloudflareSandbox(SandboxApp):
 
     def tick(self) -> None:
         """Apply every transition due now, sending its notifications: what Cloudflare does on
-        its own, and what the ticker thread does every PUSH_TICK_SECONDS while subscribed (a
-        simulated clock's owner calls it after moving the clock)."""
+        its own, and what the ticker thread does every PUSH_TICK_SECONDS (a simulated clock's
+        owner calls it after moving the clock)."""
         self._evaluate(None)
 
     # -- control API -----------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""`make run`'s sandbox (`manage.py sandbox`, started here the way the command starts it) keeps
+Cloudflare's own clock: a hostname validates, is issued and deployed at the simulator's delays,
+and each step's notification is sent then, with nobody reading the simulator in between."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox.inbox import WebhookInbox
+from sandbox.run import Ports, RunningSandbox, start_sandbox
+from sandbox.server import SandboxServer
+
+HOSTNAME = "shop.customer-of-acme.dev"
+STEPS = ["validation.succeeded", "issuance.succeeded", "deployment.succeeded"]
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[WebhookInbox, SandboxServer]]:
+    receiver = WebhookInbox()
+    server = SandboxServer(receiver, "127.0.0.1", 0).start()
+    try:
+        yield receiver, server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def running(tmp_path: Path, inbox: tuple[WebhookInbox, SandboxServer]) -> Iterator[RunningSandbox]:
+    sandbox = start_sandbox(
+        state_dir=tmp_path,
+        host="127.0.0.1",
+        ports=Ports(github=0, cloudflare=0, stripe=0, inbox=0, dns=0, app_tls=0, app=0),
+        site_url=inbox[1].url,
+        webhook_secret="sandbox-secret",  # noqa: S106 - the simulator's own
+        stripe_controls_url="/",
+    )
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def _events(receiver: WebhookInbox) -> list[tuple[str, datetime]]:
+    found = []
+    for message in receiver.received():
+        metadata = json.loads(message.body)["metadata"]["event"]
+        found.append(
+            (
+                metadata["type"].removeprefix("ssl.custom_hostname_certificate."),
+                datetime.fromisoformat(metadata["created_at"]),
+            )
+        )
+    return found
+
+
+def _wait_for_steps(receiver: WebhookInbox) -> list[tuple[str, datetime]]:
+    """Until the deployment's notification arrives: each arrival is the signal to look again
+    (the timeout only ends a run that would otherwise hang)."""
+    count = 1
+    while STEPS[-1] not in [name for name, _ in _events(receiver)]:
+        arrived = receiver.wait_for(count, timeout=60)
+        assert len(arrived) >= count, f"no notification after {[n for n, _ in _events(receiver)]}"
+        count = len(arrived) + 1
+    return _events(receiver)
+
+
+def test_cloudflare_steps_happen_at_their_delays_and_are_notified_without_any_read(
+    running: RunningSandbox, inbox: tuple[WebhookInbox, SandboxServer]
+) -> None:
+    sim = running.cloudflare
+    created = requests.post(
+        f"{sim.base_url}/zones/{sim.zone_id}/custom_hostnames",
+        json={"hostname": HOSTNAME, "ssl": {"method": "http", "type": "dv"}},
+        headers={"Authorization": f"Bearer {sim.token}"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    page = sim.base_url.removesuffix(sim.prefix)
+    # "The customer added the CNAME", as the sandbox page's button does; its redirect (a read
+    # of the page) is not followed.
+    pressed = requests.post(
+        f"{page}/sandbox/action",
+        data={"hostname": HOSTNAME, "action": "cname"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert pressed.status_code == 302
+    requests_before = len(sim.requests)
+
+    events = _wait_for_steps(inbox[0])
+
+    assert [name for name, _ in events] == STEPS
+    assert len(sim.requests) == requests_before  # nothing asked the simulator meanwhile
+    (_, validated), (_, issued), (_, deployed) = events
+    # Each step at its delay after the one before (to the simulator's tick).
+    assert (issued - validated).total_seconds() >= sim.delays.issuance - 0.1
+    assert (deployed - issued).total_seconds() >= sim.delays.deployment - 0.1
