@@ -118,7 +118,7 @@ def main() -> None:
     sim.configure(delays=Delays(records=0.0, issuance=20.0, deployment=10.0, dns_cache=0.0))
     if not args.no_push:
         sim.alerts.subscribe(f"{setup_env.serve_app()}/webhooks/cloudflare", SECRET)
-    push.kick_hints = lambda *, passing=False: None  # the loop below acts on the hints instead
+    push.kick_hints = lambda *, settle=False: None  # the loop below acts on the hints instead
 
     interval = int(settings.SYNC_ACTIVE_INTERVAL_SECONDS)
     duration = args.hours * 3600

@@ -318,6 +318,13 @@ class RateBudget:
             return None
         return datetime.fromtimestamp(until, tz=UTC)
 
+    def share_used(self, priority: str = "bulk") -> float:
+        """How much of `priority`'s allowance this window has spent (everyone's calls count):
+        0.0 untouched, 1.0 and more when it has none left."""
+        limits = _limits()
+        window_start = int(self._clock() // limits.window) * limits.window
+        return self._backend().used(window_start) / limits.cap(priority)
+
     def usage(self) -> Usage:
         """`(used, limit, window_reset_at)` for the current window."""
         limits = _limits()

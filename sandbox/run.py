@@ -48,14 +48,16 @@ def start_sandbox(
     webhook_secret: str,
     stripe_controls_url: str,
     resolver: str | None = None,
+    delays: cloudflare.Delays | None = None,
 ) -> RunningSandbox:
     """Start every simulator. Cloudflare runs on its own clock, as the real one does: each
     hostname's validation, issuance and deployment happen at their delays, and their
     notifications are sent then, whether or not anyone reads. `resolver`: the DNS server the
-    Cloudflare simulator asks (None: the sandbox's own)."""
+    Cloudflare simulator asks (None: the sandbox's own); `delays`: its steps' (None: those of
+    `make run`, RUN_DELAYS)."""
     name_server = dns.server_from_settings(state_dir, host=host, port=ports.dns).start()
     customers = cloudflare.app_from_settings(
-        state_dir, dns_resolver=resolver or name_server.address
+        state_dir, dns_resolver=resolver or name_server.address, delays=delays
     )
     # One sandbox: the Cloudflare page's CNAME buttons edit the customers' DNS, which the
     # app's own checks read too, and it links to the Stripe simulator's controls.

@@ -21,6 +21,7 @@ from domains.cloudflare import (
 from domains.kick import kick
 from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome
 from domains.push.receiver import Notice
+from domains.rate_budget import budget
 from domains.schedule import push_reschedule
 from domains.services import domain_apply_remote
 
@@ -31,9 +32,19 @@ HINTS_PER_RUN = 1000
 # A burst naming more domains than this is handed to the sync loop (one listing call per 50
 # domains) instead of one GET each.
 PUSH_MAX_GETS = 20
-# Hints are acted on this long after one arrives, so a hostname's steps in quick succession
-# (validation, issuance, deployment) cost one GET, not three.
+# Hints are acted on this long after one arrives, so notifications arriving together (a step
+# Cloudflare sent twice, steps of one hostname in the same second) cost one GET.
 PUSH_COALESCE_SECONDS = 1.0
+# While the window has spent less than this share of the sync loop's (bulk) allowance, every
+# notification is acted on at once: one GET per certificate step, so the page shows each step as
+# it happens and Active seconds after Cloudflare's last step. Past it, a step another soon
+# follows waits PUSH_SETTLE_SECONDS, so one GET usually covers a whole activation.
+EAGER_SHARE = 0.5
+
+
+def acting_at_once() -> bool:
+    """Whether the budget has room to act on every notification at once (`EAGER_SHARE`)."""
+    return budget.share_used("bulk") < EAGER_SHARE
 
 
 def hint_record(notice: Notice) -> CloudflareHint | None:
@@ -60,8 +71,7 @@ def hint_record(notice: Notice) -> CloudflareHint | None:
     if outcome == HintOutcome.IGNORED:
         logger.info("push: ignored %s (%s)", notice.event_id, detail)
     else:
-        passing = is_passing(notice.event_type)
-        kick_hints(passing=passing)
+        kick_hints(settle=is_passing(notice.event_type) and not acting_at_once())
     return hint
 
 
@@ -75,24 +85,24 @@ def is_passing(event_type: str) -> bool:
     return event_type.endswith(tuple("." + suffix for suffix in PASSING_EVENTS))
 
 
-def kick_hints(*, passing: bool = False) -> None:
-    """Have a worker act on the hints in a moment: a hostname's certificate steps come in quick
-    succession, and hints waiting together cost one GET (PUSH_COALESCE_SECONDS; a passing step
-    waits PUSH_SETTLE_SECONDS)."""
-    wait = settings.PUSH_SETTLE_SECONDS if passing else PUSH_COALESCE_SECONDS
+def kick_hints(*, settle: bool = False) -> None:
+    """Have a worker act on the hints in a moment (PUSH_COALESCE_SECONDS: hints waiting together
+    cost one GET), or once a step's successor is likely in (`settle`: PUSH_SETTLE_SECONDS)."""
+    wait = settings.PUSH_SETTLE_SECONDS if settle else PUSH_COALESCE_SECONDS
     kick("domains.process_hints", countdown=float(wait))
 
 
-def ready_hints(now: datetime) -> QuerySet[CloudflareHint]:
-    """Waiting hints due for action: all but passing steps younger than PUSH_SETTLE_SECONDS
-    (less a second, for clocks that differ between the web and the workers)."""
+def ready_hints(now: datetime, *, settle: bool = True) -> QuerySet[CloudflareHint]:
+    """Waiting hints due for action: all of them, or (`settle`) all but passing steps younger
+    than PUSH_SETTLE_SECONDS (less a second, for clocks that differ between processes)."""
+    waiting = CloudflareHint.objects.filter(outcome=HintOutcome.WAITING)
+    if not settle:
+        return waiting
     passing = Q()
     for suffix in PASSING_EVENTS:
         passing |= Q(event_type__endswith="." + suffix)
     settled = now - timedelta(seconds=max(0.0, float(settings.PUSH_SETTLE_SECONDS) - 1))
-    return CloudflareHint.objects.filter(outcome=HintOutcome.WAITING).filter(
-        ~passing | Q(received_at__lte=settled)
-    )
+    return waiting.filter(~passing | Q(received_at__lte=settled))
 
 
 @dataclass
@@ -115,7 +125,8 @@ def hints_process(
     client = client or CloudflareClient()
     report = HintReport()
     now = timezone.now()
-    hints = list(ready_hints(now).order_by("received_at")[:limit])
+    settle = not acting_at_once()
+    hints = list(ready_hints(now, settle=settle).order_by("received_at")[:limit])
     ids = {h.hostname_id for h in hints if h.hostname_id}
     names = {h.hostname for h in hints if h.hostname}
     domains = list(Domain.objects.filter(Q(cloudflare_id__in=ids) | Q(hostname__in=names)))
@@ -179,7 +190,7 @@ def hints_process(
         )
         report.applied += 1
     report.fetched = client.calls - calls_before  # HTTP attempts, retries included
-    report.remaining = ready_hints(timezone.now()).count()
+    report.remaining = ready_hints(timezone.now(), settle=settle).count()
     return report
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "ManualClock",
     "RecordedRequest",
     "app_from_settings",
+    "parse_delays",
 ]
 
 # Delays for a person clicking through `make run`: long enough to see each state, short enough
@@ -57,11 +58,26 @@ __all__ = [
 RUN_DELAYS = Delays(records=3.0, issuance=5.0, deployment=5.0, dns_cache=2.0)
 
 
+def parse_delays(text: str) -> Delays:
+    """`validation=45,issuance=60,deployment=30,spread=0.9`: RUN_DELAYS with those changed."""
+    values: dict[str, float] = {}
+    known = set(vars(RUN_DELAYS))
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        if name not in known:
+            raise ValueError(f"unknown delay {name!r}; known: {', '.join(sorted(known))}")
+        values[name] = float(value)
+    return Delays(**{**vars(RUN_DELAYS), **values})
+
+
 def app_from_settings(
-    state_dir: Path | None = None, *, dns_resolver: str | None = None
+    state_dir: Path | None = None,
+    *,
+    dns_resolver: str | None = None,
+    delays: Delays | None = None,
 ) -> CloudflareSandbox:
     """The simulator configured from Django settings (zone, token, CNAME target, resolver;
-    `dns_resolver` overrides DNS_RESOLVER)."""
+    `dns_resolver` overrides DNS_RESOLVER, `delays` the RUN_DELAYS)."""
     from django.conf import settings
 
     return CloudflareSandbox(
@@ -71,6 +87,6 @@ def app_from_settings(
         token=settings.CLOUDFLARE_API_TOKEN or settings.SANDBOX_CLOUDFLARE_TOKEN,
         cname_target=settings.DCV_CNAME_TARGET,
         dns_resolver=settings.DNS_RESOLVER if dns_resolver is None else dns_resolver,
-        delays=Delays(**vars(RUN_DELAYS)),
+        delays=Delays(**vars(delays or RUN_DELAYS)),
         state_file=state_dir / "cloudflare.json" if state_dir is not None else None,
     )

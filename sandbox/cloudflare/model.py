@@ -114,10 +114,24 @@ class Delays:
     """Seconds between lifecycle steps; all zero makes every transition immediate."""
 
     records: float = 0.0  # creation -> ssl pending_validation with validation records shown
+    # The customer's CNAME first seen -> validated: Cloudflare notices it at its next check.
+    validation: float = 0.0
     issuance: float = 0.0  # pending_issuance -> pending_deployment
     deployment: float = 0.0  # pending_deployment -> active (also fallback origin activation)
     give_up: float = 7 * 24 * 3600.0  # end of the backoff schedule: pending -> moved
     dns_cache: float = 1.0  # how long a DNS answer is reused
+    # Each hostname's validation, issuance and deployment take the delay above times a factor
+    # drawn uniformly from [1 - spread, 1 + spread], fixed per hostname and step (0: exact).
+    spread: float = 0.0
+
+    def of(self, step: str, key: str) -> float:
+        """Seconds `step` ("validation", "issuance", "deployment") takes for hostname `key`."""
+        base = float(getattr(self, step))
+        if not self.spread or not base:
+            return base
+        digest = hashlib.sha256(f"{key}:{step}".encode()).digest()
+        fraction = int.from_bytes(digest[:8], "big") / 2**64
+        return base * (1 - self.spread + 2 * self.spread * fraction)
 
 
 class ManualClock:
@@ -377,15 +391,27 @@ class CustomHostname:
         elif kind == "moved":
             self.status, self.verification_errors = "moved", [NO_CNAME]
         elif self.status == "pending" and cname is not None:
-            if cname:
-                self.status, self.verification_errors = "active", []
-            elif now >= self.started_at + timedelta(seconds=delays.give_up):
-                self.status = "moved"
+            if cname and self._validated(now, delays):
+                self.status, self.verification_errors, self.phase_at = "active", [], None
+            elif not cname:
+                self.phase_at = None  # taken away before Cloudflare saw it: seen anew later
+                if now >= self.started_at + timedelta(seconds=delays.give_up):
+                    self.status = "moved"
         elif self.status == "active" and cname is False:
             # The customer pointed DNS away after activation (Cloudflare: "moved").
             self.status, self.verification_errors = "moved", [NO_CNAME]
         self._advance_ssl(now, delays, kind)
         return self.to_state() != before
+
+    def _validated(self, now: datetime, delays: Delays) -> bool:
+        """The CNAME is in place: validated once `delays.validation` has passed since it was
+        first seen (`phase_at` holds that moment while the certificate awaits validation)."""
+        wait = delays.of("validation", self.id)
+        if not wait:
+            return True
+        if self.phase_at is None:
+            self.phase_at = now
+        return now >= self.phase_at + timedelta(seconds=wait)
 
     def _advance_ssl(self, now: datetime, delays: Delays, kind: str | None) -> None:
         if (
@@ -397,12 +423,12 @@ class CustomHostname:
         if self.phase_at is None:
             return
         if self.ssl_status == "pending_issuance":
-            due = self.phase_at + timedelta(seconds=delays.issuance)
+            due = self.phase_at + timedelta(seconds=delays.of("issuance", self.id))
             if now < due:
                 return
             self.ssl_status, self.phase_at = "pending_deployment", due
         if self.ssl_status == "pending_deployment":
-            due = self.phase_at + timedelta(seconds=delays.deployment)
+            due = self.phase_at + timedelta(seconds=delays.of("deployment", self.id))
             if now < due:
                 return
             self.ssl_status, self.phase_at = "active", None

@@ -5,6 +5,8 @@ Plain HTML forms with POST-redirect-GET, no JavaScript, no auth (it only listens
 
 from __future__ import annotations
 
+from collections import Counter
+
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,10 @@ def handle_page(sandbox: CloudflareSandbox, request: Request) -> Response:
         return Response.html(_render(sandbox))
     if request.method == "GET" and request.path == "/sandbox":
         return Response.redirect("/sandbox/")
+    if request.method == "GET" and request.path == "/sandbox/requests.json":
+        # How many API requests the simulator has answered, for benchmarks counting calls.
+        methods = Counter(r.method for r in sandbox.requests)
+        return Response.json({"requests": sum(methods.values()), "by_method": dict(methods)})
     return Response.html("<p>Not found</p>", status=404)
 
 

@@ -104,6 +104,18 @@ def test_listings_leave_room_in_the_window_for_the_sync_loops_other_calls(
     assert budget.usage().used == 7
 
 
+def test_the_share_used_counts_everyones_calls_against_a_prioritys_allowance(
+    budget: RateBudget, clock: FakeClock
+) -> None:
+    spend(budget, "user", 2)
+    spend(budget, "bulk", 5)
+
+    assert budget.share_used("bulk") == pytest.approx(7 / 7)
+    assert budget.share_used("user") == pytest.approx(7 / 10)
+    clock.now += WINDOW
+    assert budget.share_used("bulk") == 0
+
+
 @pytest.mark.parametrize("share", [0, -0.1, 1.5])
 def test_a_listing_share_outside_zero_to_one_is_refused_with_a_clear_error(
     budget: RateBudget, settings, share: float

@@ -416,3 +416,53 @@ def test_hostnames_gives_a_snapshot_in_api_shape(
     snapshot[0]["status"] = "changed by the caller"
 
     assert cloudflare_sim.hostnames() == [cloudflare_http.get(created["id"])]
+
+
+def test_validation_waits_the_validation_delay_from_when_the_cname_is_first_seen(
+    cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp, clock: ManualClock
+) -> None:
+    cloudflare_sim.configure(delays=Delays(validation=30))
+    created = cloudflare_http.create(HOST)
+    cloudflare_http.get(created["id"])
+
+    cloudflare_sim.set_cname(HOST)
+    clock.advance(5)
+    seen = cloudflare_http.get(created["id"])  # Cloudflare first sees the CNAME here
+    clock.advance(29)
+    early = cloudflare_http.get(created["id"])
+    clock.advance(1)
+    validated = cloudflare_http.get(created["id"])
+
+    for result in (seen, early):
+        assert (result["status"], result["ssl"]["status"]) == ("pending", "pending_validation")
+    assert (validated["status"], validated["ssl"]["status"]) == ("active", "active")
+
+
+def test_a_cname_taken_away_before_validation_is_seen_anew_when_it_returns(
+    cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp, clock: ManualClock
+) -> None:
+    cloudflare_sim.configure(delays=Delays(validation=30))
+    created = cloudflare_http.create(HOST)
+    cloudflare_sim.set_cname(HOST)
+    cloudflare_http.get(created["id"])
+    clock.advance(20)
+    cloudflare_sim.set_cname(HOST, present=False)
+    cloudflare_http.get(created["id"])
+    cloudflare_sim.set_cname(HOST)
+    cloudflare_http.get(created["id"])
+    clock.advance(20)
+
+    assert cloudflare_http.get(created["id"])["status"] == "pending"
+    clock.advance(10)
+    assert cloudflare_http.get(created["id"])["status"] == "active"
+
+
+def test_a_spread_gives_each_hostname_its_own_step_delays_within_the_stated_range() -> None:
+    delays = Delays(validation=40, issuance=60, deployment=20, spread=0.5)
+
+    drawn = [delays.of("issuance", f"hostname-{n}") for n in range(200)]
+
+    assert all(30 <= d <= 90 for d in drawn)
+    assert len(set(drawn)) == 200
+    assert delays.of("issuance", "hostname-7") == drawn[7]  # fixed per hostname and step
+    assert Delays(issuance=60).of("issuance", "hostname-7") == 60

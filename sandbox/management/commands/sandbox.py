@@ -7,8 +7,9 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from sandbox.cloudflare import parse_delays
 from sandbox.run import Ports, start_sandbox
 
 
@@ -18,9 +19,22 @@ class Command(BaseCommand):
         "tenant's app on loopback until stopped."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--cloudflare-delays",
+            default="",
+            help="Cloudflare's step delays in seconds, e.g. "
+            "validation=45,issuance=60,deployment=30,spread=0.9 (default: make run's, "
+            "records=3,issuance=5,deployment=5)",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.SANDBOX:
             raise CommandError("The sandbox is off: set SANDBOX=true (or DEBUG=true).")
+        try:
+            delays = parse_delays(options["cloudflare_delays"])
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         state_dir = settings.SANDBOX_STATE_DIR
         state_dir.mkdir(parents=True, exist_ok=True)
         host = settings.SANDBOX_HOST
@@ -42,6 +56,7 @@ class Command(BaseCommand):
             webhook_secret=settings.CLOUDFLARE_WEBHOOK_SECRET,
             stripe_controls_url=f"http://{host}:{settings.SANDBOX_STRIPE_PORT}/sandbox/",
             resolver=settings.DNS_RESOLVER,
+            delays=delays,
         )
         self.stdout.write(f"DNS simulator on {running.dns.address} (UDP and TCP)")
         for name, server in running.servers:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import timedelta
+import math
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from django.conf import settings as settings_module
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Organization
 from domains.models import CloudflareHint, Domain, DomainStatus, HintOutcome
+from domains.push import services as push_services
 from domains.push.services import hints_process
+from domains.rate_budget import budget
 from domains.schedule import push_heard
 from domains.services import domain_register
-from sandbox.cloudflare import CloudflareSandbox
+from sandbox.cloudflare import CloudflareSandbox, Delays
 from tests.factories import DomainFactory
 
 pytestmark = pytest.mark.django_db
@@ -263,16 +268,58 @@ def test_a_domain_push_reports_on_is_polled_less_but_still_polled(
     assert settings.PUSH_BACKSTOP_SECONDS - 5 < wait <= settings.PUSH_BACKSTOP_SECONDS
 
 
-def test_a_passing_step_waits_so_the_step_after_it_costs_no_call_of_its_own(
+def _window_start() -> datetime:
+    """A moment 10 s into a rate-budget window two windows ahead: fresh, and far enough from
+    its end that a test's 30 s stay in it."""
+    window = int(settings_module.CLOUDFLARE_RATE_WINDOW)
+    return datetime.fromtimestamp((int(time.time()) // window + 2) * window + 10, UTC)
+
+
+def _spend_half_the_bulk_budget() -> None:
+    bulk = int(settings_module.CLOUDFLARE_RATE_LIMIT) - int(
+        settings_module.CLOUDFLARE_RATE_RESERVED
+    )
+    budget.acquire("bulk", cost=math.ceil(bulk * push_services.EAGER_SHARE), wait=False)
+
+
+def test_while_the_budget_has_room_each_step_is_acted_on_at_once(
     client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, settings: Any
 ) -> None:
     settings.PUSH_SETTLE_SECONDS = 30
-    cloudflare_sim.set_cname(domain.hostname, True)
-    start = timezone.now() + timedelta(minutes=10)  # forward: the rate budget's window moves on
+    cloudflare_sim.configure(delays=Delays(issuance=5))
+    start = _window_start()
     body = functools.partial(saas_body, cloudflare_sim, domain.cloudflare_id, domain.hostname)
     before = gets(cloudflare_sim)
 
     with time_machine.travel(start):
+        cloudflare_sim.set_cname(domain.hostname, True)
+        post(client, body(suffix="v", event="validation.succeeded", ssl="pending_issuance"))
+        first = hints_process()
+        domain.refresh_from_db()
+        issuing = domain.ssl_status
+    with time_machine.travel(start + timedelta(seconds=6)):
+        post(client, body(suffix="d", event="deployment.succeeded", ssl="active"))
+        second = hints_process()
+
+    assert (first.fetched, first.applied) == (1, 1)
+    assert issuing == "pending_issuance"  # the page shows the step as it happens
+    assert (second.fetched, second.applied) == (1, 1)
+    assert gets(cloudflare_sim) == before + 2
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.ACTIVE
+
+
+def test_with_half_the_budget_spent_a_passing_step_waits_so_the_step_after_it_costs_no_call(
+    client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, settings: Any
+) -> None:
+    settings.PUSH_SETTLE_SECONDS = 30
+    cloudflare_sim.set_cname(domain.hostname, True)
+    start = _window_start()
+    body = functools.partial(saas_body, cloudflare_sim, domain.cloudflare_id, domain.hostname)
+    before = gets(cloudflare_sim)
+
+    with time_machine.travel(start):
+        _spend_half_the_bulk_budget()
         post(client, body(suffix="v", event="validation.succeeded", ssl="pending_issuance"))
     with time_machine.travel(start + timedelta(seconds=2)):
         early = hints_process()
@@ -288,14 +335,15 @@ def test_a_passing_step_waits_so_the_step_after_it_costs_no_call_of_its_own(
     assert domain.status == DomainStatus.ACTIVE
 
 
-def test_a_passing_step_alone_is_acted_on_once_it_has_settled(
+def test_with_half_the_budget_spent_a_passing_step_alone_is_acted_on_once_it_has_settled(
     client: Client, cloudflare_sim: CloudflareSandbox, domain: Domain, settings: Any
 ) -> None:
     settings.PUSH_SETTLE_SECONDS = 30
     cloudflare_sim.set_cname(domain.hostname, True)
-    start = timezone.now() + timedelta(minutes=10)  # forward: the rate budget's window moves on
+    start = _window_start()
 
     with time_machine.travel(start):
+        _spend_half_the_bulk_budget()
         post(client, saas_body(cloudflare_sim, domain.cloudflare_id, domain.hostname))
     with time_machine.travel(start + timedelta(seconds=30)):
         report = hints_process()
