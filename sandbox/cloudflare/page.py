@@ -6,7 +6,6 @@ Plain HTML forms with POST-redirect-GET, no JavaScript, no auth (it only listens
 from __future__ import annotations
 
 from collections import Counter
-
 from html import escape
 from typing import TYPE_CHECKING
 
