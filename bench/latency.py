@@ -141,6 +141,15 @@ def start_stack(tree: Path, *, push: bool, delays: str) -> Stack:
     if "DATABASE_URL" not in env:
         env["SQLITE_PATH"] = str(workdir / "db.sqlite3")
     stack = Stack(tree=tree, workdir=workdir, env=env)
+    try:
+        _start_processes(stack, ports, delays)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def _start_processes(stack: Stack, ports: dict[str, int], delays: str) -> None:
     stack.manage("migrate", "--no-input")
     stack.manage("createcachetable")
     sandbox = [sys.executable, "manage.py", "sandbox"]
@@ -156,11 +165,10 @@ def start_stack(tree: Path, *, push: bool, delays: str) -> Stack:
         [sys.executable, "-m", "gunicorn", "dcvaas.wsgi", "--bind", f"127.0.0.1:{ports['web']}"]
         + ["--workers", "3"],
     )
-    stack.web = env["SITE_URL"]
+    stack.web = stack.env["SITE_URL"]
     stack.sandbox = f"http://127.0.0.1:{ports['cf']}"
     _wait_until_up(stack, f"{stack.web}/healthz")
     _wait_until_up(stack, f"{stack.sandbox}/sandbox/")
-    return stack
 
 
 def _wait_until_up(stack: Stack, url: str) -> None:
@@ -169,8 +177,8 @@ def _wait_until_up(stack: Stack, url: str) -> None:
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 return
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not up yet (refused, or too busy starting to answer)
         if any(p.poll() is not None for p in stack.processes):
             break
         time.sleep(0.25)
@@ -226,7 +234,7 @@ class Result:
     domains: int
 
     def line(self) -> str:
-        calls = "n/a" if self.calls is None else f"{self.calls / self.domains:.1f}"
+        calls = "n/a" if self.calls is None else f"{self.calls / self.domains:.2f}"
         return (
             f"activation p50 {_p(self.after_final, 50):.2f} p99 {_p(self.after_final, 99):.2f} "
             f"after-final-step; from-cname p50 {_p(self.from_cname, 50):.2f}; "

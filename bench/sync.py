@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,17 @@ class TimedSimulator(TimedSimulatorMixin, CloudflareSandbox):
     """The simulator, adding up the time it spends answering."""
 
 
-def grow_zone(sim: SimulatorProcess, organization: Organization, total: int) -> None:
-    """Register hostnames until the zone holds `total`; every other one gets its CNAME."""
+def grow_zone(
+    sim: SimulatorProcess,
+    organization: Organization,
+    total: int,
+    *,
+    active_every: int = 2,
+    changes: int | None = None,
+) -> None:
+    """Register hostnames until the zone holds `total`; all but one in `active_every` get
+    their CNAME (2: every other one), then `changes` (default: a tenth of the zone) of the
+    pending ones get theirs after the last cycle saw them."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {sim.token}"
     url = f"{sim.base_url}/zones/{sim.zone_id}/custom_hostnames"
@@ -80,7 +90,7 @@ def grow_zone(sim: SimulatorProcess, organization: Organization, total: int) -> 
         response = session.post(url, json={"hostname": hostname}, timeout=10)
         response.raise_for_status()
         remote = parse_hostname(response.json()["result"])
-        active = n % 2 == 0
+        active = n % active_every != 1
         if active:
             sim.set_cname(hostname, True)
         rows.append(
@@ -107,7 +117,7 @@ def grow_zone(sim: SimulatorProcess, organization: Organization, total: int) -> 
     Domain.objects.bulk_update(synced, [*remote_field_names(), "last_synced_at"], batch_size=500)
     # Since then, customers of pending domains created their CNAME: 10% of the zone changes.
     pending = Domain.objects.filter(status=DomainStatus.PENDING).values_list("hostname", flat=True)
-    for hostname in list(pending)[: total // 10]:
+    for hostname in list(pending)[: total // 10 if changes is None else changes]:
         sim.set_cname(hostname, True)
 
 
@@ -140,10 +150,16 @@ def measure_cycle(profile: str = "") -> dict[str, Any]:
     }
 
 
-def cycle(sim: SimulatorProcess, label: str, profile: str = "") -> dict[str, Any]:
-    """Make every domain due and run one cycle in a child process (a worker's footprint, not
-    this one's: the set-up's rows and imports stay here)."""
-    Domain.objects.update(next_sync_at=timezone.now())
+def cycle(
+    sim: SimulatorProcess, label: str, profile: str = "", *, only_pending: bool = False
+) -> dict[str, Any]:
+    """Make every domain (or every pending one) due and run one cycle in a child process (a
+    worker's footprint, not this one's: the set-up's rows and imports stay here)."""
+    if only_pending:
+        Domain.objects.update(next_sync_at=timezone.now() + timedelta(hours=1))
+        Domain.objects.filter(status=DomainStatus.PENDING).update(next_sync_at=timezone.now())
+    else:
+        Domain.objects.update(next_sync_at=timezone.now())
     zone = Domain.objects.exclude(cloudflare_id="").count()
     connection.close()
     answering = sim.answering_seconds()
@@ -184,6 +200,14 @@ def main() -> None:
         help="write the cProfile statistics of the first cycle of each size to FILE.SIZE",
         metavar="FILE",
     )
+    parser.add_argument(
+        "--mass-change",
+        type=int,
+        default=0,
+        metavar="SIZE",
+        help="only this: a zone of SIZE, 90%% active and not due, the pending 10%% due and "
+        "all of them turned active at Cloudflare since the last cycle",
+    )
     parser.add_argument("--measure-cycle", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_cycle:
@@ -197,6 +221,13 @@ def main() -> None:
     call_command("createcachetable", verbosity=0)  # the cache is a table without REDIS_URL
     organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     Domain.objects.all().delete()
+    if args.mass_change:
+        size = args.mass_change
+        started = time.perf_counter()
+        grow_zone(sim, organization, size, active_every=10, changes=size)
+        print(f"\n{size:,} domains registered in {time.perf_counter() - started:.1f}s")
+        cycle(sim, f"every due domain changed ({size:,})", only_pending=True)
+        return
     for size in sizes:
         started = time.perf_counter()
         grow_zone(sim, organization, size)

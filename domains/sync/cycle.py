@@ -19,6 +19,7 @@ from domains import notifications
 from domains.cloudflare import (
     MAX_PER_PAGE,
 )
+from domains.kick import kick
 from domains.models import (
     Domain,
     SyncRun,
@@ -72,7 +73,7 @@ def _add_figures(batch: Batch, run_id: int, *, task_done: bool) -> None:
     SyncRun.objects.filter(pk=run_id).update(**figures)
 
 
-def _finish(batch: Batch, run_id: int | None) -> None:
+def _finish(batch: Batch, run_id: int | None, *, inline: bool = False) -> None:
     """Send the batch's emails and add its figures to the cycle's run; the cycle's last task
     to finish then sweeps up what the listings left (`sweep`)."""
     send_emails(batch)
@@ -84,19 +85,31 @@ def _finish(batch: Batch, run_id: int | None) -> None:
     if SyncRun.objects.filter(pk=run_id, pending_batches=0, finished_at=None).update(
         finished_at=now
     ):
-        sweep(run_id=run_id, lease=batch.lease, progress=batch.progress)
+        sweep(run_id=run_id, lease=batch.lease, progress=batch.progress, inline=inline)
 
 
 SWEEP_CHUNK = 1000
 
 
-def sweep(*, run_id: int, lease: datetime, progress: Callable[[int], None] | None = None) -> Batch:
+def sweep(
+    *,
+    run_id: int,
+    lease: datetime,
+    progress: Callable[[int], None] | None = None,
+    inline: bool = False,
+) -> Batch:
     """Fetch the domains still holding the finished cycle's lease one by one: the ones its
     listings never showed (a hostname whose certificate status moved out of a listed one,
     one that vanished, pages that shifted under the listing) or a lost batch left. When a
     listing failed, they are retried after a backoff instead; when the budget ran out, they
     wait for the window's reset; when Cloudflare refused the status filter, for the next cycle
-    (which lists the whole zone): neither costs a GET each."""
+    (which lists the whole zone): neither costs a GET each.
+
+    Never more than the zone costs: when more registered domains are left than a listing of
+    the whole zone has pages (many left a listed status at once), the zone is listed instead,
+    by tasks started here (`inline`: in this process, for `run_cycle`); the cycle's last task
+    then fetches only what even that listing did not show.
+    """
     batch = _new_batch(lease, progress)
     run = (
         SyncRun.objects.filter(pk=run_id)
@@ -111,13 +124,27 @@ def sweep(*, run_id: int, lease: datetime, progress: Callable[[int], None] | Non
         release = True
     elif run and run["listed"] and "" not in run["listed"] and not filter_usable():
         release = True
+    listed = list(run["listed"]) if run else []
+    handed_over = False
     try:
-        pks = list(
-            Domain.objects.filter(next_sync_at=lease).order_by("pk").values_list("pk", flat=True)
+        if not (failed or release) and "" not in listed:
+            left = len(_claimed_remote(lease))
+            pages = _pages(Domain.objects.exclude(cloudflare_id="").count())
+            if left > pages:
+                handed_over = not inline
+                _list_the_zone(batch, run_id, listed, pages, inline=inline)
+        pks = (
+            []
+            if handed_over
+            else list(
+                Domain.objects.filter(next_sync_at=lease)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
         )
         for start in range(0, len(pks), SWEEP_CHUNK):
             chunk = pks[start : start + SWEEP_CHUNK]
-            if failed:
+            if failed or batch.listing_failed:
                 batch.retry_later(chunk)
             elif release or batch.stopped:
                 batch.release(chunk)
@@ -126,8 +153,33 @@ def sweep(*, run_id: int, lease: datetime, progress: Callable[[int], None] | Non
     finally:
         send_emails(batch)
         _add_figures(batch, run_id, task_done=False)
-        SyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
+        if not handed_over:
+            SyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
     return batch
+
+
+def _list_the_zone(
+    batch: Batch, run_id: int, listed: list[str], pages: int, *, inline: bool
+) -> None:
+    """The sweep's listing of the whole zone: here, or by `sync_zone` tasks whose last one
+    sweeps again (the run counts them and is open until they finish)."""
+    ranges = page_ranges(pages, int(settings.SYNC_LISTING_PAGES_PER_TASK))
+    if inline:
+        SyncRun.objects.filter(pk=run_id).update(listed=[*listed, ""])
+        sync_by_listing(batch, wanted=_claimed_remote(batch.lease), listing=Listing())
+        return
+    SyncRun.objects.filter(pk=run_id).update(
+        listed=[*listed, ""], pending_batches=len(ranges), finished_at=None
+    )
+    for first, last in ranges:
+        kick(
+            "domains.sync_zone",
+            run_id=run_id,
+            lease=batch.lease.isoformat(),
+            ssl_status="",
+            first=first,
+            last=last,
+        )
 
 
 def run_batch(
@@ -136,6 +188,7 @@ def run_batch(
     run_id: int | None,
     lease: datetime,
     progress: Callable[[int], None] | None = None,
+    inline: bool = False,
 ) -> Batch:
     """Sync the domains among `domain_ids` still holding `lease`, one GET (or work) each.
 
@@ -149,7 +202,7 @@ def run_batch(
     try:
         sync_by_get(batch, domains)
     finally:
-        _finish(batch, run_id)
+        _finish(batch, run_id, inline=inline)
     return batch
 
 
@@ -170,6 +223,7 @@ def run_zone(
     lease: datetime,
     listing: Listing | None = None,
     progress: Callable[[int], None] | None = None,
+    inline: bool = False,
 ) -> Batch:
     """Sync the cycle's claimed, registered domains that `listing`'s pages show (by default
     the whole zone).
@@ -180,7 +234,7 @@ def run_zone(
     try:
         sync_by_listing(batch, wanted=_claimed_remote(lease), listing=listing or Listing())
     finally:
-        _finish(batch, run_id)
+        _finish(batch, run_id, inline=inline)
     return batch
 
 
@@ -324,9 +378,9 @@ def run_cycle(
     lease = run.lease_until
     assert lease is not None  # set by plan_cycle  # noqa: S101 - type narrowing
     for listing in plan.listings:
-        run_zone(run_id=run.pk, lease=lease, listing=listing, progress=progress)
+        run_zone(run_id=run.pk, lease=lease, listing=listing, progress=progress, inline=True)
     for ids in plan.batches:
-        run_batch(ids, run_id=run.pk, lease=lease, progress=progress)
+        run_batch(ids, run_id=run.pk, lease=lease, progress=progress, inline=True)
     send_transition_emails()
     run.refresh_from_db()
     return run
@@ -359,5 +413,5 @@ def sync_one(domain: Domain) -> Domain | None:
         claimed=1,
         pending_batches=1,
     )
-    run_batch([domain.pk], run_id=run.pk, lease=lease)
+    run_batch([domain.pk], run_id=run.pk, lease=lease, inline=True)
     return Domain.objects.filter(pk=domain.pk).first()

@@ -18,7 +18,7 @@ from domains.webhooks.services import webhook_endpoint_create
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
 from sandbox.inbox import WebhookInbox
-from tests.domains.sync.helpers import DOMAIN, register
+from tests.domains.sync.helpers import DOMAIN, make_due, register, register_many
 from tests.fixtures.cloudflare import CloudflareHttp
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -102,3 +102,32 @@ def test_a_new_domain_reaches_the_tenants_endpoint_through_a_real_worker(
     worker.wait_for(
         lambda: WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.SUCCEEDED).exists()
     )
+
+
+def test_on_workers_a_cycle_whose_due_domains_all_changed_lists_the_zone_once_more_at_most(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    celery_worker: object,
+) -> None:
+    domains = register_many(cloudflare_http, acme, 150)
+    for domain in domains[:100]:
+        cloudflare_sim.set_cname(domain.hostname, True)
+    sync.run_cycle()
+    Domain.objects.update(next_sync_at=None)
+    pending = domains[100:]
+    make_due(*pending)
+    for domain in pending:  # all 50 turned active at Cloudflare since the last look
+        cloudflare_sim.set_cname(domain.hostname, True)
+    since = len(cloudflare_sim.requests)
+    worker = celery_worker()  # type: ignore[operator]
+
+    worker.send("domains.schedule_sync")
+
+    worker.wait_for(lambda: SyncRun.objects.filter(finished_at__isnull=False).count() == 2)
+    run = SyncRun.objects.order_by("-pk").first()
+    assert run is not None
+    assert run.listed == ["pending_validation", ""]  # the sweep listed the zone by tasks
+    assert len(cloudflare_sim.requests) - since == run.cloudflare_calls <= 3 + 2
+    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 150
+    assert not Domain.objects.filter(next_sync_at=run.lease_until).exists()
