@@ -1,7 +1,7 @@
 """Benchmark of webhook delivery: many events to ten local endpoints, one of them dead.
 
-    python bench/webhooks.py [--events 10000 --workers 4 --timeout 2]
-    DATABASE_URL=postgres://... python bench/webhooks.py
+    python bench/webhooks.py [--events 1000,10000 --workers 4 --timeout 2]
+    DATABASE_URL=postgres://... REDIS_URL=redis://... python bench/webhooks.py
 
 Migrates a fresh database (a SQLite file in a temp dir unless DATABASE_URL is set), creates an
 organization with ten endpoints (nine answered by the sandbox's inbox on loopback, one that
@@ -11,7 +11,10 @@ outbox (as changes record them; each fans out to all ten endpoints), and deliver
 endpoint at a time, as Celery workers run `domains.deliver_endpoint` tasks. Prints the
 deliveries per second to the live endpoints, the delay from a message's commit to its 2xx
 (p50/p99), and how much of the workers' time the dead endpoint took: proof that it did not
-slow the others. Only loopback is contacted; bounded in count and time.
+slow the others. Each backlog in `--events` runs in turn on the same database (a fresh
+organization and endpoints each), so the pace of a small and a large backlog compare: the
+last line is `backlog <events>: <deliveries/s> ...` for each. Only loopback is contacted;
+bounded in count and time.
 """
 
 from __future__ import annotations
@@ -68,7 +71,9 @@ def hung_server() -> tuple[socket.socket, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument(
+        "--events", default="1000,10000", help="comma-separated backlogs, run in turn"
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=2.0, help="one attempt's limit, s")
     parser.add_argument("--max-seconds", type=float, default=900.0)
@@ -90,21 +95,62 @@ def main() -> int:
     inbox = WebhookInbox()
     server = SandboxServer(inbox).start()
     dead, dead_port = hung_server()
-    organization = Organization.objects.create(name="Webhook bench", slug="webhook-bench")
+    paces = []
+    ok = True
+    try:
+        for n, events in enumerate(int(e) for e in args.events.split(",")):
+            inbox.reset()
+            pace, complete = run_backlog(args, events, server, inbox, dead_port, n)
+            paces.append((events, pace, complete))
+            ok = ok and complete
+    finally:
+        server.stop()
+        dead.close()
+    vendor = connections["default"].vendor
+    redis = "Redis" if settings.REDIS_URL else "no Redis"
+    for events, pace, complete in paces:
+        print(
+            f"backlog {events:,} events x {LIVE_ENDPOINTS} live endpoints ({vendor}, {redis}): "
+            f"{pace:,.0f} deliveries/s{'' if complete else ' (not all delivered in time)'}"
+        )
+    return 0 if ok else 1
+
+
+def run_backlog(
+    args: argparse.Namespace,
+    events: int,
+    server: SandboxServer,
+    inbox: WebhookInbox,
+    dead_port: int,
+    run: int,
+) -> tuple[float, bool]:
+    """Record `events` messages for a fresh organization's endpoints and deliver them; returns
+    the deliveries a second to the live endpoints and whether all of them went."""
+    # An earlier run's dead endpoint keeps its pending deliveries: it stops competing here.
+    WebhookEndpoint.objects.filter(url__startswith="http://127.0.0.1:").exclude(
+        url__startswith=server.url
+    ).update(enabled=False)
+    organization = Organization.objects.create(
+        name=f"Webhook bench {run}", slug=f"webhook-bench-{run}-{time.time_ns()}"
+    )
     live = [
-        WebhookEndpoint.objects.create(organization=organization, url=f"{server.url}/hooks/{n}")
+        WebhookEndpoint.objects.create(
+            organization=organization, url=f"{server.url}/hooks/{run}/{n}"
+        )
         for n in range(LIVE_ENDPOINTS)
     ]
     dead_endpoint = WebhookEndpoint.objects.create(
         organization=organization,
-        url=f"http://127.0.0.1:{dead_port}/hooks",
+        url=f"http://127.0.0.1:{dead_port}/hooks/{run}",
         enabled=not args.no_dead,
     )
     domain = Domain.objects.create(
-        organization=organization, hostname="bench.test-customer.dev", status=DomainStatus.ACTIVE
+        organization=organization,
+        hostname=f"bench{run}.test-customer.dev",
+        status=DomainStatus.ACTIVE,
     )
     print(
-        f"database: {connections['default'].vendor}; {args.events:,} events x "
+        f"\ndatabase: {connections['default'].vendor}; {events:,} events x "
         f"{LIVE_ENDPOINTS + (0 if args.no_dead else 1)} endpoints"
         f"{'' if args.no_dead else f' (1 never answers, {args.timeout:g} s limit)'}; "
         f"{args.workers} workers"
@@ -124,8 +170,8 @@ def main() -> int:
     def record_at_rate() -> None:
         step = max(1, int(args.rate / 10))  # ten commits a second
         began = time.monotonic()
-        for first in range(0, args.events, step):
-            record(first, min(step, args.events - first))
+        for first in range(0, events, step):
+            record(first, min(step, events - first))
             time.sleep(max(0.0, began + (first + step) / args.rate - time.monotonic()))
         connections.close_all()
 
@@ -134,11 +180,11 @@ def main() -> int:
     if args.rate:
         producer = threading.Thread(target=record_at_rate)
         producer.start()
-        print(f"recording {args.events:,} messages at {args.rate:g} a second while delivering")
+        print(f"recording {events:,} messages at {args.rate:g} a second while delivering")
     else:
-        for first in range(0, args.events, 500):
-            record(first, min(500, args.events - first))
-        print(f"recorded {args.events:,} messages in {time.monotonic() - started:.1f} s")
+        for first in range(0, events, 500):
+            record(first, min(500, events - first))
+        print(f"recorded {events:,} messages in {time.monotonic() - started:.1f} s")
 
     busy: dict[str, float] = {}
     in_flight: set[str] = set()
@@ -155,7 +201,7 @@ def main() -> int:
                 in_flight.discard(endpoint_id)
 
     live_ids = {str(e.pk) for e in live}
-    total_live = args.events * LIVE_ENDPOINTS
+    total_live = events * LIVE_ENDPOINTS
     deadline = time.monotonic() + args.max_seconds
     delivering = time.monotonic()
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
@@ -177,8 +223,6 @@ def main() -> int:
         elapsed = time.monotonic() - delivering
     if producer is not None:
         producer.join()
-    server.stop()
-    dead.close()
 
     received = inbox.received()
     delays = [
@@ -208,7 +252,7 @@ def main() -> int:
         f"{dead_busy:.1f} s of {all_busy:.1f} s worker time ({dead_busy / all_busy:.0%}); "
         f"the live endpoints' deliveries never waited on it"
     )
-    return 0 if succeeded == total_live else 1
+    return succeeded / elapsed, succeeded == total_live
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ pagination. A feature's API imports this, never another feature's API."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -51,10 +52,71 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
+class StrictInputSerializer(serializers.Serializer[Any]):
+    """An input serializer that refuses fields it does not know (400 `unknown_field`, the
+    field named), as Stripe's API does: a misspelt field (`evnet_types`) would otherwise be
+    dropped silently and the request do something else than asked."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(sorted(self.fields))
+                raise serializers.ValidationError(
+                    {
+                        name: [
+                            serializers.ErrorDetail(
+                                f"Unknown field. Known ones: {known}.", code="unknown_field"
+                            )
+                        ]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
 class Pagination(PageNumberPagination):
+    """Every list endpoint's shape: {count, next, previous, results}, 50 a page by default."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+PAGE_PARAMETERS = frozenset({"page", "page_size"})
+
+
+class PageParameters(serializers.Serializer[Any]):
+    """The query parameters of a list (validated, and documented in the schema); a list with
+    filters adds its own fields."""
+
+    page = serializers.IntegerField(min_value=1, required=False, help_text="From 1.")
+    page_size = serializers.IntegerField(
+        min_value=1, max_value=200, required=False, help_text="Default 50."
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        # DRF treats `?page=` as absent; the schema (and a caller's intent) says invalid.
+        names: list[str] = list(self.fields)
+        for name in names:
+            if data.get(name, None) == "":
+                raise serializers.ValidationError(
+                    {name: [serializers.ErrorDetail("Give a value or leave it out.", code="blank")]}
+                )
+        return super().to_internal_value(data)
+
+
+def page_of(
+    name: str, item: type[serializers.Serializer[Any]]
+) -> type[serializers.Serializer[Any]]:
+    """The serializer of a page of `item`s (for the schema), named `name`."""
+    fields = {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": item(many=True),
+    }
+    return type(name, (serializers.Serializer,), fields)
 
 
 def without_slash_aliases(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
@@ -138,6 +200,7 @@ ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="Missing, malformed or revoked token."),
     429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
 }
+NO_SUCH_PAGE = {404: OpenApiResponse(ErrorSerializer, description="No such page.")}
 
 
 def request_token(request: Request) -> ApiToken:

@@ -494,7 +494,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["accounts.authentication.ApiTokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_token": API_THROTTLE_RATE},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["dcvaas.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "dcvaas.api.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

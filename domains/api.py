@@ -23,9 +23,11 @@ from dcvaas.api import (
     BAD_PARAMETER,
     ERRORS,
     ErrorSerializer,
+    PageParameters,
     Pagination,
     StrictApiView,
     StrictCharField,
+    StrictInputSerializer,
     refusal_response,
     request_token,
 )
@@ -103,7 +105,7 @@ def _organization(request: Request) -> Organization:
 class DomainListCreateApi(StrictApiView):
     query_parameters = {"GET": frozenset({"status", "page", "page_size"})}
 
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(StrictInputSerializer):
         hostname = HostnameField(
             max_length=300,
             # The limit holds for what was sent: spaces are trimmed by the hostname parser,
@@ -117,27 +119,8 @@ class DomainListCreateApi(StrictApiView):
             help_text="One of your origins' id; absent or null: your default origin.",
         )
 
-    class FilterSerializer(serializers.Serializer[Any]):
+    class FilterSerializer(PageParameters):
         status = serializers.ChoiceField(choices=DomainStatus.choices, required=False)
-        page = serializers.IntegerField(min_value=1, required=False, help_text="From 1.")
-        page_size = serializers.IntegerField(
-            min_value=1, max_value=200, required=False, help_text="Default 50."
-        )
-
-        def to_internal_value(self, data: Any) -> Any:
-            # DRF treats `?status=` as absent; the schema (and a caller's intent) says invalid.
-            for name in ("status", "page", "page_size"):
-                if data.get(name, None) == "":
-                    raise serializers.ValidationError(
-                        {
-                            name: [
-                                serializers.ErrorDetail(
-                                    "Give a value or leave it out.", code="blank"
-                                )
-                            ]
-                        }
-                    )
-            return super().to_internal_value(data)
 
     @extend_schema(
         operation_id="domains_list",
@@ -262,7 +245,7 @@ class DomainDetailApi(StrictApiView):
         domain = get_domain_or_404(request_token(request).organization_id, domain_id)
         return Response(DomainOutputSerializer(domain).data)
 
-    class ChangeSerializer(serializers.Serializer[Any]):
+    class ChangeSerializer(StrictInputSerializer):
         origin = serializers.UUIDField(
             allow_null=True, help_text="One of your origins' id; null: your default origin."
         )

@@ -566,8 +566,11 @@ class WebhookDelivery(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     # When the next attempt is due; None once succeeded or failed for good. A worker claims a
-    # delivery by moving this forward (a lease) with a conditional UPDATE.
+    # delivery by moving this forward to a short lease (renewed while its batch goes on) and
+    # stamping `lease_token`, with a conditional UPDATE; recording the attempt clears the token.
+    # A worker that dies leaves the lease to run out: the delivery is due again a minute later.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True, default="")
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_response = models.TextField(blank=True, default="")  # an excerpt of the body
@@ -583,7 +586,20 @@ class WebhookDelivery(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["endpoint", "next_attempt_at"], name="webhookdelivery_due"),
+            # The claim: an endpoint's pending deliveries due now, in the order they are sent,
+            # read in index order and cut at the batch (no sort of the backlog), and whether an
+            # endpoint has any due at all. Only pending rows: delivered history costs nothing.
+            models.Index(
+                fields=["endpoint", "next_attempt_at", "created_at", "id"],
+                condition=models.Q(status="pending"),
+                name="webhookdelivery_pending_due",
+            ),
+            # A failing endpoint's oldest pending delivery (the one its retries probe with).
+            models.Index(
+                fields=["endpoint", "created_at", "id"],
+                condition=models.Q(status="pending"),
+                name="webhookdelivery_pending_age",
+            ),
             models.Index(fields=["endpoint", "-created_at"], name="webhookdelivery_log"),
         ]
 

@@ -96,6 +96,15 @@ def domain_register(
     try:
         with transaction.atomic():
             org = Organization.objects.select_for_update().get(pk=organization.pk)
+            # The more specific truth first: a hostname already here is "already added" (or
+            # "taken"), whatever the plan's limit says.
+            holder = (
+                Domain.objects.filter(hostname=parsed.name)
+                .values_list("organization_id", flat=True)
+                .first()
+            )
+            if holder is not None:
+                raise _taken(parsed.name, mine=holder == org.pk)
             count = Domain.objects.filter(organization=org).count()
             entitlements = organization_entitlements(org, domain_count=count)
             if not entitlements.can_add_domain:
@@ -130,23 +139,26 @@ def domain_register(
             )
     except IntegrityError as error:
         # The unique constraint on hostname is the real guard (two requests at once).
-        if Domain.objects.filter(organization=organization, hostname=parsed.name).exists():
-            raise DomainError(
-                "already_added",
-                f"{parsed.name} is already one of your domains.",
-                field="hostname",
-            ) from error
-        raise DomainError(
-            "hostname_taken",
-            f"{parsed.name} is already connected to DCVaaS by another organization. If it "
-            "should be yours, ask them to remove it, or contact support.",
-            field="hostname",
-        ) from error
+        mine = Domain.objects.filter(organization=organization, hostname=parsed.name).exists()
+        raise _taken(parsed.name, mine=mine) from error
 
     # A person is waiting: Cloudflare gets a few seconds, the sync loop finishes the rest.
     registered = domain_finish_registration(domain=domain, client=CloudflareClient.interactive())
     _schedule_first_check(registered)
     return Registration(domain=registered, hostname=parsed)
+
+
+def _taken(hostname: str, *, mine: bool) -> DomainError:
+    if mine:
+        return DomainError(
+            "already_added", f"{hostname} is already one of your domains.", field="hostname"
+        )
+    return DomainError(
+        "hostname_taken",
+        f"{hostname} is already connected to DCVaaS by another organization. If it should be "
+        "yours, ask them to remove it, or contact support.",
+        field="hostname",
+    )
 
 
 def _schedule_first_check(domain: Domain) -> None:

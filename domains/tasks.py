@@ -114,9 +114,10 @@ def deliver_webhooks() -> int:
 @shared_task(
     name="domains.deliver_endpoint",
     **RETRY_DATABASE_ERRORS,
-    # A batch of attempts of WEBHOOK_TIMEOUT_SECONDS each: well inside the delivery lease.
-    soft_time_limit=delivery.LEASE_SECONDS - 120,
-    time_limit=delivery.LEASE_SECONDS - 60,
+    # A batch of attempts of WEBHOOK_TIMEOUT_SECONDS each at most (its claims are renewed as it
+    # goes, so the limit is the batch's, not the lease's).
+    soft_time_limit=delivery.BATCH * int(settings.WEBHOOK_TIMEOUT_SECONDS) + 60,
+    time_limit=delivery.BATCH * int(settings.WEBHOOK_TIMEOUT_SECONDS) + 120,
 )
 def deliver_endpoint(endpoint_id: str) -> int:
     """Attempt one endpoint's due deliveries; returns how many were attempted. Returns 0 for

@@ -111,7 +111,9 @@ def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse
                     "CNAME there; use a provider with CNAME flattening or ALIAS records, or "
                     f"add a subdomain like www.{domain.hostname} instead.",
                 )
-            messages.success(request, f"Added {domain.hostname}. Now create the DNS record below.")
+            messages.success(
+                request, f"Added {domain.unicode_hostname}. Now create the DNS record below."
+            )
             url = reverse("domains:detail", args=[domain.pk])
             if request.htmx:
                 return HttpResponseClientRedirect(url)
@@ -212,7 +214,9 @@ def domain_remove(
         return render(request, "domains/remove.html", {"domain": domain, "membership": membership})
     remaining = domain_delete(domain=domain, actor=request.user)
     if remaining is None:
-        messages.success(request, f"Removed {domain.hostname}. Its slot in your plan is free.")
+        messages.success(
+            request, f"Removed {domain.unicode_hostname}. Its slot in your plan is free."
+        )
     else:
         messages.warning(
             request,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sandbox.server import Request, Response, SandboxApp
 
-MODES = ("ok", "500", "slow", "drop", "dribble")
+MODES = ("ok", "500", "500-first", "slow", "drop", "dribble")
 
 
 @dataclass
@@ -27,9 +27,10 @@ class Received:
 
 
 class WebhookInbox(SandboxApp):
-    """Records every POST; `mode` decides the answer: ok (204), 500, slow (sleeps `delay`
-    seconds, then 204), drop (closes the connection), dribble (a 200 whose body comes a byte
-    every `delay` / 10 seconds)."""
+    """Records every POST; `mode` decides the answer: ok (204), 500, 500-first (500 to a
+    message's first attempt, 204 to its retries: a receiver that fails now and then), slow
+    (sleeps `delay` seconds, then 204), drop (closes the connection), dribble (a 200 whose body
+    comes a byte every `delay` / 10 seconds)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -37,10 +38,17 @@ class WebhookInbox(SandboxApp):
         self.mode = "ok"
         self.delay = 15.0
         self._arrived = threading.Condition(self._lock)
+        self._in_flight = 0  # requests being answered now (a slow answer's whole wait)
+        self._seen: set[str] = set()  # webhook-ids answered in 500-first mode
 
     def received(self) -> list[Received]:
         with self._lock:
             return list(self._received)
+
+    def wait_for_in_flight(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Until `count` requests are being answered at once (a slow answer has begun)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self._in_flight >= count, timeout)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         """Until `count` deliveries have arrived (or `timeout` passed): a signal, not a sleep."""
@@ -51,6 +59,7 @@ class WebhookInbox(SandboxApp):
     def reset(self) -> None:
         with self._lock:
             self._received.clear()
+            self._seen.clear()
             self.mode = "ok"
 
     def handle(self, request: Request) -> Response:
@@ -63,7 +72,19 @@ class WebhookInbox(SandboxApp):
             return Response.html(self._page())
         mode = self.mode
         if mode == "slow":
-            time.sleep(self.delay)
+            with self._arrived:
+                self._in_flight += 1
+                self._arrived.notify_all()
+            try:
+                time.sleep(self.delay)
+            finally:
+                with self._arrived:
+                    self._in_flight -= 1
+        if mode == "500-first":
+            message = request.headers.get("webhook-id", "")
+            with self._lock:
+                mode = "ok" if message in self._seen else "500"
+                self._seen.add(message)
         answered = {"ok": 204, "slow": 204, "500": 500, "drop": 0, "dribble": 200}[mode]
         with self._arrived:
             self._received.append(Received(request.path, request.headers, request.body, answered))

@@ -15,10 +15,16 @@ from rest_framework.response import Response
 from dcvaas.api import (
     BAD_PARAMETER,
     ERRORS,
+    NO_SUCH_PAGE,
+    PAGE_PARAMETERS,
     ErrorSerializer,
+    PageParameters,
+    Pagination,
     StrictApiView,
     StrictBooleanField,
     StrictCharField,
+    StrictInputSerializer,
+    page_of,
     refusal_response,
     request_token,
 )
@@ -68,7 +74,7 @@ class OriginOutputSerializer(serializers.Serializer[Any]):
     updated_at = serializers.DateTimeField()
 
 
-class OriginInputSerializer(serializers.Serializer[Any]):
+class OriginInputSerializer(StrictInputSerializer):
     name = StrictCharField(max_length=100, help_text="Yours to choose: “Production”.")
     address = StrictCharField(
         max_length=300, help_text="Your app's hostname (myapp.fly.dev) or public IP address."
@@ -104,8 +110,15 @@ INPUT_EXAMPLE = OpenApiExample(
 def with_counts(origins: Any, organization_id: int) -> list[Origin]:
     """The origins with `domain_count`: one query for the counts of chosen domains, one for
     the default's followers."""
+    return _add_followers(list(_counted(origins)), organization_id)
+
+
+def _counted(origins: Any) -> Any:
     # Meta.ordering is dropped from a GROUP BY query: order it explicitly.
-    rows = list(origins.annotate(chosen=Count("domains")).order_by("name", "created_at"))
+    return origins.annotate(chosen=Count("domains")).order_by("name", "created_at")
+
+
+def _add_followers(rows: list[Any], organization_id: int) -> list[Origin]:
     followers = Domain.objects.filter(organization_id=organization_id, origin__isnull=True)
     following = followers.count() if any(o.is_default for o in rows) else 0
     for origin in rows:
@@ -118,23 +131,33 @@ def _one(origin: Origin) -> dict[str, Any]:
     return dict(OriginOutputSerializer(counted).data)
 
 
+OriginPageSerializer = page_of("OriginPage", OriginOutputSerializer)
+
+
 class OriginListCreateApi(StrictApiView):
+    query_parameters = {"GET": PAGE_PARAMETERS}
+
     @extend_schema(
         operation_id="origins_list",
-        responses={200: OriginOutputSerializer(many=True), **BAD_PARAMETER, **ERRORS},
-        examples=[EXAMPLE],
+        parameters=[PageParameters],
+        responses={200: OriginPageSerializer, **BAD_PARAMETER, **ERRORS, **NO_SUCH_PAGE},
     )
     def get(self, request: Request) -> Response:
-        """The organization's origins, by name. When Cloudflare has not enabled custom origins
-        for our zone, the `X-Origins-Disabled` header says so (domains are then served from the
-        shared default origin)."""
+        """The organization's origins, by name, 50 a page. When Cloudflare has not enabled
+        custom origins for our zone, the `X-Origins-Disabled` header says so (domains are then
+        served from the shared default origin)."""
+        PageParameters(data=request.query_params).is_valid(raise_exception=True)
         organization_id = request_token(request).organization_id
-        origins = with_counts(
-            Origin.objects.filter(organization_id=organization_id), organization_id
+        paginator = Pagination()
+        page: list[Origin] | None = paginator.paginate_queryset(
+            _counted(Origin.objects.filter(organization_id=organization_id)), request, view=self
         )
+        rows = _add_followers(list(page or []), organization_id)
+        response = paginator.get_paginated_response(OriginOutputSerializer(rows, many=True).data)
         refusal = ZoneEntitlement.custom_origins_refusal()
-        headers = {"X-Origins-Disabled": refusal} if refusal else None
-        return Response(OriginOutputSerializer(origins, many=True).data, headers=headers)
+        if refusal:
+            response["X-Origins-Disabled"] = refusal
+        return response
 
     @extend_schema(
         operation_id="origins_create",

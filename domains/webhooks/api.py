@@ -14,11 +14,16 @@ from rest_framework.response import Response
 from dcvaas.api import (
     BAD_PARAMETER,
     ERRORS,
+    NO_SUCH_PAGE,
+    PAGE_PARAMETERS,
     ErrorSerializer,
+    PageParameters,
     Pagination,
     StrictApiView,
     StrictBooleanField,
     StrictCharField,
+    StrictInputSerializer,
+    page_of,
     refusal_response,
     request_token,
 )
@@ -70,7 +75,7 @@ class EndpointWithSecretSerializer(EndpointOutputSerializer):
     )
 
 
-class EndpointInputSerializer(serializers.Serializer[Any]):
+class EndpointInputSerializer(StrictInputSerializer):
     url = StrictCharField(max_length=2000)
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
     event_types = serializers.ListField(
@@ -102,17 +107,26 @@ class DeliveryPageSerializer(serializers.Serializer[Any]):
     results = DeliveryOutputSerializer(many=True)
 
 
+EndpointPageSerializer = page_of("EndpointPage", EndpointOutputSerializer)
+
+
 class EndpointListCreateApi(StrictApiView):
+    query_parameters = {"GET": PAGE_PARAMETERS}
+
     @extend_schema(
         operation_id="webhook_endpoints_list",
-        responses={200: EndpointOutputSerializer(many=True), **BAD_PARAMETER, **ERRORS},
+        parameters=[PageParameters],
+        responses={200: EndpointPageSerializer, **BAD_PARAMETER, **ERRORS, **NO_SUCH_PAGE},
     )
     def get(self, request: Request) -> Response:
-        """The organization's webhook endpoints, oldest first."""
+        """The organization's webhook endpoints, oldest first, 50 a page."""
+        PageParameters(data=request.query_params).is_valid(raise_exception=True)
         endpoints = WebhookEndpoint.objects.filter(
             organization_id=request_token(request).organization_id
-        )
-        return Response(EndpointOutputSerializer(endpoints, many=True).data)
+        ).order_by("created_at", "id")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(endpoints, request, view=self)
+        return paginator.get_paginated_response(EndpointOutputSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="webhook_endpoints_create",
@@ -203,11 +217,9 @@ class EndpointTestApi(StrictApiView):
 class DeliveryListApi(StrictApiView):
     query_parameters = {"GET": frozenset({"status", "event_type", "page", "page_size"})}
 
-    class FilterSerializer(serializers.Serializer[Any]):
+    class FilterSerializer(PageParameters):
         status = serializers.ChoiceField(choices=WebhookDeliveryStatus.choices, required=False)
         event_type = serializers.ChoiceField(choices=WebhookEventType.choices, required=False)
-        page = serializers.IntegerField(min_value=1, required=False)
-        page_size = serializers.IntegerField(min_value=1, max_value=200, required=False)
 
     @extend_schema(
         operation_id="webhook_deliveries_list",

@@ -13,11 +13,12 @@ import logging
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -35,51 +36,75 @@ logger = logging.getLogger("domains.webhooks")
 # 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later; after the last, the delivery has failed.
 RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
-# Longer than one attempt can take (WEBHOOK_TIMEOUT_SECONDS) times a batch.
-LEASE_SECONDS = 15 * 60
 BATCH = 50
 
 
-def due_endpoints(now: datetime | None = None) -> list[str]:
-    """Endpoints with a delivery due now: each is delivered to by a task of its own, so a
-    slow endpoint delays only its own messages."""
-    now = now or timezone.now()
-    ids = (
-        WebhookDelivery.objects.filter(
-            status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True
-        )
-        .values_list("endpoint_id", flat=True)
-        .distinct()
+def lease_seconds() -> float:
+    """How long a claim lasts: six attempts' time limit (a minute by default). A batch renews
+    its claims when half of that is left, which an attempt (WEBHOOK_TIMEOUT_SECONDS at most)
+    never uses up, so a live worker keeps them while one that dies leaves them due again
+    within a minute."""
+    return 6 * float(settings.WEBHOOK_TIMEOUT_SECONDS)
+
+
+def due_deliveries(endpoint: Any, now: datetime) -> QuerySet[WebhookDelivery]:
+    """An endpoint's deliveries due now, in the order they are sent: read from the pending
+    deliveries' index in its own order (`webhookdelivery_pending_due`), so taking a batch
+    costs the batch, not the backlog."""
+    return WebhookDelivery.objects.filter(
+        endpoint=endpoint, status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).order_by("next_attempt_at", "created_at", "id")
+
+
+def endpoints_with_due_deliveries(now: datetime) -> QuerySet[WebhookEndpoint]:
+    """Enabled endpoints with a delivery due now: one probe of the index per endpoint, however
+    long the backlog."""
+    return (
+        WebhookEndpoint.objects.filter(enabled=True)
+        .filter(Exists(due_deliveries(OuterRef("pk"), now)))
+        .order_by()
     )
+
+
+def due_endpoints(now: datetime | None = None) -> list[str]:
+    """Endpoints with a delivery due now: each is delivered to by a task of its own, so a slow
+    endpoint delays only its own messages."""
+    ids = endpoints_with_due_deliveries(now or timezone.now()).values_list("pk", flat=True)
     return [str(pk) for pk in ids]
 
 
 def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
-    """Attempt this endpoint's due deliveries, oldest first (order kept where it can be: a
-    failed one is retried on its schedule while later ones go on). Returns how many were
-    attempted."""
+    """Attempt this endpoint's due deliveries in the order they came due (for fresh messages,
+    the order they were recorded; a failed one is retried on its own schedule while later ones
+    go on). Returns how many were attempted."""
     now = now or timezone.now()
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).first()
     if endpoint is None:
         return 0
     if endpoint.failing_since is not None and _waiting_for_retry(endpoint, now):
         return 0
-    lease = now + timedelta(seconds=LEASE_SECONDS, microseconds=secrets.randbelow(1_000_000))
-    due = WebhookDelivery.objects.filter(
-        endpoint=endpoint, status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now
-    ).order_by("created_at", "id")
-    claimed_ids = list(due.values_list("pk", flat=True)[:BATCH])
+    token = secrets.token_hex(8)
+    claim = lease_seconds()
+    lease = now + timedelta(seconds=claim)
+    claimed_ids = list(due_deliveries(endpoint, now).values_list("pk", flat=True)[:BATCH])
+    # Only rows still due: another task's claim made meanwhile is left to it.
     WebhookDelivery.objects.filter(pk__in=claimed_ids, next_attempt_at__lte=now).update(
-        next_attempt_at=lease
+        next_attempt_at=lease, lease_token=token
     )
-    claimed = (
-        WebhookDelivery.objects.filter(pk__in=claimed_ids, next_attempt_at=lease)
+    claimed = list(
+        WebhookDelivery.objects.filter(pk__in=claimed_ids, lease_token=token)
         .select_related("message")
-        .order_by("created_at", "id")
+        .order_by("next_attempt_at", "created_at", "id")
     )
     count = 0
-    for delivery in claimed:
-        outcome = attempt(delivery, endpoint=endpoint, lease=lease)
+    for index, delivery in enumerate(claimed):
+        if timezone.now() > lease - timedelta(seconds=claim / 2):
+            # A long batch (slow answers): keep the rest of it ours for another lease.
+            lease = timezone.now() + timedelta(seconds=claim)
+            WebhookDelivery.objects.filter(
+                pk__in=[d.pk for d in claimed[index:]], lease_token=token
+            ).update(next_attempt_at=lease)
+        outcome = attempt(delivery, endpoint=endpoint, lease_token=token)
         count += 1
         if outcome.status_code is None:
             # No answer at all (down, hanging, refused): the rest of the batch would each wait
@@ -88,13 +113,12 @@ def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
             retry_at = delivery.next_attempt_at or timezone.now() + timedelta(
                 seconds=RETRY_DELAYS[0]
             )
-            # The rest of this batch (still under our lease) and the endpoint's other due
-            # deliveries: one statement.
+            # The rest of this batch and the endpoint's other due deliveries: one statement.
             WebhookDelivery.objects.filter(
                 endpoint=endpoint, status=WebhookDeliveryStatus.PENDING
-            ).filter(Q(next_attempt_at=lease) | Q(next_attempt_at__lt=retry_at)).exclude(
+            ).filter(Q(lease_token=token) | Q(next_attempt_at__lt=retry_at)).exclude(
                 pk=delivery.pk
-            ).update(next_attempt_at=retry_at)
+            ).update(next_attempt_at=retry_at, lease_token="")
             break
     return count
 
@@ -102,26 +126,23 @@ def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
 def _waiting_for_retry(endpoint: WebhookEndpoint, now: datetime) -> bool:
     """An endpoint that is failing is probed with its oldest pending delivery, on that one's
     retry schedule; deliveries recorded meanwhile wait for the same moment instead of each
-    costing an attempt. True (and nothing to attempt now) while the probe's time is ahead."""
-    probe = (
-        WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDeliveryStatus.PENDING)
-        .order_by("created_at", "id")
-        .values_list("next_attempt_at", flat=True)
-        .first()
-    )
+    costing an attempt. True (and nothing to attempt now) while the probe's time is ahead.
+    A delivery another task holds (a live claim: its lease is no retry time) is no probe."""
+    pending = WebhookDelivery.objects.filter(
+        endpoint=endpoint, status=WebhookDeliveryStatus.PENDING
+    ).exclude(~Q(lease_token="") & Q(next_attempt_at__gt=now))
+    probe = pending.order_by("created_at", "id").values_list("next_attempt_at", flat=True).first()
     if probe is None or probe <= now:
         return False
-    WebhookDelivery.objects.filter(
-        endpoint=endpoint, status=WebhookDeliveryStatus.PENDING, next_attempt_at__lt=probe
-    ).update(next_attempt_at=probe)
+    pending.filter(lease_token="", next_attempt_at__lt=probe).update(next_attempt_at=probe)
     return True
 
 
 def attempt(
-    delivery: WebhookDelivery, *, endpoint: WebhookEndpoint, lease: datetime | None = None
+    delivery: WebhookDelivery, *, endpoint: WebhookEndpoint, lease_token: str = ""
 ) -> Attempt:
-    """Send one attempt of `delivery` now and record it. With `lease`, the outcome is written
-    only if this worker still holds the delivery."""
+    """Send one attempt of `delivery` now and record it. With `lease_token`, the outcome is
+    written only if this worker still holds the delivery."""
     now = timezone.now()
     body = body_of(delivery.message.payload)
     try:
@@ -132,7 +153,7 @@ def attempt(
     else:
         headers = signed_headers(delivery.message_id, body, endpoint.signing_secrets(now), now)
         outcome = send(target, body, headers)
-    _record(delivery, endpoint, outcome, now=now, lease=lease)
+    _record(delivery, endpoint, outcome, now=now, lease_token=lease_token)
     return outcome
 
 
@@ -142,7 +163,7 @@ def _record(
     outcome: Attempt,
     *,
     now: datetime,
-    lease: datetime | None,
+    lease_token: str,
 ) -> None:
     attempts = delivery.attempts + 1
     fields: dict[str, object] = {
@@ -152,6 +173,7 @@ def _record(
         "last_response": outcome.excerpt,
         "last_error": outcome.error,
         "last_duration_ms": outcome.duration_ms,
+        "lease_token": "",
     }
     if outcome.succeeded:
         fields.update(status=WebhookDeliveryStatus.SUCCEEDED, next_attempt_at=None)
@@ -159,7 +181,7 @@ def _record(
         fields.update(status=WebhookDeliveryStatus.FAILED, next_attempt_at=None)
     else:
         fields["next_attempt_at"] = now + timedelta(seconds=RETRY_DELAYS[attempts - 1])
-    held = Q(pk=delivery.pk) if lease is None else Q(pk=delivery.pk, next_attempt_at=lease)
+    held = Q(pk=delivery.pk, lease_token=lease_token) if lease_token else Q(pk=delivery.pk)
     with transaction.atomic():
         if not WebhookDelivery.objects.filter(held).update(**fields):
             return  # another worker took it over (our lease ran out): its record stands

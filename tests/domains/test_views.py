@@ -203,6 +203,24 @@ def test_an_internationalised_name_is_shown_as_people_read_it_with_its_dns_form(
     assert "bücher-shop.test-customer.dev</a><br><small>xn--bcher-shop-9db" in listing
 
 
+def test_an_internationalised_name_reads_as_people_write_it_when_added_and_removed(
+    client: Client, alice: User, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    client.force_login(alice)
+
+    added = client.post(
+        "/domains/add/", {"hostname": "bücher-shop.test-customer.dev"}, follow=True
+    ).content.decode()
+    domain = Domain.objects.get(hostname="xn--bcher-shop-9db.test-customer.dev")
+    remove_page = client.get(f"/domains/{domain.pk}/remove/").content.decode()
+    removed = client.post(f"/domains/{domain.pk}/remove/", follow=True).content.decode()
+
+    assert "Added bücher-shop.test-customer.dev." in added
+    assert "Remove bücher-shop.test-customer.dev?" in remove_page
+    assert "In DNS: xn--bcher-shop-9db.test-customer.dev" in remove_page
+    assert "Removed bücher-shop.test-customer.dev." in removed
+
+
 def test_check_now_with_htmx_shows_the_dns_verdict(
     client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
 ) -> None:

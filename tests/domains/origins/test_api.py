@@ -51,7 +51,7 @@ def test_an_origin_is_added_listed_changed_made_default_and_removed(
     assert created.json()["is_default"] is True
     assert created.json()["state"] == "pending"
     assert created.json()["record_name"].endswith(".origins.pcnaid.com")
-    assert [o["name"] for o in listed.json()] == ["Prod", "Staging"]
+    assert [o["name"] for o in listed.json()["results"]] == ["Prod", "Staging"]
     assert renamed.json()["name"] == "Stage"
     assert renamed.json()["is_default"] is True
     assert refused.status_code == 409
@@ -135,7 +135,7 @@ def test_another_organizations_origins_are_404_and_never_serve_our_domains(
         "/domains",
         {"hostname": "b.acme-customer.dev", "origin": str(theirs.pk)},
     )
-    listed = call(client, acme_token, "GET", "/origins").json()
+    listed = call(client, acme_token, "GET", "/origins").json()["results"]
 
     assert [a.status_code for a in answers] == [404, 404, 404]
     assert (attach.status_code, attach.json()["code"]) == (400, "unknown_origin")

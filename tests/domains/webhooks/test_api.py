@@ -38,8 +38,8 @@ def test_an_endpoint_is_added_with_its_secret_shown_once(
     body = created.json()
     assert body["secret"].startswith("whsec_")
     assert body["event_types"] == ["domain.active"]
-    assert listed.json()[0]["id"] == body["id"]
-    assert "secret" not in listed.json()[0]
+    assert listed.json()["results"][0]["id"] == body["id"]
+    assert "secret" not in listed.json()["results"][0]
     assert "secret" not in client.get(f"{API}/{body['id']}", **auth(acme_token)).json()
 
 
@@ -126,7 +126,7 @@ def test_another_organizations_endpoints_and_deliveries_are_404_everywhere(
     ]
 
     assert [a.status_code for a in answers] == [404] * 7
-    assert client.get(API, **as_charlie).json() == []
+    assert client.get(API, **as_charlie).json()["results"] == []
     endpoint.refresh_from_db()
     assert endpoint.enabled
     assert WebhookDelivery.objects.count() == 1

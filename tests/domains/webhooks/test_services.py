@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -40,6 +41,7 @@ from domains.webhooks.services import (
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
 from sandbox.inbox import WebhookInbox
+from sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.django_db
 
@@ -188,7 +190,7 @@ def test_a_worker_killed_mid_delivery_leaves_it_to_be_sent_after_its_lease(
     webhook_endpoint_send_test(endpoint=endpoint)
     now = timezone.now()
     # A worker claimed it (moved it to its lease) and died before recording anything.
-    lease = now + timedelta(seconds=delivery.LEASE_SECONDS)
+    lease = now + timedelta(seconds=delivery.lease_seconds())
     WebhookDelivery.objects.update(next_attempt_at=lease)
 
     before = delivery.deliver_endpoint(str(endpoint.pk), now=now)
@@ -465,3 +467,68 @@ def test_deliveries_recorded_while_an_endpoint_is_failing_wait_for_its_retry(
     assert second.attempts == 0
     assert second.next_attempt_at == first.next_attempt_at
     assert len(inbox.received()) == 1
+
+
+def test_a_failing_endpoints_retry_follows_each_deliverys_own_schedule_not_another_tasks_claim(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    now = timezone.now()
+    for _ in range(3):
+        webhook_endpoint_send_test(endpoint=endpoint)
+    claimed, retried, fresh = WebhookDelivery.objects.order_by("created_at", "id")
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=now)
+    # Another task holds the oldest (its lease is a minute ahead); the next one failed its
+    # first attempt and is due again in 5 s; the newest was just recorded.
+    lease = now + timedelta(seconds=delivery.lease_seconds())
+    WebhookDelivery.objects.filter(pk=claimed.pk).update(next_attempt_at=lease, lease_token="a")
+    WebhookDelivery.objects.filter(pk=retried.pk).update(
+        next_attempt_at=now + timedelta(seconds=5), attempts=1
+    )
+    WebhookDelivery.objects.filter(pk=fresh.pk).update(next_attempt_at=now)
+
+    attempted = delivery.deliver_endpoint(str(endpoint.pk), now=now)
+
+    assert attempted == 0  # the endpoint is failing: its probe's retry is 5 s away
+    schedule = dict(WebhookDelivery.objects.values_list("pk", "next_attempt_at"))
+    assert schedule[claimed.pk] == lease  # left to the task holding it
+    assert schedule[retried.pk] == now + timedelta(seconds=5)
+    assert schedule[fresh.pk] == now + timedelta(seconds=5)  # waits with the probe, no longer
+    assert inbox.received() == []
+
+
+class SlowReceiver(WebhookInbox):
+    """A receiver whose every answer takes 40 s of the test's clock; while it answers, it asks
+    what another delivery task would find due."""
+
+    def __init__(self, clock: Any) -> None:
+        super().__init__()
+        self.clock = clock
+        self.due_meanwhile: list[list[str]] = []
+
+    def handle(self, request: Any) -> Any:
+        self.clock.shift(timedelta(seconds=40))
+        self.due_meanwhile.append(delivery.due_endpoints())
+        db_connection.close()  # this server thread's own connection
+        return super().handle(request)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_batch_renews_its_claims_so_no_other_task_takes_them_meanwhile(
+    acme: Organization,
+) -> None:
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        receiver = SlowReceiver(clock)
+        server = SandboxServer(receiver).start()
+        try:
+            slow = webhook_endpoint_create(organization=acme, url=f"{server.url}/hooks").endpoint
+            for _ in range(3):
+                webhook_endpoint_send_test(endpoint=slow)
+
+            attempted = delivery.deliver_endpoint(str(slow.pk))
+        finally:
+            server.stop()
+
+    assert attempted == 3
+    assert len(receiver.received()) == 3
+    # 120 s for a batch whose claims last 60 s: each was renewed before it ran out.
+    assert receiver.due_meanwhile == [[], [], []]
