@@ -73,8 +73,7 @@ def status_change_event(
         DomainEventKind.STATUS_CHANGED,
         from_status=before[0],
         to_status=to_status,
-        message=f"Cloudflare: hostname {remote.status or '—'}, "
-        f"certificate {remote.ssl_status or '—'}",
+        message=f"hostname {remote.status or '—'}, certificate {remote.ssl_status or '—'}",
         data=data,
     )
 

@@ -205,14 +205,16 @@ def domain_finish_registration(
         # Our validation should have caught it; Cloudflare's word is final.
         return _record_error(domain, f"Cloudflare refused the hostname: {error}", retry=False)
     except CloudflareError as error:
-        return _record_error(domain, _describe(error), retry=True)
+        return _record_error(domain, describe_error(error), retry=True)
     domain = domain_apply_remote(domain=domain, remote=remote)
     return domain
 
 
-def _describe(error: CloudflareError) -> str:
+def describe_error(error: CloudflareError) -> str:
+    """Cloudflare trouble in words for the domain page and its history."""
     if isinstance(error, CloudflareRateLimitedError):
-        wait = f" in about {math.ceil(error.retry_after)} seconds" if error.retry_after else ""
+        seconds = math.ceil(error.retry_after or 0)
+        wait = f" in about {seconds} second{'s' if seconds != 1 else ''}" if seconds else ""
         return f"Cloudflare is rate limiting our requests right now. We will retry{wait}."
     if isinstance(error, CloudflareDeadlineError):
         return (
@@ -474,7 +476,7 @@ def _revalidate(domain: Domain) -> tuple[Domain, str]:
     except CloudflareNotFoundError:
         remote = None
     except CloudflareError as error:
-        message = _describe(error)
+        message = describe_error(error)
         return _record_error(domain, message, retry=True), message
     if remote is None or remote.is_gone:
         # Cloudflare lost it, or keeps it only as deleted: register it again.
@@ -559,7 +561,7 @@ def domain_finish_deletion(
         if remote_id:
             client.delete(remote_id, priority=priority)  # type: ignore[arg-type]
     except CloudflareError as error:
-        _record_error(domain, _describe(error), retry=True)
+        _record_error(domain, describe_error(error), retry=True)
         return domain
     with transaction.atomic():
         # The history outlives the row: deleting it sets the events' domain to NULL.

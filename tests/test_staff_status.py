@@ -96,6 +96,8 @@ def test_staff_see_the_last_sync_cycle(
     content = staff_client.get("/staff/status/").content.decode()
 
     assert "took 2.0 s" in content
+    assert "Started 30\xa0seconds ago" in content
+    assert "0 minutes" not in content
     assert "(certificates pending validation) in 3" in content
     assert "a listing failed: its domains are retried later" in content
     assert "<strong>100</strong> of 100 due domains claimed" in content

@@ -31,7 +31,7 @@ class CloudflareError(Exception):
 
     def __str__(self) -> str:
         parts = [self.message]
-        if self.status is not None:
+        if self.status is not None and f"HTTP {self.status}" not in self.message:
             parts.append(f"HTTP {self.status}")
         if self.codes:
             parts.append("code " + ",".join(str(c) for c in self.codes))

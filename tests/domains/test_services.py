@@ -9,9 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organization, User
+from domains.cloudflare import CloudflareRateLimitedError
 from domains.errors import DomainError
 from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
 from domains.services import (
+    describe_error,
     domain_apply_remote,
     domain_check_now,
     domain_delete,
@@ -344,3 +346,12 @@ def test_an_orm_update_of_a_domain_runs_exactly_one_statement(acme: Organization
         Domain.objects.filter(pk=domain.pk).update(last_error="Cloudflare timed out.")
 
     assert [query["sql"].split()[0] for query in queries.captured_queries] == ["UPDATE"]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "words"), [(1, "about 1 second."), (1.2, "about 2 seconds.")]
+)
+def test_a_rate_limit_says_when_we_retry_in_proper_words(retry_after: float, words: str) -> None:
+    message = describe_error(CloudflareRateLimitedError("slow down", retry_after=retry_after))
+
+    assert message.endswith(f"We will retry in {words}")

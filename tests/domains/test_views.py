@@ -160,13 +160,15 @@ def test_the_status_poll_brings_the_history_along_out_of_band(
         kind=DomainEventKind.STATUS_CHANGED,
         from_status="pending",
         to_status="pending",
-        message="Cloudflare: hostname active, certificate pending_issuance",
+        message="hostname active, certificate pending_issuance",
     )
 
     content = client.get(f"/domains/{acme_domain.pk}/status/", **HTMX).content.decode()
 
     assert '<section id="history" hx-swap-oob="true">' in content
-    assert "Progress at Cloudflare</strong>: Cloudflare: hostname active" in content
+    assert (
+        "Progress at Cloudflare</strong>: hostname active, certificate pending_issuance" in content
+    )
     assert "pending → pending" not in content
 
 

@@ -994,3 +994,10 @@ def test_a_hostname_longer_than_a_certificate_name_asks_for_cloudflare_branding(
     assert created.hostname == long_name
     assert sent[0][1]["ssl"]["cloudflare_branding"] is True
     assert "cloudflare_branding" not in sent[1][1]["ssl"]
+
+
+def test_an_error_page_without_json_reads_its_status_once() -> None:
+    error = CloudflareTransientError("Cloudflare answered HTTP 520", status=520)
+
+    assert str(error) == "Cloudflare answered HTTP 520"
+    assert str(CloudflareTransientError("Bad gateway", status=502)) == "Bad gateway | HTTP 502"
