@@ -89,12 +89,13 @@ def main() -> int:
     )
     args = parser.parse_args()
     settings.WEBHOOK_TIMEOUT_SECONDS = args.timeout
-    settings.WEBHOOK_ALLOW_LOOPBACK = True
 
     call_command("migrate", verbosity=0, interactive=False)
     inbox = WebhookInbox()
     server = SandboxServer(inbox).start()
     dead, dead_port = hung_server()
+    # The inbox and the hung endpoint are on loopback: the only ports a webhook may go to here.
+    settings.WEBHOOK_LOOPBACK_PORTS = [server.port, dead_port]
     paces = []
     ok = True
     try:

@@ -442,10 +442,13 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
 # After a secret is rotated, the old one keeps signing (beside the new) this long.
 WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
-# The sandbox's webhook inbox (sandbox/inbox.py), and http:// to loopback so it can be an
-# endpoint: on only with the sandbox.
+# The sandbox's webhook inbox (sandbox/inbox.py), and the loopback ports a webhook may go to
+# (http:// allowed) so it can be an endpoint: the inbox's alone, and only with the sandbox;
+# nothing else on loopback (a Redis or PostgreSQL port) is ever a webhook's destination.
 SANDBOX_INBOX_PORT = env.int("SANDBOX_INBOX_PORT", default=8703)
-WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=SANDBOX)
+WEBHOOK_LOOPBACK_PORTS = env.list(
+    "WEBHOOK_LOOPBACK_PORTS", cast=int, default=[SANDBOX_INBOX_PORT] if SANDBOX else []
+)
 
 # ---------------------------------------------------------------------------------------------
 # STRIPE

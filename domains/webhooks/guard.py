@@ -38,14 +38,15 @@ class Target:
     address: str  # an IP address that passed `refusal`
 
 
-def refusal(address: str) -> str:
-    """Why we never connect to `address` ("" when we may), in words."""
-    return address_refusal(address, allow_loopback=_loopback_allowed())
+def refusal(address: str, port: int | None = None) -> str:
+    """Why we never connect to `address` (on `port`) ("" when we may), in words."""
+    return address_refusal(address, allow_loopback=_loopback_allowed(port))
 
 
-def _loopback_allowed() -> bool:
-    # The sandbox's webhook inbox listens on loopback (`make run`); production never allows it.
-    return bool(settings.WEBHOOK_ALLOW_LOOPBACK)
+def _loopback_allowed(port: int | None) -> bool:
+    # The sandbox's webhook inbox listens on loopback (`make run`): its port alone, never any
+    # other service on the machine; production allows none.
+    return port is not None and port in settings.WEBHOOK_LOOPBACK_PORTS
 
 
 def check_url(url: str) -> tuple[str, str, int, str]:
@@ -61,14 +62,15 @@ def check_url(url: str) -> tuple[str, str, int, str]:
     if parts.username or parts.password:
         raise WebhookUrlError("userinfo", "Leave the user name and password out of the URL.")
     loopback = hostname in LOOPBACK_NAMES or _is_loopback_literal(hostname)
-    if parts.scheme == "http" and not (loopback and _loopback_allowed()):
+    port = port or (443 if parts.scheme == "https" else 80)
+    if parts.scheme == "http" and not (loopback and _loopback_allowed(port)):
         raise WebhookUrlError("https_required", "Webhooks are sent over https only.")
     if _is_ours(hostname):
         raise WebhookUrlError("own_host", f"{hostname} is DCVaaS itself: use your app's URL.")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return parts.scheme, hostname, port or (443 if parts.scheme == "https" else 80), path
+    return parts.scheme, hostname, port, path
 
 
 def resolve_target(url: str) -> Target:
@@ -86,7 +88,7 @@ def resolve_target(url: str) -> Target:
                 "unresolvable", f"Could not resolve the URL's host: {found.problem}."
             )
         addresses = found.addresses
-    reasons = {address: refusal(address) for address in addresses}
+    reasons = {address: refusal(address, port) for address in addresses}
     allowed = [address for address, reason in reasons.items() if not reason]
     if not allowed:
         address, reason = next(iter(reasons.items()))

@@ -93,7 +93,7 @@ def test_loopback_allowed_for_the_sandbox_does_not_open_its_6to4_or_nat64_forms(
 @pytest.fixture
 def production_rules(settings: Any) -> None:
     """The guards as in production: no loopback allowed for the sandbox's inbox or app."""
-    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    settings.WEBHOOK_LOOPBACK_PORTS = []
     settings.ORIGIN_ALLOW_LOOPBACK = False
 
 

@@ -59,7 +59,7 @@ def test_an_endpoint_is_added_with_its_secret_shown_once(
 def test_a_refused_endpoint_gets_a_400_with_a_stable_code(
     client: Client, acme_token: str, body: dict[str, Any], status: int, code: str, settings: Any
 ) -> None:
-    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    settings.WEBHOOK_LOOPBACK_PORTS = []
     response = client.post(API, body, content_type="application/json", **auth(acme_token))
 
     assert response.status_code == status

@@ -260,12 +260,28 @@ def test_each_refused_address_family_is_refused(address: str, words: str) -> Non
 
 
 def test_loopback_is_refused_unless_the_sandbox_allows_it(settings: Any) -> None:
-    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    settings.WEBHOOK_LOOPBACK_PORTS = []
 
     assert "loopback" in refusal("127.0.0.1")
     assert "loopback" in refusal("::1")
     with pytest.raises(WebhookUrlError, match="https only"):
         resolve_target("http://127.0.0.1:8703/hooks")
+
+
+def test_with_the_sandbox_on_loopback_is_allowed_only_to_its_inbox_not_to_any_port(
+    settings: Any,
+) -> None:
+    settings.WEBHOOK_LOOPBACK_PORTS = [8703]
+
+    allowed = resolve_target("http://127.0.0.1:8703/hooks")
+
+    assert (allowed.address, allowed.port) == ("127.0.0.1", 8703)
+    for url in ("http://127.0.0.1:6379/", "http://localhost:5432/", "http://[::1]:8000/"):
+        with pytest.raises(WebhookUrlError, match="https only"):
+            resolve_target(url)
+    for url in ("https://127.0.0.1:6379/", "https://localhost:5432/", "https://[::1]:8787/"):
+        with pytest.raises(WebhookUrlError, match="loopback"):
+            resolve_target(url)
 
 
 def test_a_public_address_is_allowed() -> None:
@@ -325,7 +341,7 @@ def test_a_name_that_resolves_to_a_refused_address_after_saving_is_refused_at_de
 def test_an_endpoint_is_refused_with_a_reason_when_saved(
     acme: Organization, url: str, code: str, settings: Any
 ) -> None:
-    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    settings.WEBHOOK_LOOPBACK_PORTS = []
     with pytest.raises(DomainError) as refused:
         webhook_endpoint_create(organization=acme, url=url)
 
@@ -379,11 +395,12 @@ def test_an_endpoint_that_does_not_answer_in_time_is_a_failed_attempt(
 
 
 def test_a_refused_connection_and_a_dropped_one_are_failed_attempts(
-    acme: Organization, inbox: WebhookInbox, inbox_url: str
+    acme: Organization, inbox: WebhookInbox, inbox_url: str, settings: Any
 ) -> None:
     with socket.socket() as not_listening:  # bound, so no one else takes the port; refuses
         not_listening.bind(("127.0.0.1", 0))
         port = not_listening.getsockname()[1]
+        settings.WEBHOOK_LOOPBACK_PORTS = [*settings.WEBHOOK_LOOPBACK_PORTS, port]
         refused = webhook_endpoint_create(
             organization=acme, url=f"http://127.0.0.1:{port}/hooks"
         ).endpoint
@@ -514,11 +531,12 @@ class SlowReceiver(WebhookInbox):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_long_batch_renews_its_claims_so_no_other_task_takes_them_meanwhile(
-    acme: Organization,
+    acme: Organization, settings: Any
 ) -> None:
     with time_machine.travel(timezone.now(), tick=False) as clock:
         receiver = SlowReceiver(clock)
         server = SandboxServer(receiver).start()
+        settings.WEBHOOK_LOOPBACK_PORTS = [server.port]
         try:
             slow = webhook_endpoint_create(organization=acme, url=f"{server.url}/hooks").endpoint
             for _ in range(3):
