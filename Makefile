@@ -24,8 +24,7 @@ run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py createcachetable
 	@echo
-	@echo "  DCVaaS is starting: open http://127.0.0.1:8000/ and choose 'Sign in with GitHub'."
-	@echo "  Sandbox control page (Cloudflare, DNS, Stripe): http://127.0.0.1:8787/sandbox/"
+	@echo "  DCVaaS is starting; a 'DCVaaS is ready' line follows once it answers."
 	@echo
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
