@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from accounts.models import Organization, User
+from accounts.services import api_token_create
 from domains.models import Domain
 from domains.services import domain_register
 from sandbox.cloudflare import CloudflareSandbox
@@ -49,6 +50,9 @@ def test_no_page_scrolls_sideways_on_a_phone(
         domain = domain_register(organization=organization, hostname=long_name).domain
         domain_register(organization=organization, hostname="bücher.test-customer.dev")
         assert Domain.objects.count() == 2
+        api_token_create(
+            organization=organization, created_by=user, name="CI deploys from the main branch"
+        )
 
         pages = {
             "dashboard": "/dashboard/",
