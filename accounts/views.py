@@ -18,6 +18,7 @@ from accounts.access import (
 from accounts.forms import ApiTokenForm
 from accounts.models import ApiToken, Membership
 from accounts.services import api_token_create, api_token_revoke, organization_switch
+from dcvaas import once
 
 
 @require_POST
@@ -52,6 +53,13 @@ def api_tokens(request: SignedInRequest, membership: Membership) -> HttpResponse
         if not membership.can_manage:
             raise PermissionDenied("Only owners and admins can create API tokens.")
         form = ApiTokenForm(request.POST)
+        if not once.spend(request):
+            messages.info(
+                request,
+                "That form was already sent: its token is in the list below (its value was shown "
+                "once). Create another if you need a new one.",
+            )
+            return redirect("accounts:api_tokens")
         if form.is_valid():
             token, raw = api_token_create(
                 organization=membership.organization,

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
+from dcvaas import once
 from domains.errors import DomainError
 from domains.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType
 from domains.webhooks.access import get_delivery_or_404, get_endpoint_or_404
@@ -49,6 +50,13 @@ def webhooks_page(request: SignedInRequest, membership: Membership) -> HttpRespo
     if request.method == "POST":
         _managing(membership)
         form = EndpointForm(request.POST)
+        if not once.spend(request):
+            messages.info(
+                request,
+                "That form was already sent: its endpoint is in the list below (its secret was "
+                "shown once). Rotate the secret if you need a new one.",
+            )
+            return redirect("webhooks:page")
         if form.is_valid():
             try:
                 created = webhook_endpoint_create(
@@ -128,6 +136,13 @@ def endpoint_action(
         webhook_endpoint_send_test(endpoint=endpoint)
         messages.success(request, "A test event is on its way: it appears in the log below.")
     elif action == "rotate":
+        if not once.spend(request):
+            messages.info(
+                request,
+                "That rotation was already done: the secret it showed is the current one (shown "
+                "once). Rotate again if you need a new one.",
+            )
+            return redirect("webhooks:endpoint", endpoint_id=endpoint.pk)
         rotated = webhook_endpoint_rotate_secret(endpoint=endpoint)
         context = {"membership": membership, "endpoint": endpoint, "new_secret": rotated}
         return _shown_once(render(request, "webhooks/secret.html", context))

@@ -8,6 +8,7 @@ from django.test import Client
 
 from accounts.models import ApiToken, Organization, User
 from accounts.services import api_token_authenticate, api_token_create, api_token_revoke
+from dcvaas.once import KEY_FIELD, new_key
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,7 @@ def test_an_owner_creates_a_token_and_sees_it_exactly_once(
 ) -> None:
     client.force_login(alice)
 
-    response = client.post("/tokens/", {"name": "CI deploys"})
+    response = client.post("/tokens/", {"name": "CI deploys", KEY_FIELD: new_key()})
 
     token = ApiToken.objects.get(organization=acme)
     raw = response.context["new_token"]["raw"]
@@ -36,7 +37,7 @@ def test_a_new_raw_token_is_never_kept_in_the_session(
 ) -> None:
     client.force_login(alice)
 
-    response = client.post("/tokens/", {"name": "CI deploys"})
+    response = client.post("/tokens/", {"name": "CI deploys", KEY_FIELD: new_key()})
 
     raw = response.context["new_token"]["raw"]
     stored = Session.objects.get(session_key=client.session.session_key)
@@ -47,7 +48,7 @@ def test_a_new_raw_token_is_never_kept_in_the_session(
 def test_a_token_needs_a_name(client: Client, alice: User, acme: Organization) -> None:
     client.force_login(alice)
 
-    response = client.post("/tokens/", {"name": "   "})
+    response = client.post("/tokens/", {"name": "   ", KEY_FIELD: new_key()})
 
     assert response.status_code == 200
     assert b"Give the token a name" in response.content
@@ -61,7 +62,7 @@ def test_a_member_sees_tokens_but_cannot_create_or_revoke_them(
     client.force_login(bob)
 
     assert b"deploys" in client.get("/tokens/").content
-    assert client.post("/tokens/", {"name": "mine"}).status_code == 403
+    assert client.post("/tokens/", {"name": "mine", KEY_FIELD: new_key()}).status_code == 403
     assert client.post(f"/tokens/{token.pk}/revoke/").status_code == 403
     token.refresh_from_db()
     assert token.is_active
@@ -114,3 +115,20 @@ def test_revoking_twice_keeps_the_first_revocation_time(alice: User, acme: Organ
     first = api_token_revoke(token=token).revoked_at
 
     assert api_token_revoke(token=token).revoked_at == first
+
+
+def test_a_resubmitted_token_form_creates_no_second_token(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    client.force_login(alice)
+    key = new_key()
+
+    first = client.post("/tokens/", {"name": "CI deploys", KEY_FIELD: key})
+    again = client.post("/tokens/", {"name": "CI deploys", KEY_FIELD: key}, follow=True)
+    keyless = client.post("/tokens/", {"name": "CI deploys"}, follow=True)
+
+    assert first.status_code == 200
+    assert ApiToken.objects.filter(organization=acme).count() == 1
+    assert "That form was already sent" in again.content.decode()
+    assert "That form was already sent" in keyless.content.decode()
+    assert 'name="once" value="' in first.content.decode()  # the next form's own key

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import Organization, User
+from dcvaas.once import KEY_FIELD, new_key
 from domains.models import WebhookDelivery, WebhookEndpoint
 from domains.webhooks import delivery
 from domains.webhooks.services import webhook_endpoint_create, webhook_endpoint_send_test
@@ -22,7 +23,13 @@ def test_an_owner_adds_an_endpoint_and_sees_its_secret_once(
     client.force_login(alice)
 
     added = client.post(
-        "/webhooks/", {"url": inbox_url, "description": "staging", "event_types": ["domain.active"]}
+        "/webhooks/",
+        {
+            "url": inbox_url,
+            "description": "staging",
+            "event_types": ["domain.active"],
+            KEY_FIELD: new_key(),
+        },
     )
     again = client.get("/webhooks/")
 
@@ -40,7 +47,7 @@ def test_a_refused_url_is_explained_next_to_the_field(
 ) -> None:
     client.force_login(alice)
 
-    response = client.post("/webhooks/", {"url": "https://10.0.0.1/hooks"})
+    response = client.post("/webhooks/", {"url": "https://10.0.0.1/hooks", KEY_FIELD: new_key()})
 
     assert response.status_code == 400
     assert "a private address: we never send there" in response.content.decode()
@@ -54,7 +61,7 @@ def test_a_member_sees_endpoints_but_cannot_change_them(
     client.force_login(bob)
 
     assert inbox_url in client.get("/webhooks/").content.decode()
-    assert client.post("/webhooks/", {"url": inbox_url}).status_code == 403
+    assert client.post("/webhooks/", {"url": inbox_url, KEY_FIELD: new_key()}).status_code == 403
     assert client.post(f"/webhooks/{endpoint.pk}/test/").status_code == 403
 
 
@@ -86,12 +93,31 @@ def test_rotating_shows_the_new_secret_once(
     endpoint = webhook_endpoint_create(organization=acme, url=inbox_url).endpoint
     client.force_login(alice)
 
-    response = client.post(f"/webhooks/{endpoint.pk}/rotate/")
+    response = client.post(f"/webhooks/{endpoint.pk}/rotate/", {KEY_FIELD: new_key()})
 
     endpoint.refresh_from_db()
     assert endpoint.secret in response.content.decode()
     assert "no-store" in response["Cache-Control"]
     assert endpoint.previous_secret
+
+
+def test_a_reloaded_rotation_does_not_rotate_again_behind_the_secret_just_shown(
+    client: Client, alice: User, acme: Organization, inbox_url: str
+) -> None:
+    endpoint = webhook_endpoint_create(organization=acme, url=inbox_url).endpoint
+    client.force_login(alice)
+    key = new_key()
+
+    shown = client.post(f"/webhooks/{endpoint.pk}/rotate/", {KEY_FIELD: key})
+    endpoint.refresh_from_db()
+    secret = endpoint.secret
+    reloaded = client.post(f"/webhooks/{endpoint.pk}/rotate/", {KEY_FIELD: key}, follow=True)
+
+    endpoint.refresh_from_db()
+    assert secret in shown.content.decode()
+    assert "It is shown only once." in shown.content.decode()
+    assert endpoint.secret == secret  # still the one the person saw
+    assert "That rotation was already done" in reloaded.content.decode()
 
 
 def test_another_organizations_endpoint_is_a_404_on_every_page_and_action(
