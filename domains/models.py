@@ -390,9 +390,10 @@ class SyncRun(models.Model):
     changed = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
     cloudflare_calls = models.PositiveIntegerField(default=0)
-    # Tasks enqueued and not yet finished; the last one to finish sweeps up and sets
-    # `finished_at`.
+    # Tasks enqueued and not yet finished; the last one to finish claims the sweep
+    # (`sweeping`), and the sweep sets `finished_at` once nothing is left to do.
     pending_batches = models.PositiveIntegerField(default=0)
+    sweeping = models.BooleanField(default=False)
     budget_exhausted = models.BooleanField(default=False)
     # The certificate statuses listed with Cloudflare's filter ([""]: the whole zone; []: GETs).
     listed = models.JSONField(default=list, blank=True)

@@ -80,11 +80,11 @@ def _finish(batch: Batch, run_id: int | None, *, inline: bool = False) -> None:
     if run_id is None:
         return
     _add_figures(batch, run_id, task_done=True)
-    now = timezone.now()
-    # Exactly one task sees its UPDATE match: the last to finish.
-    if SyncRun.objects.filter(pk=run_id, pending_batches=0, finished_at=None).update(
-        finished_at=now
-    ):
+    # Exactly one task sees its UPDATE match: the last to finish. The run stays unfinished
+    # until the sweep is done (which may hand the zone to more tasks).
+    if SyncRun.objects.filter(
+        pk=run_id, pending_batches=0, finished_at=None, sweeping=False
+    ).update(sweeping=True):
         sweep(run_id=run_id, lease=batch.lease, progress=batch.progress, inline=inline)
 
 
@@ -154,7 +154,7 @@ def sweep(
         send_emails(batch)
         _add_figures(batch, run_id, task_done=False)
         if not handed_over:
-            SyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
+            SyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now(), sweeping=False)
     return batch
 
 
@@ -169,7 +169,7 @@ def _list_the_zone(
         sync_by_listing(batch, wanted=_claimed_remote(batch.lease), listing=Listing())
         return
     SyncRun.objects.filter(pk=run_id).update(
-        listed=[*listed, ""], pending_batches=len(ranges), finished_at=None
+        listed=[*listed, ""], pending_batches=len(ranges), sweeping=False
     )
     for first, last in ranges:
         kick(

@@ -17,6 +17,7 @@ from domains.models import Domain, DomainStatus, SyncRun
 from domains.push.receiver import Notice
 from domains.push.services import hint_record, hints_process
 from domains.rate_budget import budget
+from domains.sync import cycle
 from domains.sync.apply import filter_usable
 from sandbox.cloudflare import CloudflareSandbox
 from tests.domains.sync.helpers import make_all_due, make_due, register_many
@@ -241,6 +242,53 @@ def test_a_long_listing_is_shared_by_tasks_that_together_read_each_page_once(
     assert not Domain.objects.filter(last_synced_at=None).exists()
     run = SyncRun.objects.get(pk=plan.run.pk)
     assert (run.pending_batches, run.finished_at is not None) == (0, True)
+
+
+def test_a_cycle_whose_sweep_hands_the_zone_to_tasks_stays_unfinished_until_they_finish(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    domains = register_many(cloudflare_http, acme, 150)
+    for domain in domains[:100]:
+        cloudflare_sim.set_cname(domain.hostname, True)
+    sync.run_cycle()
+    Domain.objects.update(next_sync_at=None)
+    make_due(*domains[100:])
+    for domain in domains[100:]:  # all 50 left pending_validation since the last look
+        cloudflare_sim.set_cname(domain.hostname, True)
+    plan = sync.plan_cycle(trigger="test")
+    assert plan.run.listed == ["pending_validation"]
+    lease = plan.run.lease_until
+    assert lease is not None
+
+    seen_mid_sweep: list[object] = []
+    list_the_zone = cycle._list_the_zone
+
+    def watched(*args: Any, **kwargs: Any) -> None:
+        seen_mid_sweep.append(SyncRun.objects.get(pk=plan.run.pk).finished_at)
+        list_the_zone(*args, **kwargs)
+
+    monkeypatch.setattr(cycle, "_list_the_zone", watched)
+    with django_capture_on_commit_callbacks(execute=False) as zone_tasks:
+        sync.run_zone(run_id=plan.run.pk, lease=lease, listing=plan.listings[0])
+
+    # The last task's sweep listed nothing itself: it handed the zone to a task, and the run
+    # was never finished meanwhile (no one watching it sees "done" while domains are held).
+    assert seen_mid_sweep == [None]
+    run = SyncRun.objects.get(pk=plan.run.pk)
+    assert (run.listed, run.pending_batches, run.finished_at) == (
+        ["pending_validation", ""],
+        1,
+        None,
+    )
+    assert len(zone_tasks) == 1
+    sync.run_zone(run_id=plan.run.pk, lease=lease)  # what that task does; its end sweeps again
+    run.refresh_from_db()
+    assert (run.pending_batches, run.sweeping, run.finished_at is not None) == (0, False, True)
+    assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 150
 
 
 def test_a_hostname_no_listing_showed_is_fetched_by_the_cycles_last_task(
