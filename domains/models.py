@@ -558,9 +558,14 @@ class WebhookDeliveryStatus(models.TextChoices):
 class WebhookDelivery(models.Model):
     """One message to one endpoint: its attempts so far and the last one's outcome."""
 
-    message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of their own: the unique (message, endpoint) constraint and the endpoint's log
+    # index start with them. Every attempt rewrites its row (claim, record), and each index
+    # more is written again each time.
+    message = models.ForeignKey(
+        WebhookMessage, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     status = models.CharField(
         max_length=10, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING

@@ -17,7 +17,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -182,15 +181,19 @@ def _record(
     else:
         fields["next_attempt_at"] = now + timedelta(seconds=RETRY_DELAYS[attempts - 1])
     held = Q(pk=delivery.pk, lease_token=lease_token) if lease_token else Q(pk=delivery.pk)
-    with transaction.atomic():
-        if not WebhookDelivery.objects.filter(held).update(**fields):
-            return  # another worker took it over (our lease ran out): its record stands
-        if outcome.succeeded:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-        else:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(
-                failing_since=now
-            )
+    # Two statements, each its own commit (no transaction around them: on PostgreSQL that
+    # would be two round trips more per attempt). The endpoint's row is written only when its
+    # state changes, so a healthy endpoint's attempt writes its delivery alone.
+    if not WebhookDelivery.objects.filter(held).update(**fields):
+        return  # another worker took it over (our lease ran out): its record stands
+    if outcome.succeeded:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=False).update(
+            failing_since=None
+        )
+    else:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(
+            failing_since=now
+        )
     for name, value in fields.items():
         setattr(delivery, name, value)
     if not outcome.succeeded:

@@ -5,6 +5,7 @@ its first due delivery, never reading the whole table."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -83,6 +84,8 @@ def test_finding_the_endpoints_with_work_probes_the_index_once_per_endpoint(
     plan = delivery.endpoints_with_due_deliveries(timezone.now()).explain()
 
     assert "Semi Join" in plan  # stops at an endpoint's first due delivery
-    assert "Index Cond: (endpoint_id = domains_webhookendpoint.id" in plan
+    # The probe's index condition holds the endpoint (and, with the partial index only, the
+    # due time as well).
+    assert re.search(r"Index Cond: \(+endpoint_id = domains_webhookendpoint\.id", plan)
     assert "Seq Scan on domains_webhookdelivery" not in plan
     assert delivery.due_endpoints() == [str(backlog.pk)]

@@ -13,6 +13,7 @@ import time_machine
 from django.core import mail
 from django.db import connection as db_connection
 from django.db import transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -182,6 +183,23 @@ def test_a_delivery_that_succeeded_is_never_sent_again(
     delivery.deliver_endpoint(str(endpoint.pk))
 
     assert len(inbox.received()) == 1
+
+
+def test_an_attempt_to_a_healthy_endpoint_writes_its_delivery_and_no_transaction(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    webhook_endpoint_send_test(endpoint=endpoint)
+    claimed = WebhookDelivery.objects.select_related("message").get()
+
+    with CaptureQueriesContext(db_connection) as queries:
+        outcome = delivery.attempt(claimed, endpoint=endpoint)
+
+    assert outcome.succeeded
+    statements = [query["sql"].split()[0].upper() for query in queries.captured_queries]
+    # The delivery's record, and the endpoint's failing state cleared only if it was set:
+    # each its own statement, no savepoint or transaction around them.
+    assert statements == ["UPDATE", "UPDATE"]
+    assert '"failing_since" IS NOT NULL' in queries.captured_queries[1]["sql"]
 
 
 def test_a_worker_killed_mid_delivery_leaves_it_to_be_sent_after_its_lease(
