@@ -1,5 +1,5 @@
 """What `bench/web.py` measures against, wired in by the settings module it writes for its
-server (`bench/urls.py` routes `hello`), never by the product's own settings.
+server (its URL module routes `hello`), never by the product's own settings.
 
 - `hello`: a bare Django view (no session, no database, no template) served by the same
   process as the product: the baseline every page's latency is compared with.

@@ -34,13 +34,21 @@ Flags:
     --rounds N        rounds over all endpoints, each with a share of the requests (default 5)
     --sizes A,B       domains in the small and the large organization (default 50,5000)
     --max-seconds S   time limit of one endpoint's run; it stops early past it (default 60)
+    --compare REF     also serve REF (a commit of this repository, checked out in a temp git
+                      worktree, with a database of its own seeded with the same data) and
+                      drive both in shuffled rounds; prints per endpoint the p50 ratio
+                      current / REF. Releases that cached whole pages run with that cache off.
     --smoke           tiny sizes and a few requests: checks that everything runs
+
+Each server is set up by a process of its own that runs the served checkout's code (migrate,
+collectstatic, seed); the parent only drives HTTP.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import random
@@ -54,7 +62,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -84,8 +92,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_environment(workdir: Path, database_url: str, port: int) -> dict[str, str]:
-    """Production settings for loopback HTTP: the differences are explained one by one."""
+def server_environment(
+    workdir: Path, database_url: str, port: int, tree: Path = ROOT
+) -> dict[str, str]:
+    """Production settings for loopback HTTP: the differences are explained one by one.
+    `workdir`: the server's own folder (settings module, static files, SQLite file); `tree`:
+    the checkout whose code it serves."""
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -96,7 +108,7 @@ def server_environment(workdir: Path, database_url: str, port: int) -> dict[str,
         {
             # The temp settings module (STATIC_ROOT in the temp dir) is found on this path.
             "DJANGO_SETTINGS_MODULE": "bench_settings",
-            "PYTHONPATH": os.pathsep.join([str(workdir), str(ROOT)]),
+            "PYTHONPATH": os.pathsep.join([str(workdir), str(tree)]),
             "DEBUG": "false",
             "SECRET_KEY": "webbench-" + os.urandom(24).hex(),
             "ALLOWED_HOSTS": "127.0.0.1",
@@ -110,6 +122,9 @@ def server_environment(workdir: Path, database_url: str, port: int) -> dict[str,
             # The throttle still runs (its cache round trips are part of each request), but
             # with a rate the benchmark cannot reach.
             "API_THROTTLE_RATE": "1000000/min",
+            # Releases before 72e4e09 cached whole lists (accounts/caching.py); 0 turns that
+            # off, so an older release compared with `--compare` is measured uncached too.
+            "ORGANIZATION_CACHE_SECONDS": "0",
             "LOG_LEVEL": "WARNING",
             "BENCH_WEB_PORT": str(port),
         }
@@ -124,13 +139,33 @@ def server_environment(workdir: Path, database_url: str, port: int) -> dict[str,
 
 SETTINGS_MODULE = '''"""Written by bench/web.py: production settings, static files in a temp
 dir, plus the benchmark's baseline view and its X-DB-Queries / X-Server-Ms middleware
-(bench/instrument.py), first so that every other middleware's queries are counted."""
+(copied from bench/instrument.py beside this file, so that any checkout can be served with
+them), first so that every other middleware's queries are counted."""
 from dcvaas.settings import *  # noqa: F403
 
 STATIC_ROOT = {static_root!r}
-ROOT_URLCONF = "bench.urls"
-MIDDLEWARE = ["bench.instrument.BenchmarkMiddleware", *MIDDLEWARE]  # noqa: F405
+ROOT_URLCONF = "webbench_urls"
+MIDDLEWARE = ["webbench_instrument.BenchmarkMiddleware", *MIDDLEWARE]  # noqa: F405
 '''
+
+URLS_MODULE = '''"""Written by bench/web.py: the product's URLs, plus the bare baseline view."""
+from django.urls import path
+
+from dcvaas.urls import urlpatterns as product_urlpatterns
+from webbench_instrument import hello
+
+urlpatterns = [path("bench/hello/", hello, name="bench-hello"), *product_urlpatterns]
+'''
+
+
+def write_server_modules(workdir: Path) -> None:
+    """The settings, URL and instrument modules the server in `workdir` imports first."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "bench_settings.py").write_text(
+        SETTINGS_MODULE.format(static_root=str(workdir / "static"))
+    )
+    (workdir / "webbench_urls.py").write_text(URLS_MODULE)
+    shutil.copyfile(ROOT / "bench" / "instrument.py", workdir / "webbench_instrument.py")
 
 
 def _ensure_postgres_database(database_url: str) -> None:
@@ -150,17 +185,12 @@ def _ensure_postgres_database(database_url: str) -> None:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def prepare_database(environment: dict[str, str], workdir: Path) -> None:
-    """Migrate, create the cache table and collect static files, as the release step does."""
-    (workdir / "bench_settings.py").write_text(
-        SETTINGS_MODULE.format(static_root=str(workdir / "static"))
-    )
-    os.environ.update(environment)
-    if "DATABASE_URL" not in environment:
-        os.environ.pop("DATABASE_URL", None)
-    sys.path[:0] = [str(workdir), str(ROOT)]
-    if environment.get("DATABASE_URL", "").startswith("postgres"):
-        _ensure_postgres_database(environment["DATABASE_URL"])
+def prepare_database() -> None:
+    """Migrate, create the cache table and collect static files, as the release step does
+    (in the seeding process, whose environment is the server's)."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url.startswith("postgres"):
+        _ensure_postgres_database(database_url)
 
     import django
 
@@ -329,7 +359,13 @@ def remove_seed() -> None:
 # ---------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def gunicorn(
-    environment: dict[str, str], port: int, workers: int, threads: int, log: Path
+    environment: dict[str, str],
+    port: int,
+    workers: int,
+    threads: int,
+    log: Path,
+    *,
+    cwd: Path = ROOT,
 ) -> Iterator[str]:
     """gunicorn serving dcvaas.wsgi on 127.0.0.1:port, stopped (and waited for) on exit."""
     command = [
@@ -351,7 +387,7 @@ def gunicorn(
     ]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
+            command, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -442,12 +478,10 @@ def browser_headers(session_key: str) -> dict[str, str]:
     return {"Cookie": f"sessionid={session_key}; csrftoken={csrf}"}
 
 
-def admin_endpoints(staff_session: str) -> list[Endpoint]:
+def admin_endpoints(staff_session: str, admin_url: str) -> list[Endpoint]:
     """The staff admin's busiest changelists, over every tenant's rows."""
-    from django.conf import settings
-
     session = browser_headers(staff_session)
-    admin = "/" + settings.ADMIN_URL
+    admin = "/" + admin_url
     return [
         Endpoint("admin: domains", f"{admin}domains/domain/", session),
         Endpoint(
@@ -570,6 +604,122 @@ def report(results: list[Result], small: str, large: str) -> list[str]:
     return goals
 
 
+# ---------------------------------------------------------------------------------------------
+# Servers: each seeded by a process of its own that runs the served checkout's code
+# ---------------------------------------------------------------------------------------------
+def seed_here(sizes: tuple[int, int]) -> dict[str, Any]:
+    """In the seeding process: migrate, seed both organizations and a staff user, and return
+    what the clients need (printed as JSON for the parent)."""
+    prepare_database()
+    remove_seed()  # an earlier run that was interrupted
+    rng = random.Random(20260101)  # the same data for every checkout served
+    tenants = [seed_tenant(sizes[0], rng), seed_tenant(sizes[1], rng)]
+    staff_session = seed_staff()
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        # What autovacuum does after a bulk load: fresh statistics (without them the planner
+        # guesses one row per organization and picks plans no real server would) and a
+        # visibility map, so counts can be answered from an index alone.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    from django.conf import settings
+
+    return {
+        "tenants": [asdict(tenant) for tenant in tenants],
+        "staff_session": staff_session,
+        "admin_url": settings.ADMIN_URL,
+    }
+
+
+@dataclass
+class Server:
+    """One checkout served by gunicorn, with its own folder, database and seeded data."""
+
+    name: str  # "current", or the --compare ref
+    tree: Path
+    environment: dict[str, str]
+    port: int
+    tenants: list[Tenant] = field(default_factory=list)
+    staff_session: str = ""
+    admin_url: str = ""
+
+    def _run(self, *arguments: str) -> str:
+        result = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), *arguments],
+            cwd=self.tree,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if result.returncode:
+            raise RuntimeError(f"{self.name}: {' '.join(arguments)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def seed(self, sizes: tuple[int, int]) -> None:
+        output = self._run("--seed-into-environment", f"{sizes[0]},{sizes[1]}")
+        seeded = json.loads(output.strip().splitlines()[-1])
+        self.tenants = [Tenant(**tenant) for tenant in seeded["tenants"]]
+        self.staff_session = seeded["staff_session"]
+        self.admin_url = seeded["admin_url"]
+
+    def unseed(self) -> None:
+        self._run("--unseed-environment")
+
+
+def make_server(name: str, tree: Path, folder: Path, database_url: str) -> Server:
+    write_server_modules(folder)
+    port = _free_port()
+    return Server(name, tree, server_environment(folder, database_url, port, tree), port)
+
+
+def _suffixed(database_url: str, suffix: str) -> str:
+    """The URL of a database beside `database_url` (PostgreSQL), or "" (SQLite)."""
+    if not database_url:
+        return ""
+    parsed = urlparse(database_url)
+    return parsed._replace(path=f"{parsed.path.rstrip('/') or '/dcvaas'}_{suffix}").geturl()
+
+
+@contextlib.contextmanager
+def worktree(ref: str, folder: Path) -> Iterator[Path]:
+    """A detached checkout of `ref` (a commit, tag or branch of this repository)."""
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(folder), ref],
+        check=True,
+    )
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)], check=False
+        )
+
+
+def compare_report(results: dict[str, list[Result]], current: str, ref: str) -> None:
+    """p50 of each endpoint on both checkouts and their ratio, current / ref."""
+    print()
+    header = (
+        f"{'endpoint':<26} {'org':>13} {'p50 ' + current:>12} {'p50 ' + ref:>12} "
+        f"{'ratio':>6} {'queries':>8} {'queries':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    theirs = {(r.endpoint, r.tenant): r for r in results[ref]}
+    for mine in results[current]:
+        other = theirs.get((mine.endpoint, mine.tenant))
+        if other is None:
+            continue
+        a, b = mine.percentile(0.5) * 1000, other.percentile(0.5) * 1000
+        print(
+            f"{mine.endpoint:<26} {mine.tenant:>13} {a:>12.2f} {b:>12.2f} {a / b:>6.2f} "
+            f"{mine.query_text:>8} {other.query_text:>8}"
+        )
+    print(f"ratio: p50 of {current} / p50 of {ref}, requests interleaved in shuffled rounds.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -581,8 +731,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sizes", default="50,5000")
     parser.add_argument("--max-seconds", type=float, default=60.0)
+    parser.add_argument("--compare", metavar="REF", default="")
     parser.add_argument("--smoke", action="store_true")
+    # Internal: the seeding process a server's set-up starts (see Server).
+    parser.add_argument("--seed-into-environment", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--unseed-environment", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.seed_into_environment:
+        small, large = (int(part) for part in args.seed_into_environment.split(","))
+        print(json.dumps(seed_here((small, large))))
+        return 0
+    if args.unseed_environment:
+        import django
+
+        django.setup()
+        remove_seed()
+        return 0
     if args.smoke:
         # Past one page of 50 on the large side, so pagination is exercised.
         args.sizes, args.requests, args.concurrency, args.max_seconds = "5,60", 6, 2, 30.0
@@ -591,69 +755,104 @@ def main(argv: list[str] | None = None) -> int:
 
     database_url = os.environ.get("DATABASE_URL", "")
     workdir = Path(tempfile.mkdtemp(prefix="dcvaas-webbench-"))
-    port = _free_port()
-    environment = server_environment(workdir, database_url, port)
     parsed = urlparse(database_url)
     print(
         f"database: {f'{parsed.hostname}{parsed.path}' if database_url else 'SQLite (temp file)'}; "
         f"gunicorn {args.workers} workers x {args.threads} threads; "
         f"{args.concurrency} clients; "
         f"{args.requests} requests per endpoint and size"
+        + (f"; compared with {args.compare}" if args.compare else "")
     )
+    servers: list[Server] = []
     try:
-        started = time.monotonic()
-        prepare_database(environment, workdir)
-        remove_seed()  # an earlier run that was interrupted
-        rng = random.Random(20260101)
-        tenants = [seed_tenant(small_size, rng), seed_tenant(large_size, rng)]
-        staff_session = seed_staff()
-        from django.db import connection, connections
-
-        if connection.vendor == "postgresql":
-            # What autovacuum does after a bulk load: fresh statistics (without them the
-            # planner guesses one row per organization and picks plans no real server would)
-            # and a visibility map, so counts can be answered from an index alone.
-            with connection.cursor() as cursor:
-                cursor.execute("VACUUM ANALYZE")
-        connections.close_all()
-        print(f"seeded {small_size} + {large_size} domains in {time.monotonic() - started:.1f} s")
-        print()
-        with gunicorn(
-            environment, port, args.workers, args.threads, workdir / "gunicorn.log"
-        ) as base:
-            options = {
-                "concurrency": args.concurrency,
-                "max_seconds": args.max_seconds / args.rounds,
+        with contextlib.ExitStack() as stack:
+            started = time.monotonic()
+            servers.append(make_server("current", ROOT, workdir / "current", database_url))
+            if args.compare:
+                tree = stack.enter_context(worktree(args.compare, workdir / "ref-tree"))
+                servers.append(
+                    make_server(args.compare, tree, workdir / "ref", _suffixed(database_url, "ref"))
+                )
+            for server in servers:
+                server.seed((small_size, large_size))
+            print(
+                f"seeded {small_size} + {large_size} domains "
+                f"{'in each database ' if args.compare else ''}"
+                f"in {time.monotonic() - started:.1f} s"
+            )
+            print()
+            bases = {
+                server.name: stack.enter_context(
+                    gunicorn(
+                        server.environment,
+                        server.port,
+                        args.workers,
+                        args.threads,
+                        workdir / f"gunicorn-{server.port}.log",
+                        cwd=server.tree,
+                    )
+                )
+                for server in servers
             }
-            # In rounds, each driving the baseline and every endpoint for a share of the
-            # requests: a machine that speeds up or slows down during the run (a shared VM
-            # does) then weighs on the baseline and the endpoints alike.
-            runs: list[tuple[Endpoint, str]] = [(Endpoint(BASELINE, "/bench/hello/"), "-")]
-            for endpoint_index in range(len(endpoints(tenants[0]))):
-                for tenant in tenants:
-                    runs.append((endpoints(tenant)[endpoint_index], tenant.label))
-            everyone = f"all {small_size + large_size:,}"
-            runs += [(endpoint, everyone) for endpoint in admin_endpoints(staff_session)]
-            share = max(1, args.requests // args.rounds)
-            per_round: list[list[Result]] = [
-                [
-                    drive(base, endpoint, label, **options, requests_count=share)
-                    for endpoint, label in runs
-                ]
-                for _ in range(args.rounds)
-            ]
-            results = [merge(list(same)) for same in zip(*per_round, strict=True)]
-        report(results, tenants[0].label, tenants[1].label)
-        total = sum(len(r.latencies) for r in results)
+            results = drive_all(servers, bases, args, small_size, large_size)
+        for server in servers:
+            if args.compare:
+                print(f"\n{server.name}:")
+            report(results[server.name], servers[0].tenants[0].label, servers[0].tenants[1].label)
+        if args.compare:
+            compare_report(results, "current", args.compare)
+        total = sum(len(r.latencies) for rs in results.values() for r in rs)
         print(f"\n{total} requests in {time.monotonic() - started:.1f} s overall")
     finally:
-        with contextlib.suppress(Exception):
-            remove_seed()
-            from django.db import connections
-
-            connections.close_all()
+        for server in servers:
+            with contextlib.suppress(Exception):
+                server.unseed()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def drive_all(
+    servers: list[Server],
+    bases: dict[str, str],
+    args: argparse.Namespace,
+    small_size: int,
+    large_size: int,
+) -> dict[str, list[Result]]:
+    """Every endpoint of every server, in rounds: each round drives the baseline and every
+    endpoint (of every server, in a shuffled order when there are two) for a share of the
+    requests, so that a machine whose speed drifts during the run (a shared VM does) weighs on
+    all of them alike."""
+    options = {"concurrency": args.concurrency, "max_seconds": args.max_seconds / args.rounds}
+    runs: list[tuple[Server, Endpoint, str]] = []
+    for server in servers:
+        tenants = server.tenants
+        runs.append((server, Endpoint(BASELINE, "/bench/hello/"), "-"))
+        for endpoint_index in range(len(endpoints(tenants[0]))):
+            for tenant in tenants:
+                runs.append((server, endpoints(tenant)[endpoint_index], tenant.label))
+        everyone = f"all {small_size + large_size:,}"
+        runs += [
+            (server, endpoint, everyone)
+            for endpoint in admin_endpoints(server.staff_session, server.admin_url)
+        ]
+    share = max(1, args.requests // args.rounds)
+    rng = random.Random(7)
+    parts: dict[tuple[str, str, str], list[Result]] = {}
+    for _ in range(args.rounds):
+        order = list(runs)
+        if len(servers) > 1:
+            rng.shuffle(order)
+        for server, endpoint, label in order:
+            result = drive(bases[server.name], endpoint, label, **options, requests_count=share)
+            parts.setdefault((server.name, endpoint.name, label), []).append(result)
+    return {
+        server.name: [
+            merge(parts[(server.name, endpoint.name, label)])
+            for s, endpoint, label in runs
+            if s is server
+        ]
+        for server in servers
+    }
 
 
 if __name__ == "__main__":
