@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from dcvaas.api import UtcDateTimeField
 from domains.cloudflare import cname_target
 from domains.explain import Explanation, explain
 from domains.models import Domain, DomainStatus, Origin
@@ -44,7 +45,7 @@ class CertificateSerializer(serializers.Serializer[Any]):
     """The domain's certificate; null until Cloudflare reports one."""
 
     issuer = serializers.CharField(source="certificate_issuer")
-    expires_at = serializers.DateTimeField(source="certificate_expires_at")
+    expires_at = UtcDateTimeField(source="certificate_expires_at")
 
     def get_attribute(self, instance: Domain) -> Domain | None:
         return instance if instance.certificate_expires_at is not None else None
@@ -103,10 +104,10 @@ class DomainOutputSerializer(serializers.Serializer[Any]):
         help_text="True while the hostname is being pointed at another origin."
     )
     last_error = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    activated_at = serializers.DateTimeField(allow_null=True)
-    last_synced_at = serializers.DateTimeField(allow_null=True)
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
+    activated_at = UtcDateTimeField(allow_null=True)
+    last_synced_at = UtcDateTimeField(allow_null=True)
 
     def get_origin_moving(self, instance: Domain) -> bool:
         return instance.origin_server != instance.origin_applied

@@ -24,6 +24,7 @@ from dcvaas.api import (
     StrictBooleanField,
     StrictCharField,
     StrictInputSerializer,
+    UtcDateTimeField,
     page_of,
     refusal_response,
     request_token,
@@ -70,8 +71,8 @@ class OriginOutputSerializer(serializers.Serializer[Any]):
         help_text="Domains it serves, or will once they have moved (the default's followers "
         "included)."
     )
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
 
 
 class OriginInputSerializer(StrictInputSerializer):

@@ -23,6 +23,7 @@ from dcvaas.api import (
     StrictBooleanField,
     StrictCharField,
     StrictInputSerializer,
+    UtcDateTimeField,
     page_of,
     refusal_response,
     request_token,
@@ -65,8 +66,8 @@ class EndpointOutputSerializer(serializers.Serializer[Any]):
     )
     enabled = serializers.BooleanField()
     disabled_reason = serializers.CharField(help_text="Why DCVaaS disabled it, if it did.")
-    failing_since = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
+    failing_since = UtcDateTimeField(allow_null=True)
+    created_at = UtcDateTimeField()
 
 
 class EndpointWithSecretSerializer(EndpointOutputSerializer):
@@ -91,13 +92,13 @@ class DeliveryOutputSerializer(serializers.Serializer[Any]):
     payload = serializers.JSONField(source="message.payload")
     status = serializers.ChoiceField(choices=WebhookDeliveryStatus.choices)
     attempts = serializers.IntegerField()
-    next_attempt_at = serializers.DateTimeField(allow_null=True)
-    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    next_attempt_at = UtcDateTimeField(allow_null=True)
+    last_attempt_at = UtcDateTimeField(allow_null=True)
     last_status_code = serializers.IntegerField(allow_null=True)
     last_response = serializers.CharField(help_text="The start of the endpoint's answer.")
     last_error = serializers.CharField()
     last_duration_ms = serializers.IntegerField(allow_null=True)
-    created_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
 
 
 class DeliveryPageSerializer(serializers.Serializer[Any]):

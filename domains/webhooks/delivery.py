@@ -191,9 +191,7 @@ def _record(
             failing_since=None
         )
     else:
-        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(
-            failing_since=now
-        )
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=now)
     for name, value in fields.items():
         setattr(delivery, name, value)
     if not outcome.succeeded:
