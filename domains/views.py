@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 
 from django.conf import settings
@@ -21,7 +23,7 @@ from domains.access import get_domain_or_404
 from domains.errors import DomainError
 from domains.explain import explain
 from domains.forms import DomainForm, DomainOriginForm
-from domains.models import Domain, Origin, OriginState, ZoneEntitlement
+from domains.models import Domain, DomainStatus, Origin, OriginState, ZoneEntitlement
 from domains.origins.services import domain_set_origin
 from domains.services import domain_check_now, domain_delete, domain_register
 
@@ -147,6 +149,7 @@ def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]
     target = settings.DCV_CNAME_TARGET
     origins = _origins(membership)
     host = domain.dns_records[0]["host"] if domain.dns_records else ""
+    active = domain.status == DomainStatus.ACTIVE
     return {
         "membership": membership,
         "domain": domain,
@@ -155,11 +158,44 @@ def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]
         "explanation": explain(domain, target=target),
         "cname_target": target,
         "poll_seconds": 3,
+        "shown": shown_state(domain),
+        # Once active, "in place" is said of what Cloudflare validated only (the required
+        # records); an optional pre-validation record nobody may have created is not claimed.
+        "records": [r for r in domain.dns_records if r["required"] or not active],
+        "retired_records": [r for r in domain.dns_records if active and not r["required"]],
         "origins": origins,
         "serving": domain.serving_origin(origins),
         "served_by": next((o for o in origins if o.record_name == domain.origin_applied), None),
         "origins_refusal": ZoneEntitlement.custom_origins_refusal() if origins else "",
     }
+
+
+def shown_state(domain: Domain) -> str:
+    """What a domain page shows that a poll may have to replace beyond the status block: the
+    status and the DNS records. The polled block sends it back; a poll that finds it changed
+    swaps the records section in (and announces a new status)."""
+    records = json.dumps(domain.dns_records, sort_keys=True).encode()
+    return f"{domain.status}:{hashlib.blake2s(records, digest_size=6).hexdigest()}"
+
+
+def _status_update(
+    request: SignedInRequest, context: dict[str, object], domain: Domain, shown: str
+) -> str:
+    """What a poll or a check swaps in out of band besides its own target: the history
+    always; the records section when they or the status changed since `shown`; the status
+    announcement when the status did."""
+    context.update(events=domain.events.all()[:HISTORY_LENGTH], history_oob=True, records_oob=True)
+    parts: list[str] = [render_to_string("domains/detail.html#history", context, request)]
+    if shown != context["shown"]:
+        parts.append(render_to_string("domains/detail.html#domain-body", context, request))
+    if shown.partition(":")[0] != domain.status:
+        context["announce"] = True
+        parts.append(
+            '<p id="status-announcement" hx-swap-oob="innerHTML">'
+            + render_to_string("domains/detail.html#announcement", context, request)
+            + "</p>"
+        )
+    return "".join(parts)
 
 
 @organization_required
@@ -176,14 +212,15 @@ def domain_detail(
 def domain_status(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
-    """The status block that a pending domain's page polls, with the history swapped in out of
-    band; 286 stops polling once settled."""
+    """The status block that a pending domain's page polls, with the history (and, when they
+    changed, the records and an announcement) swapped in out of band; 286 stops polling once
+    settled."""
     domain = get_domain_or_404(membership.organization_id, domain_id)
     context = _detail_context(membership, domain)
-    context.update(events=domain.events.all()[:HISTORY_LENGTH], history_oob=True)
-    content = render_to_string("domains/detail.html#status", context, request) + render_to_string(
-        "domains/detail.html#history", context, request
-    )
+    shown = request.GET.get("shown", "")
+    content = render_to_string(
+        "domains/detail.html#status-poll", context, request
+    ) + _status_update(request, context, domain, shown)
     if domain.is_settled:
         return HttpResponseStopPolling(content)
     return HttpResponse(content)
@@ -196,6 +233,7 @@ def domain_check(
 ) -> HttpResponse:
     """Check now: our own DNS lookup plus a Cloudflare re-validation."""
     domain = get_domain_or_404(membership.organization_id, domain_id)
+    shown = shown_state(domain)
     try:
         result = domain_check_now(domain=domain, actor=request.user)
     except DomainError as error:
@@ -203,15 +241,18 @@ def domain_check(
         context["check_error"] = error.message
         notice = error.message
     else:
-        context = _detail_context(membership, result.domain)
+        domain = result.domain
+        context = _detail_context(membership, domain)
         context["check"] = result
         notice = ""
     if request.htmx:
-        # The check is in the history now: it comes along, swapped in out of band.
-        context.update(events=domain.events.all()[:HISTORY_LENGTH], history_oob=True)
+        # The verdict goes where the button's form points; the status block, the history and
+        # what else changed come along, swapped in out of band.
+        context["poll_oob"] = True
         return HttpResponse(
-            render_to_string("domains/detail.html#status", context, request)
-            + render_to_string("domains/detail.html#history", context, request)
+            render_to_string("domains/detail.html#verdict", context, request)
+            + render_to_string("domains/detail.html#status-poll", context, request)
+            + _status_update(request, context, domain, shown)
         )
     if notice:
         messages.warning(request, notice)

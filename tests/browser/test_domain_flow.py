@@ -84,3 +84,69 @@ def test_a_pending_domain_page_updates_by_itself_when_cloudflare_moves_on(
     domain_apply_remote(domain=domain, remote=CloudflareClient().get(domain.cloudflare_id))
 
     page.get_by_test_id("status-badge").filter(has_text="Active").wait_for(timeout=10_000)
+
+
+def _next_poll_swap(page: Any) -> None:
+    """Wait until the status block has been replaced by the page's next poll (or check)."""
+    page.evaluate("document.getElementById('status-poll').dataset.seen = 'yes'")
+    page.locator("#status-poll:not([data-seen])").wait_for(state="attached")
+
+
+def _add(page: Any, live_server: Any, login: str, hostname: str) -> None:
+    sign_in(page, live_server, login)
+    page.fill("#id_hostname", hostname)
+    page.get_by_test_id("add-domain").click()
+    page.wait_for_url(f"{live_server.url}/domains/**")
+
+
+def test_keyboard_focus_and_the_checks_verdict_stay_while_the_status_polls(
+    page: Any,
+    live_server: Any,
+    github_sim: SandboxServer,
+    cloudflare_sim: CloudflareSandbox,
+    dns_sandbox: DnsSandbox,
+) -> None:
+    _add(page, live_server, "keyboarder", "focus.test-customer.dev")
+    page.get_by_test_id("check-now").focus()
+
+    _next_poll_swap(page)
+    _next_poll_swap(page)
+    assert page.evaluate("document.activeElement.id") == "check-now"
+
+    page.keyboard.press("Enter")  # no CNAME yet: the verdict says so
+    verdict = page.get_by_test_id("check-result")
+    verdict.wait_for()
+    said = verdict.inner_text()
+    assert "focus.test-customer.dev" in said
+    _next_poll_swap(page)
+    _next_poll_swap(page)
+    assert verdict.inner_text() == said  # the verdict stays until the next check
+    assert page.evaluate("document.activeElement.id") == "check-now"
+
+
+def test_pending_turning_active_is_announced_and_the_records_section_follows(
+    page: Any,
+    live_server: Any,
+    github_sim: SandboxServer,
+    cloudflare_sim: CloudflareSandbox,
+    dns_sandbox: DnsSandbox,
+) -> None:
+    _add(page, live_server, "listener", "heard.test-customer.dev")
+    page.evaluate("window.__live = document.getElementById('status-announcement')")
+    section = page.get_by_test_id("dns-records-section")
+    assert "DNS records to create" in section.inner_text()
+    assert page.get_by_test_id("status-announcement").inner_text() == ""
+
+    from domains.cloudflare import CloudflareClient
+    from domains.services import domain_apply_remote
+
+    cloudflare_sim.set_cname("heard.test-customer.dev")
+    domain = Domain.objects.get()
+    domain_apply_remote(domain=domain, remote=CloudflareClient().get(domain.cloudflare_id))
+
+    announcement = page.get_by_role("status").filter(has_text="Status: Active.")
+    announcement.wait_for(state="attached")
+    # The same live region, its text changed: what screen readers announce.
+    assert page.evaluate("window.__live === document.getElementById('status-announcement')")
+    assert "These records are in place" in section.inner_text()
+    assert "DNS records to create" not in section.inner_text()

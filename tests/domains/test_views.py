@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from accounts.models import Organization, User
 from domains.models import Domain, DomainEvent, DomainEventKind, DomainStatus
 from domains.services import domain_register
+from domains.views import shown_state
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
 
@@ -170,6 +171,130 @@ def test_the_status_poll_brings_the_history_along_out_of_band(
         "Progress at Cloudflare</strong>: hostname active, certificate pending_issuance" in content
     )
     assert "pending → pending" not in content
+
+
+def _records(domain: Domain, *, ownership: bool) -> list[dict[str, Any]]:
+    cname = {
+        "type": "CNAME",
+        "name": domain.hostname,
+        "host": "app.acme",
+        "value": "dcv.pcnaid.com",
+        "required": True,
+        "purpose": "Sends your customer's traffic to us.",
+    }
+    txt = {
+        "type": "TXT",
+        "name": f"_cf-custom-hostname.{domain.hostname}",
+        "host": "_cf-custom-hostname.app.acme",
+        "value": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        "required": False,
+        "purpose": "Optional: proves ownership before the CNAME is switched.",
+    }
+    return [cname, txt] if ownership else [cname]
+
+
+def test_a_poll_that_sees_nothing_new_swaps_only_the_status_block_and_the_history(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+    shown = shown_state(acme_domain)
+
+    content = client.get(
+        f"/domains/{acme_domain.pk}/status/", {"shown": shown}, **HTMX
+    ).content.decode()
+
+    assert content.lstrip().startswith('<div id="status-poll"')
+    assert f'"shown": "{shown}"' in content  # the next poll sends it again
+    assert '<section id="history" hx-swap-oob="true">' in content
+    assert "dns-records-section" not in content
+    assert "status-announcement" not in content
+    assert "check-now" not in content  # the button is outside what polls replace
+
+
+def test_a_poll_after_cloudflare_asks_for_a_record_swaps_the_records_in(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+    Domain.objects.filter(pk=acme_domain.pk).update(
+        dns_records=_records(acme_domain, ownership=False)
+    )
+    acme_domain.refresh_from_db()
+    shown = shown_state(acme_domain)
+    Domain.objects.filter(pk=acme_domain.pk).update(
+        dns_records=_records(acme_domain, ownership=True)
+    )
+
+    content = client.get(
+        f"/domains/{acme_domain.pk}/status/", {"shown": shown}, **HTMX
+    ).content.decode()
+
+    assert '<section id="dns-records-section" data-testid="dns-records-section" hx-swap-oob' in (
+        content
+    )
+    assert "_cf-custom-hostname.app.acme" in content
+    assert "status-announcement" not in content  # the status itself did not change
+
+
+def test_a_poll_that_sees_the_domain_turn_active_announces_it_and_the_records_follow(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+    shown = shown_state(acme_domain)
+    Domain.objects.filter(pk=acme_domain.pk).update(status=DomainStatus.ACTIVE)
+
+    response = client.get(f"/domains/{acme_domain.pk}/status/", {"shown": shown}, **HTMX)
+
+    content = response.content.decode()
+    assert response.status_code == 286
+    assert '<p id="status-announcement" hx-swap-oob="innerHTML">Status: Active.' in content
+    assert "These records are in place" in content
+    assert "DNS records to create" not in content
+
+
+def test_an_active_domain_claims_in_place_only_the_records_cloudflare_validated(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+    Domain.objects.filter(pk=acme_domain.pk).update(
+        status=DomainStatus.ACTIVE, dns_records=_records(acme_domain, ownership=True)
+    )
+
+    content = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+
+    in_place = content[content.index("These records are in place") :]
+    table = in_place[: in_place.index("</table>")]
+    assert "app.acme" in table
+    assert "_cf-custom-hostname" not in table
+    assert "Not needed any more, now that the domain is active: <code>TXT " in content
+    assert "If someone created it, it may be deleted." in content
+
+
+def test_a_pending_domain_lists_the_optional_pre_validation_record_to_create(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+    Domain.objects.filter(pk=acme_domain.pk).update(
+        dns_records=_records(acme_domain, ownership=True)
+    )
+
+    content = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+
+    to_create = content[content.index("DNS records to create") :]
+    assert "_cf-custom-hostname.app.acme" in to_create[: to_create.index("</table>")]
+    assert "retired-records" not in content
+
+
+def test_check_now_with_htmx_answers_the_verdict_with_the_status_block_out_of_band(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    dns_sandbox.cname("app.acme.test-customer.dev", "dcv.pcnaid.com")
+    client.force_login(alice)
+
+    content = client.post(f"/domains/{acme_domain.pk}/check/", **HTMX).content.decode()
+
+    assert content.startswith('<p class="check-result check-')  # into #check-verdict
+    assert '<div id="status-poll" hx-swap-oob="true"' in content
+    assert '<p id="status-announcement" hx-swap-oob="innerHTML">Status: Active.' in content
 
 
 def test_an_active_domains_records_are_to_keep_not_to_create(
