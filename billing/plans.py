@@ -60,8 +60,19 @@ class Plan:
     def is_paid(self) -> bool:
         return bool(self.price_id)
 
+    @property
+    def limits(self) -> tuple[str, ...]:
+        """Every limit, as the plan cards list them: nobody should learn one from an error."""
+        return (
+            f"Up to {self.domain_limit} domains",
+            f"{self.origin_limit} origin{'s' if self.origin_limit != 1 else ''} "
+            "(your own apps behind the domains)",
+            f"{self.webhook_endpoint_limit} webhook endpoint"
+            f"{'s' if self.webhook_endpoint_limit != 1 else ''}",
+        )
 
-# What every plan gets: plans differ in their domain limit only. (Owners of every
+
+# What every plan gets; plans differ in their limits (`Plan.limits`). (Owners of every
 # organization are emailed about their domains' changes, Free included.)
 FEATURES = ("Automatic certificates", "Dashboard and API", "Email alerts")
 
@@ -167,10 +178,17 @@ def _applicable_plan(
     if status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
         warnings = []
         if subscription.cancel_at_period_end and subscription.current_period_end:
+            # The rule that applies once it has ended (below), said now with its date.
+            end = subscription.current_period_end
+            free_from = end + grace_period()
             warnings.append(
-                f"Your {subscribed.name} plan is canceled and ends on "
-                f"{_date(subscription.current_period_end)}. After that, Free limits apply "
-                f"({free.domain_limit} domains)."
+                f"Your {subscribed.name} plan is canceled and ends on {_date(end)}. "
+                + (
+                    f"{subscribed.name} limits apply until {_date(free_from)}; after that, "
+                    if free_from > end
+                    else "After that, "
+                )
+                + f"Free limits apply ({free.domain_limit} domains)."
             )
         return subscribed, subscribed, None, warnings
     # The moment from which the grace period runs, from Stripe's own timestamps so that the

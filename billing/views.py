@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,7 +23,14 @@ from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
 from billing.forms import CheckoutForm
 from billing.models import Subscription
-from billing.plans import all_plans, get_plan, organization_entitlements
+from billing.plans import (
+    Entitlements,
+    Plan,
+    SubscriptionStatus,
+    all_plans,
+    get_plan,
+    organization_entitlements,
+)
 from billing.services import (
     BillingError,
     BillingNotFound,
@@ -38,6 +47,49 @@ logger = logging.getLogger(__name__)
 FORBIDDEN = "Only owners and admins of the organization can change billing."
 
 
+@dataclass(frozen=True)
+class PlanCard:
+    """One plan on the billing page and what its card offers."""
+
+    plan: Plan
+    yours: bool  # a live subscription to it, or Free without one
+    action: str  # "subscribe", "switch" (in the portal), "cancel" (in the portal) or ""
+    again: bool  # subscribing again to the plan that ended
+    applies_until: dt.datetime | None  # its limits still apply after it ended, until then
+
+
+def plan_cards(
+    entitlements: Entitlements, subscription: Subscription | None, *, can_manage: bool
+) -> list[PlanCard]:
+    live = subscription is not None and subscription.is_live
+    cards = []
+    for plan in all_plans():
+        yours = plan.key == entitlements.plan.key and (live or not plan.is_paid)
+        if yours or not can_manage:
+            action = ""
+        elif plan.is_paid:
+            action = "switch" if live else "subscribe"
+        else:
+            action = "cancel" if live else ""
+        ended = (
+            subscription is not None
+            and subscription.status in (SubscriptionStatus.CANCELED, SubscriptionStatus.UNPAID)
+            and plan.key == entitlements.subscribed_plan.key
+        )
+        cards.append(
+            PlanCard(
+                plan=plan,
+                yours=yours,
+                action=action,
+                again=ended and plan.is_paid,
+                applies_until=entitlements.grace_ends_at
+                if ended and plan.key == entitlements.plan.key
+                else None,
+            )
+        )
+    return cards
+
+
 @require_GET
 @organization_required
 def billing_page(request: SignedInRequest, membership: Membership) -> HttpResponse:
@@ -45,6 +97,7 @@ def billing_page(request: SignedInRequest, membership: Membership) -> HttpRespon
     entitlements = organization_entitlements(
         organization, domain_count=organization_domain_count(organization)
     )
+    subscription = Subscription.objects.filter(organization=organization).first()
     if request.GET.get("checkout") == "canceled":
         messages.info(request, "Checkout was canceled: nothing changed.")
     return render(
@@ -53,9 +106,9 @@ def billing_page(request: SignedInRequest, membership: Membership) -> HttpRespon
         {
             "membership": membership,
             "organization": organization,
-            "subscription": Subscription.objects.filter(organization=organization).first(),
+            "subscription": subscription,
             "entitlements": entitlements,
-            "plans": all_plans(),
+            "cards": plan_cards(entitlements, subscription, can_manage=membership.can_manage),
             "free_plan": get_plan("free"),
             "grace_days": settings.BILLING_GRACE_DAYS,
             "can_manage": membership.can_manage,

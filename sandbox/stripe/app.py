@@ -272,6 +272,18 @@ class StripeSandbox(StripeObjects, SandboxApp):
             self.state["clock_offset"] = int(self.state["clock_offset"]) + int(seconds)
         return self.run_clock()
 
+    def end_period_now(self, subscription_id: str) -> list[Delivery]:
+        """Cut a subscription's current period short at this moment and do what Stripe does at
+        a period's end (renew, fail to renew, or end one canceled at the period's end). The
+        sandbox's "End the current period now": the dates Stripe then reports are today's,
+        the same clock the app reads, so a downgrade can be walked through in minutes."""
+        with self._lock:
+            sub = self.state["subscriptions"][subscription_id]
+            item = sub["items"]["data"][0]
+            if sub["status"] in ("active", "trialing", "past_due"):
+                item["current_period_end"] = min(int(item["current_period_end"]), self.now())
+        return self.run_clock()
+
     def run_clock(self) -> list[Delivery]:
         """Process every period end up to `now()` (also after time-machine moved time)."""
         with self._lock:

@@ -141,10 +141,10 @@ def control_page(sim: StripeSandbox, request: Request) -> Response:
         except KeyError:
             return page("Unknown subscription", "<p>No such subscription.</p>", status=404)
         if action == "end-period":
-            # A test clock advanced to just past the period's end: Stripe renews (or fails
-            # to), or ends a subscription canceled at the period's end, and sends the events.
-            end = int(sub["items"]["data"][0]["current_period_end"])
-            sim.advance_time(max(0, end - sim.now()) + 1)
+            # The period ends now (stamped with this moment, the app's clock too): Stripe
+            # renews (or fails to), or ends a subscription canceled at the period's end, and
+            # sends the events.
+            sim.end_period_now(str(sub["id"]))
         elif action in ("declines", "pays"):
             sim.set_card_declines(str(sub["customer"]), declines=action == "declines")
         else:

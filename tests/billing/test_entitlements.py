@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -174,6 +175,29 @@ def test_a_subscription_canceled_at_period_end_keeps_its_plan_and_says_when_it_e
 
     assert entitlements.plan.key == PlanKey.PRO
     assert "ends on March 30, 2026" in entitlements.warnings[0]
+
+
+@pytest.mark.parametrize(("grace_days", "free_from"), [(7, "April 6, 2026"), (0, "March 30, 2026")])
+def test_a_cancellation_names_the_same_date_before_and_after_the_plan_ends(
+    acme: Organization, settings: Any, grace_days: int, free_from: str
+) -> None:
+    settings.BILLING_GRACE_DAYS = grace_days
+    org = _subscribe(acme, PlanKey.PRO, "active", cancel_at_period_end=True)
+    end = NOW + 20 * DAY  # the period's end (it started ten days ago)
+
+    before = organization_entitlements(org, domain_count=0, now=NOW).warnings[0]
+    Subscription.objects.filter(organization=org).update(
+        status="canceled", canceled_at=end, ended_at=end
+    )
+    org = Organization.objects.get(pk=org.pk)
+    after = organization_entitlements(org, domain_count=0, now=end).warnings[0]
+
+    if grace_days:
+        assert f"Pro limits apply until {free_from}; after that, Free limits apply" in before
+        assert f"Pro limits apply until {free_from}, then Free limits" in after
+    else:
+        assert "ends on March 30, 2026. After that, Free limits apply (3 domains)." in before
+        assert after == "Your Pro subscription has ended: Free limits apply."
 
 
 @pytest.mark.parametrize("status", ["incomplete", "incomplete_expired", "paused"])

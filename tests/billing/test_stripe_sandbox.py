@@ -223,7 +223,7 @@ def test_undelivered_events_are_recorded_with_status_zero(sim: StripeSandbox) ->
     assert [d.status for d in sim.deliveries] == [0]
 
 
-def test_the_controls_end_a_period_now_as_a_test_clock_would(
+def test_the_controls_end_a_period_at_the_moment_they_are_pressed(
     served: SandboxServer, sim: StripeSandbox
 ) -> None:
     renewing = sim.create_subscription(sim.create_customer(metadata={}), "price_pro")
@@ -233,6 +233,7 @@ def test_the_controls_end_a_period_now_as_a_test_clock_would(
 
     page = requests.get(controls, timeout=10)
     sim.hold_events()
+    pressed = sim.now()
     for sub in (renewing, ending):
         clicked = requests.post(
             controls,
@@ -247,8 +248,12 @@ def test_the_controls_end_a_period_now_as_a_test_clock_would(
     assert renewing["id"] in page.text
     assert sim.subscription(ending["id"])["status"] == "canceled"
     assert ("customer.subscription.deleted", ending["id"]) in types
+    # Stamped with the moment of the press (the clock the app reads), not the period's
+    # original end a month away.
+    assert pressed <= sim.subscription(ending["id"])["ended_at"] <= sim.now()
     renewed = sim.subscription(renewing["id"])["items"]["data"][0]
-    assert renewed["current_period_start"] == renewing["items"]["data"][0]["current_period_end"]
+    assert pressed <= renewed["current_period_start"] <= sim.now()
+    assert renewed["current_period_start"] < renewing["items"]["data"][0]["current_period_end"]
 
 
 def test_the_controls_make_renewals_fail_and_pay_again(

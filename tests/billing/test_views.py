@@ -256,3 +256,39 @@ def test_every_plan_card_lists_the_email_alerts_every_organization_gets(
 
     assert all("Email alerts" in plan.features for plan in all_plans())
     assert page.count("<li>Email alerts</li>") == len(all_plans())
+
+
+def test_every_plan_card_lists_every_limit_the_plans_differ_in(
+    client: Client, alice: User, acme: Organization
+) -> None:
+    client.force_login(alice)
+
+    page = client.get("/billing/").content.decode()
+
+    for plan in all_plans():
+        card = page[page.index(f'data-testid="plan-limits-{plan.key}"') :]
+        card = card[: card.index("</ul>")]
+        assert f"<li>Up to {plan.domain_limit} domains</li>" in card
+        assert f"<li>{plan.origin_limit} origin" in card
+        assert f"<li>{plan.webhook_endpoint_limit} webhook endpoint" in card
+    assert len({(p.origin_limit, p.webhook_endpoint_limit) for p in all_plans()}) == 3
+
+
+def test_after_a_canceled_plan_ends_its_card_offers_it_again(
+    alice: User, acme: Organization, stripe_sim: StripeSandbox
+) -> None:
+    sub = subscribe(stripe_sim, acme, "pro")
+    stripe_sim._set_cancel_at_period_end(stripe_sim.state["subscriptions"][sub["id"]], True)
+    stripe_sim.end_period_now(sub["id"])
+    client = _signed_in(alice)
+
+    page = client.get("/billing/").content.decode()
+
+    assert Subscription.objects.get(organization=acme).status == "canceled"
+    pro = page[page.index('data-testid="plan-pro"') :]
+    pro = pro[: pro.index("</article>")]
+    assert "Your plan" not in pro  # nobody pays for it any more
+    assert "Subscribe to Pro again" in pro
+    assert "Ended; its limits apply until" in pro  # the grace period
+    to_checkout = _checkout(client, "pro")
+    assert "/checkout/" in to_checkout["Location"]  # Stripe's page, not a refusal

@@ -73,3 +73,45 @@ def test_free_limit_upgrade_through_checkout_then_cancel_and_downgrade(
         assert page.get_by_test_id("add-domain").is_disabled()
         assert page.get_by_test_id("upgrade-link").is_visible()
     assert Domain.objects.filter(organization__name="founder's organization").count() == 4
+
+
+def test_a_downgrade_walked_in_the_sandbox_then_the_way_back_to_pro(
+    page: Any,
+    live_server: Any,
+    github_sim: SandboxServer,
+    cloudflare_sim: CloudflareSandbox,
+    stripe_live: StripeSandbox,
+    settings: Any,
+) -> None:
+    settings.BILLING_GRACE_DAYS = 0  # the sandbox's setting to see the end at once
+    sign_in(page, live_server, "walker")
+    page.goto(f"{live_server.url}/billing/")
+    page.get_by_test_id("upgrade-pro").click()
+    page.get_by_test_id("card-number").fill("4242 4242 4242 4242")
+    page.get_by_test_id("pay").click()
+    page.wait_for_url(f"{live_server.url}/billing/**")
+    assert page.get_by_test_id("current-plan").inner_text() == "Pro"
+
+    page.get_by_test_id("manage-billing").click()
+    page.get_by_test_id("cancel-plan").click()
+    page.wait_for_url(f"{live_server.url}/billing/**")
+    said = page.get_by_test_id("billing-warning").first.inner_text()
+    assert "canceled and ends on" in said
+    assert "After that, Free limits apply (3 domains)." in said
+
+    # The sandbox's Stripe controls: the period ends now, on the clock the app reads.
+    page.goto(f"{stripe_live.public_url}/sandbox/")
+    page.get_by_role("button", name="End the current period now").click()
+    page.goto(f"{live_server.url}/billing/")
+    assert page.get_by_test_id("current-plan").inner_text() == "Free"
+    assert "has ended: Free limits apply" in page.get_by_test_id("billing-warning").inner_text()
+    assert "Your plan" in page.get_by_test_id("plan-free").inner_text()
+
+    again = page.get_by_test_id("upgrade-pro")
+    assert again.inner_text() == "Subscribe to Pro again"
+    again.click()
+    page.get_by_test_id("card-number").fill("4242 4242 4242 4242")
+    page.get_by_test_id("pay").click()
+    page.wait_for_url(f"{live_server.url}/billing/**")
+    assert page.get_by_test_id("current-plan").inner_text() == "Pro"
+    assert "Your plan" in page.get_by_test_id("plan-pro").inner_text()
