@@ -155,6 +155,25 @@ class Domain(models.Model):
         return next((o for o in origins if o.is_default and o.state != OriginState.DELETING), None)
 
 
+class DnsHostDetection(models.Model):
+    """Where a domain's DNS is hosted, as its nameservers say (`domains.dns.detect_host`),
+    looked up in the background after it is added and at each Check now. A table of its own:
+    the domain rows the sync loop and the lists read stay as they are."""
+
+    domain = models.OneToOneField(
+        Domain, on_delete=models.CASCADE, primary_key=True, related_name="dns_host"
+    )
+    zone = models.CharField(max_length=253, blank=True, default="")
+    host = models.CharField(max_length=40, blank=True, default="")  # a `domains.dns.hosts` key
+    confidence = models.CharField(max_length=10, blank=True, default="")
+    nameservers = models.JSONField(default=list, blank=True)
+    problem = models.CharField(max_length=500, blank=True, default="")  # why it could not tell
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.zone or '?'}: {self.host or 'unknown host'}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Origins (domains/origins/): where an organization's customers' traffic goes
 # ---------------------------------------------------------------------------------------------

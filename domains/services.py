@@ -38,7 +38,9 @@ from domains.cloudflare import (
 from domains.errors import DomainError
 from domains.events import domain_event, record_events, status_change_event
 from domains.hostnames import Hostname, HostnameError, parse_hostname, registrable_domain
+from domains.kick import kick
 from domains.models import (
+    DnsHostDetection,
     Domain,
     DomainEventKind,
     DomainStatus,
@@ -145,6 +147,7 @@ def domain_register(
     # A person is waiting: Cloudflare gets a few seconds, the sync loop finishes the rest.
     registered = domain_finish_registration(domain=domain, client=CloudflareClient.interactive())
     _schedule_first_check(registered)
+    kick("domains.detect_dns_host", domain_id=str(domain.pk))
     return Registration(domain=registered, hostname=parsed)
 
 
@@ -460,7 +463,34 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
     elif domain.cloudflare_id and domain.status != DomainStatus.DELETING:
         domain, cloudflare_error = _revalidate(domain)
     Domain.objects.filter(pk=domain.pk).update(next_sync_at=timezone.now() + timedelta(seconds=30))
+    # The person may have moved the domain to another DNS host meanwhile.
+    kick("domains.detect_dns_host", domain_id=str(domain.pk))
     return CheckResult(domain=domain, dns=found, cloudflare_error=cloudflare_error)
+
+
+def domain_detect_dns_host(domain_id: Any) -> DnsHostDetection | None:
+    """Look up where the domain's DNS is hosted and keep the answer (idempotent; DNS lookups
+    outside any transaction). None once the domain is gone."""
+    hostname = Domain.objects.filter(pk=domain_id).values_list("hostname", flat=True).first()
+    if hostname is None:
+        return None
+    found = dns.detect_host(hostname)
+    fields = {
+        "zone": found.zone,
+        "host": found.host.key if found.host else "",
+        "confidence": str(found.confidence),
+        "nameservers": list(found.nameservers),
+        "problem": found.problem[:500],
+        "checked_at": timezone.now(),
+    }
+    try:
+        with transaction.atomic():
+            detection, _ = DnsHostDetection.objects.update_or_create(
+                domain_id=domain_id, defaults=fields
+            )
+    except IntegrityError:
+        return None  # removed while we looked
+    return detection
 
 
 def _revalidate(domain: Domain) -> tuple[Domain, str]:

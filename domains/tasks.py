@@ -16,7 +16,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from domains import sync
+from domains import services, sync
 from domains.origins import services as origins
 from domains.push import services as push
 from domains.webhooks import delivery
@@ -151,3 +151,10 @@ def process_hints() -> int:
 def sweep_origin_records() -> int:
     """Daily: remove origin records whose origin is gone (an organization deleted)."""
     return origins.origins_sweep()
+
+
+@shared_task(name="domains.detect_dns_host", **RETRY_DATABASE_ERRORS)
+def detect_dns_host(domain_id: str) -> str:
+    """Find where a domain's DNS is hosted (kicked when it is added and at Check now)."""
+    detection = services.domain_detect_dns_host(domain_id)
+    return detection.host if detection is not None else ""

@@ -23,7 +23,15 @@ from domains.access import get_domain_or_404
 from domains.errors import DomainError
 from domains.explain import explain
 from domains.forms import DomainForm, DomainOriginForm
-from domains.models import Domain, DomainStatus, Origin, OriginState, ZoneEntitlement
+from domains.guide import dns_guide
+from domains.models import (
+    DnsHostDetection,
+    Domain,
+    DomainStatus,
+    Origin,
+    OriginState,
+    ZoneEntitlement,
+)
 from domains.origins.services import domain_set_origin
 from domains.services import domain_check_now, domain_delete, domain_register
 
@@ -145,9 +153,12 @@ def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse
     return render(request, "domains/dashboard.html", context, status=400)
 
 
-def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]:
+def _detail_context(
+    membership: Membership, domain: Domain, *, chosen_host: str = ""
+) -> dict[str, object]:
     target = settings.DCV_CNAME_TARGET
     origins = _origins(membership)
+    detection = DnsHostDetection.objects.filter(domain=domain).first()
     host = domain.dns_records[0]["host"] if domain.dns_records else ""
     active = domain.status == DomainStatus.ACTIVE
     return {
@@ -158,7 +169,8 @@ def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]
         "explanation": explain(domain, target=target),
         "cname_target": target,
         "poll_seconds": 3,
-        "shown": shown_state(domain),
+        "shown": shown_state(domain, detection),
+        "guide": dns_guide(domain, detection, chosen=chosen_host, target=target),
         # Once active, "in place" is said of what Cloudflare validated only (the required
         # records); an optional pre-validation record nobody may have created is not claimed.
         "records": [r for r in domain.dns_records if r["required"] or not active],
@@ -170,12 +182,14 @@ def _detail_context(membership: Membership, domain: Domain) -> dict[str, object]
     }
 
 
-def shown_state(domain: Domain) -> str:
+def shown_state(domain: Domain, detection: DnsHostDetection | None) -> str:
     """What a domain page shows that a poll may have to replace beyond the status block: the
-    status and the DNS records. The polled block sends it back; a poll that finds it changed
-    swaps the records section in (and announces a new status)."""
-    records = json.dumps(domain.dns_records, sort_keys=True).encode()
-    return f"{domain.status}:{hashlib.blake2s(records, digest_size=6).hexdigest()}"
+    status, the DNS records and the DNS host the instructions speak of. The polled block sends
+    it back; a poll that finds it changed swaps the records section in (and announces a new
+    status)."""
+    shown = [domain.dns_records, detection.host if detection else None]
+    digest = hashlib.blake2s(json.dumps(shown, sort_keys=True).encode(), digest_size=6)
+    return f"{domain.status}:{digest.hexdigest()}"
 
 
 def _status_update(
@@ -203,7 +217,7 @@ def domain_detail(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     domain = get_domain_or_404(membership.organization_id, domain_id)
-    context = _detail_context(membership, domain)
+    context = _detail_context(membership, domain, chosen_host=request.GET.get("dns_host", ""))
     context["events"] = domain.events.all()[:HISTORY_LENGTH]
     return render(request, "domains/detail.html", context)
 
@@ -233,7 +247,7 @@ def domain_check(
 ) -> HttpResponse:
     """Check now: our own DNS lookup plus a Cloudflare re-validation."""
     domain = get_domain_or_404(membership.organization_id, domain_id)
-    shown = shown_state(domain)
+    shown = shown_state(domain, DnsHostDetection.objects.filter(domain=domain).first())
     try:
         result = domain_check_now(domain=domain, actor=request.user)
     except DomainError as error:

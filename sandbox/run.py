@@ -39,6 +39,16 @@ class RunningSandbox:
         self.dns.stop()
 
 
+# Zones whose nameservers are those of a known DNS host (domains/dns/hosts.py).
+SAMPLE_ZONES: dict[str, tuple[str, ...]] = {
+    "namecheap-customer.dev": ("dns1.registrar-servers.com", "dns2.registrar-servers.com"),
+    "cloudflare-customer.dev": ("bob.ns.cloudflare.com", "lola.ns.cloudflare.com"),
+    "route53-customer.dev": ("ns-0.awsdns-00.com", "ns-512.awsdns-00.net"),
+    "godaddy-customer.dev": ("ns07.domaincontrol.com", "ns08.domaincontrol.com"),
+    "dnsmadeeasy-customer.dev": ("ns0.dnsmadeeasy.com", "ns1.dnsmadeeasy.com"),
+}
+
+
 def start_sandbox(
     *,
     state_dir: Path,
@@ -80,6 +90,11 @@ def start_sandbox(
     app_tls, app_plain = tenant.servers(tenant.TenantApp(), host, ports.app_tls, ports.app)
     running.servers += [("Tenant app (HTTPS)", app_tls), ("Tenant app (HTTP)", app_plain)]
     name_server.set_record(tenant.APP_HOSTNAME, "A", host)
+    # Customers' zones at well-known DNS hosts, so the domain page's steps in each host's words
+    # can be seen: add app.<zone> for any of them.
+    for zone, nameservers in SAMPLE_ZONES.items():
+        name_server.add_zone(zone)
+        name_server.set_record(zone, "NS", list(nameservers))
     for _name, server in running.servers:
         server.start()
     customers.base_url = f"{running.servers[1][1].url}{customers.prefix}"

@@ -138,7 +138,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
         ),
     ),
     # 1 read side: how a domain is shown and explained
-    (1, ("domains.serializers", "domains.explain")),
+    (1, ("domains.serializers", "domains.explain", "domains.guide")),
     # 2 events and schedule: record a change, decide when work is due, start work by name
     (2, ("domains.events", "domains.schedule", "domains.kick")),
     # 3 core: the domain workflows and the owners' emails

@@ -12,6 +12,8 @@ at call time. Neither raises for DNS trouble or bad input: "could not tell" is a
 (`Verdict.UNKNOWN`, `allows_cloudflare=None`) with the reason in its message. A malformed
 DNS_RESOLVER setting is a deployment error and raises ImproperlyConfigured.
 
+- `detect_host(hostname)`: the DNS host of the hostname's zone (found by its SOA), from the
+  zone's nameservers and the table in `hosts`.
 - `resolve_addresses(hostname)`: its A and AAAA addresses (where webhooks and origins go), and
   `address_refusal(address)`: why we never send traffic to an address, if we never do.
 
@@ -22,6 +24,7 @@ Inside: `resolver` (the nameserver setting, lookups, name parsing), `cname`, `ca
 from domains.dns.addresses import Addresses, address_refusal, resolve_addresses
 from domains.dns.caa import CLOUDFLARE_CAS, KNOWN_CAA_TAGS, CaaCheck, CaaRecord, check_caa
 from domains.dns.cname import MAX_HOPS, CnameCheck, Verdict, check_cname
+from domains.dns.detect import HostDetection, detect_host
 
 __all__ = [
     "CLOUDFLARE_CAS",
@@ -31,9 +34,11 @@ __all__ = [
     "CaaCheck",
     "CaaRecord",
     "CnameCheck",
+    "HostDetection",
     "Verdict",
     "address_refusal",
     "check_caa",
     "check_cname",
+    "detect_host",
     "resolve_addresses",
 ]

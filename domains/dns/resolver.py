@@ -91,7 +91,7 @@ def configured_resolver() -> dns.resolver.Resolver:
     return resolver
 
 
-def _failure_reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, dns.exception.Timeout):
         return "timed out"
     if isinstance(exc, dns.resolver.NoNameservers):
@@ -117,7 +117,7 @@ def query_once(
     except dns.resolver.NXDOMAIN:
         return LookupResult(None, nxdomain=True)
     except (dns.exception.DNSException, OSError) as exc:
-        raise LookupFailed(name, _failure_reason(exc)) from exc
+        raise LookupFailed(name, failure_reason(exc)) from exc
     return LookupResult(answer.rrset, nxdomain=False)
 
 

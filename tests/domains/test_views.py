@@ -197,7 +197,7 @@ def test_a_poll_that_sees_nothing_new_swaps_only_the_status_block_and_the_histor
     client: Client, alice: User, acme_domain: Domain
 ) -> None:
     client.force_login(alice)
-    shown = shown_state(acme_domain)
+    shown = shown_state(acme_domain, None)
 
     content = client.get(
         f"/domains/{acme_domain.pk}/status/", {"shown": shown}, **HTMX
@@ -219,7 +219,7 @@ def test_a_poll_after_cloudflare_asks_for_a_record_swaps_the_records_in(
         dns_records=_records(acme_domain, ownership=False)
     )
     acme_domain.refresh_from_db()
-    shown = shown_state(acme_domain)
+    shown = shown_state(acme_domain, None)
     Domain.objects.filter(pk=acme_domain.pk).update(
         dns_records=_records(acme_domain, ownership=True)
     )
@@ -239,7 +239,7 @@ def test_a_poll_that_sees_the_domain_turn_active_announces_it_and_the_records_fo
     client: Client, alice: User, acme_domain: Domain
 ) -> None:
     client.force_login(alice)
-    shown = shown_state(acme_domain)
+    shown = shown_state(acme_domain, None)
     Domain.objects.filter(pk=acme_domain.pk).update(status=DomainStatus.ACTIVE)
 
     response = client.get(f"/domains/{acme_domain.pk}/status/", {"shown": shown}, **HTMX)

@@ -101,3 +101,21 @@ def test_cloudflare_steps_happen_at_their_delays_and_are_notified_without_any_re
     # Each step at its delay after the one before (to the simulator's tick).
     assert (issued - validated).total_seconds() >= sim.delays.issuance - 0.1
     assert (deployed - issued).total_seconds() >= sim.delays.deployment - 0.1
+
+
+@pytest.mark.parametrize(
+    ("zone", "host"),
+    [("namecheap-customer.dev", "namecheap"), ("cloudflare-customer.dev", "cloudflare")],
+)
+def test_the_sandboxs_sample_zones_are_told_to_be_at_their_dns_hosts(
+    running: RunningSandbox, settings: object, zone: str, host: str
+) -> None:
+    from domains.dns import detect_host
+
+    settings.DNS_RESOLVER = running.dns.address  # type: ignore[attr-defined]
+
+    found = detect_host(f"app.{zone}")
+
+    assert found.zone == zone
+    assert found.host is not None
+    assert found.host.key == host

@@ -1,0 +1,59 @@
+"""The DNS record's instructions in the words of the host that serves the domain's DNS: which
+host it is (detected in the background, or chosen by the person reading), the record's name
+as that host's form wants it, and that host's traps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domains.dns.hosts import BY_KEY, HOSTS, Confidence, DnsHost
+from domains.models import DnsHostDetection, Domain
+
+
+@dataclass(frozen=True)
+class DnsGuide:
+    host: DnsHost | None  # whose words the steps use; None: generic steps
+    chosen: bool  # picked by the reader rather than detected
+    confidence: str  # Confidence, for a detected host
+    zone: str  # the zone the record goes in ("" when not known)
+    name: str  # the record's name as the host's form wants it (relative to the zone)
+    value: str  # the CNAME target
+    nameservers: tuple[str, ...]
+    problem: str  # why the host could not be told
+    looked_up: bool  # a detection has been made (else: still looking)
+    hosts: tuple[DnsHost, ...] = HOSTS
+
+    @property
+    def partial(self) -> bool:
+        return not self.chosen and self.confidence == Confidence.SOME
+
+
+def dns_guide(
+    domain: Domain, detection: DnsHostDetection | None, *, chosen: str = "", target: str
+) -> DnsGuide:
+    """The guide for `domain`'s CNAME; `chosen`: a host key the reader picked ("" or unknown:
+    the detected host)."""
+    picked = BY_KEY.get(chosen)
+    detected = BY_KEY.get(detection.host) if detection is not None else None
+    zone = detection.zone if detection is not None else ""
+    relative = ""
+    if domain.dns_records:
+        relative = str(domain.dns_records[0]["host"])
+    if zone and domain.hostname.endswith("." + zone):
+        relative = domain.hostname.removesuffix("." + zone)
+    elif zone and domain.hostname == zone:
+        relative = "@"
+    host = picked or detected
+    if relative == "@" and host is not None and host.apex_name is not None:
+        relative = host.apex_name or "(leave it blank)"
+    return DnsGuide(
+        host=host,
+        chosen=picked is not None,
+        confidence=detection.confidence if detection is not None else "",
+        zone=zone,
+        name=relative,
+        value=target,
+        nameservers=tuple(detection.nameservers) if detection is not None else (),
+        problem=detection.problem if detection is not None else "",
+        looked_up=detection is not None,
+    )

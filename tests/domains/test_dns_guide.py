@@ -1,0 +1,162 @@
+"""The DNS owner's instructions: where the domain's DNS is hosted (looked up in the background)
+and the record in that host's words, on the domain page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import current_app
+from django.test import Client
+
+from accounts.models import Organization, User
+from domains.models import DnsHostDetection, Domain
+from domains.services import domain_detect_dns_host, domain_register
+from domains.views import shown_state
+from sandbox.cloudflare import CloudflareSandbox
+from sandbox.dns import DnsSandbox
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+ZONE = "acme.test-customer.dev"
+
+
+@pytest.fixture
+def acme_domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
+    return domain_register(organization=acme, hostname=f"app.{ZONE}").domain
+
+
+def hosted_at(sandbox: DnsSandbox, *nameservers: str) -> None:
+    sandbox.add_zone(ZONE)
+    sandbox.set_record(ZONE, "NS", list(nameservers))
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    before = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        current_app.conf.task_always_eager = before
+
+
+@pytest.mark.usefixtures("eager_tasks")
+def test_adding_a_domain_looks_up_its_dns_host_once_the_addition_commits(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    dns_sandbox: DnsSandbox,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    hosted_at(dns_sandbox, "ns-0.awsdns-00.com", "ns-512.awsdns-00.net")
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        domain = domain_register(organization=acme, hostname=f"app.{ZONE}").domain
+    assert not DnsHostDetection.objects.exists()  # nothing before the commit
+    for callback in callbacks:
+        callback()
+
+    assert DnsHostDetection.objects.get(domain=domain).host == "route53"
+
+
+def test_the_lookup_keeps_the_host_its_zone_and_nameservers(
+    acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    hosted_at(dns_sandbox, "dns1.registrar-servers.com", "dns2.registrar-servers.com")
+
+    detection = domain_detect_dns_host(acme_domain.pk)
+
+    assert detection is not None
+    stored = DnsHostDetection.objects.get(domain=acme_domain)
+    assert (stored.zone, stored.host, stored.confidence) == (ZONE, "namecheap", "all")
+    assert stored.nameservers == ["dns1.registrar-servers.com", "dns2.registrar-servers.com"]
+    assert stored.problem == ""
+    domain_detect_dns_host(acme_domain.pk)  # idempotent: one row, refreshed
+    assert DnsHostDetection.objects.filter(domain=acme_domain).count() == 1
+
+
+def test_a_removed_domain_is_not_looked_up(acme_domain: Domain) -> None:
+    pk = acme_domain.pk
+    Domain.objects.filter(pk=pk).delete()
+
+    assert domain_detect_dns_host(pk) is None
+    assert not DnsHostDetection.objects.exists()
+
+
+def test_the_page_gives_namecheaps_steps_in_namecheaps_words(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    hosted_at(dns_sandbox, "dns1.registrar-servers.com", "dns2.registrar-servers.com")
+    domain_detect_dns_host(acme_domain.pk)
+    client.force_login(alice)
+
+    page = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+
+    assert f"The DNS of <strong>{ZONE}</strong> is hosted at <strong>Namecheap</strong>." in page
+    assert "Host <code>app</code>, Value <code>dcv.pcnaid.com</code>" in page
+    assert f"Namecheap adds <code>{ZONE}</code> itself" in page
+    assert "Not your DNS host? Choose yours" in page
+    assert "namecheap.com/support/knowledgebase" in page
+
+
+def test_a_host_chosen_by_the_reader_replaces_the_detected_one(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    hosted_at(dns_sandbox, "dns1.registrar-servers.com", "dns2.registrar-servers.com")
+    domain_detect_dns_host(acme_domain.pk)
+    client.force_login(alice)
+
+    page = client.get(f"/domains/{acme_domain.pk}/", {"dns_host": "cloudflare"}).content.decode()
+
+    assert "Steps for <strong>Cloudflare</strong>." in page
+    assert "Name <code>app</code>, Target <code>dcv.pcnaid.com</code>" in page
+    assert "“DNS only” is the simplest" in page
+    assert '<option value="cloudflare" selected>' in page
+
+
+def test_a_host_whose_form_labels_are_unconfirmed_gets_generic_words(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    hosted_at(dns_sandbox, "ns07.domaincontrol.com", "ns08.domaincontrol.com")
+    domain_detect_dns_host(acme_domain.pk)
+    client.force_login(alice)
+
+    page = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+
+    assert "is hosted at <strong>GoDaddy</strong>" in page
+    assert "with the name and value in the table below" in page
+
+
+def test_an_unknown_host_and_a_failed_lookup_say_so_and_keep_the_generic_steps(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    hosted_at(dns_sandbox, "ns1.acme.test-customer.dev")
+    domain_detect_dns_host(acme_domain.pk)
+    client.force_login(alice)
+    unknown = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+    dns_sandbox.fail(ZONE, "servfail", "NS")
+    domain_detect_dns_host(acme_domain.pk)
+    failed = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+
+    assert "a host we have no specific steps for" in unknown
+    assert "<code>ns1.acme.test-customer.dev</code>" in unknown
+    assert "We could not tell where this domain's DNS is hosted" in failed
+    assert "SERVFAIL" in failed
+
+
+def test_a_poll_after_the_lookup_finished_swaps_the_instructions_in(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    client.force_login(alice)
+    shown = shown_state(acme_domain, None)  # the page as first shown: still looking
+    hosted_at(dns_sandbox, "bob.ns.cloudflare.com", "lola.ns.cloudflare.com")
+    domain_detect_dns_host(acme_domain.pk)
+
+    content = client.get(
+        f"/domains/{acme_domain.pk}/status/", {"shown": shown}, **HTMX
+    ).content.decode()
+
+    assert "dns-records-section" in content
+    assert "is hosted at <strong>Cloudflare</strong>" in content
