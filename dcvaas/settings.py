@@ -422,6 +422,11 @@ CLOUDFLARE_RATE_LISTING_SHARE = env.float("CLOUDFLARE_RATE_LISTING_SHARE", defau
 
 # Seconds between two "Check now" of the same domain.
 CHECK_NOW_INTERVAL = env.int("CHECK_NOW_INTERVAL", default=15)
+# Hand-off links (domains/handoffs/): how many days a new link works, and how often its
+# "Check my records" may be pressed, per link and per visitor address.
+HANDOFF_DAYS = env.int("HANDOFF_DAYS", default=14)
+HANDOFF_CHECK_RATE_PER_LINK = env.str("HANDOFF_CHECK_RATE_PER_LINK", default="20/hour")
+HANDOFF_CHECK_RATE_PER_IP = env.str("HANDOFF_CHECK_RATE_PER_IP", default="60/hour")
 
 # ---------------------------------------------------------------------------------------------
 # DNS

@@ -11,6 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from dcvaas import staff, views
 from domains import views as domain_views
+from domains.handoffs.urls import public_urlpatterns as handoff_public_urlpatterns
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
@@ -40,6 +41,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("dashboard/", domain_views.dashboard, name="dashboard"),
     path("domains/", include("domains.urls")),
+    *handoff_public_urlpatterns,
     path("api/v1/", include("domains.api_urls")),
     path("billing/", include("billing.urls")),
     # Cloudflare's notifications (push), ahead of the tenants' webhook pages.

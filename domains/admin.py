@@ -11,10 +11,12 @@ from django.http import HttpRequest
 from domains.cloudflare import DCVMethod, HostnameStatus, SSLStatus
 from domains.models import (
     CloudflareHint,
+    DnsHostDetection,
     Domain,
     DomainEvent,
     DomainNotification,
     DomainStatus,
+    Handoff,
     Origin,
     RateBudgetCounter,
     SyncRun,
@@ -153,6 +155,36 @@ class DomainNotificationAdmin(admin.ModelAdmin[DomainNotification]):
     list_display = ["created_at", "domain", "kind", "key", "sent_at", "error"]
     list_filter = ["kind", "created_at"]
     search_fields = ["domain__hostname", "key", "error"]
+    list_select_related = ["domain"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Handoff)
+class HandoffAdmin(admin.ModelAdmin[Handoff]):
+    """Hand-off links: staff see when they were made, opened and checked, and may revoke one
+    (set "revoked at"); the secret itself is nowhere to see."""
+
+    list_display = ["domain", "created_at", "expires_at", "revoked_at", "last_viewed_at"]
+    list_filter = ["created_at", "expires_at"]
+    search_fields = ["domain__hostname"]
+    list_select_related = ["domain"]
+    exclude = ["digest"]
+    readonly_fields = ["domain", "created_by", "created_at", "last_viewed_at", "last_checked_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(DnsHostDetection)
+class DnsHostDetectionAdmin(admin.ModelAdmin[DnsHostDetection]):
+    list_display = ["domain", "zone", "host", "confidence", "checked_at"]
+    list_filter = ["host", "confidence"]
+    search_fields = ["domain__hostname", "zone"]
     list_select_related = ["domain"]
 
     def has_add_permission(self, request: object) -> bool:

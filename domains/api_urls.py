@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 
 from dcvaas.middleware import allow_template_styles
 from domains import api
+from domains.handoffs import api as handoffs_api
 from domains.origins import api as origins_api
 from domains.webhooks import api as webhooks_api
 
@@ -42,6 +43,21 @@ urlpatterns = [
     path("domains/", api.DomainListCreateApi.as_view()),
     path("domains/<uuid:domain_id>/", api.DomainDetailApi.as_view()),
     path("domains/<uuid:domain_id>/check/", api.DomainCheckApi.as_view()),
+    path(
+        "domains/<uuid:domain_id>/handoffs",
+        handoffs_api.HandoffListCreateApi.as_view(),
+        name="domain-handoffs",
+    ),
+    path(
+        "domains/<uuid:domain_id>/handoffs/<uuid:handoff_id>",
+        handoffs_api.HandoffDetailApi.as_view(),
+        name="domain-handoff",
+    ),
+    path("domains/<uuid:domain_id>/handoffs/", handoffs_api.HandoffListCreateApi.as_view()),
+    path(
+        "domains/<uuid:domain_id>/handoffs/<uuid:handoff_id>/",
+        handoffs_api.HandoffDetailApi.as_view(),
+    ),
     path("origins", origins_api.OriginListCreateApi.as_view(), name="origins"),
     path("origins/<uuid:origin_id>", origins_api.OriginDetailApi.as_view(), name="origin"),
     path("origins/", origins_api.OriginListCreateApi.as_view()),

@@ -7,10 +7,12 @@ process and worker on the machine draws from the same allowance without a read-t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -172,6 +174,43 @@ class DnsHostDetection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.zone or '?'}: {self.host or 'unknown host'}"
+
+
+class HandoffQuerySet(models.QuerySet["Handoff"]):
+    def usable(self, now: datetime | None = None) -> HandoffQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class Handoff(models.Model):
+    """A no-login link to a domain's DNS instructions, for whoever manages its DNS
+    (domains/handoffs/). Only a SHA-256 digest of the link's secret is stored; the link is
+    shown once, to the person who made it."""
+
+    PREFIX = "dns_"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="handoffs")
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_viewed_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = HandoffQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"hand-off of {self.domain_id} until {self.expires_at:%Y-%m-%d}"
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

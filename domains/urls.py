@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from domains import views
+from domains.handoffs.urls import domain_urlpatterns as handoff_urlpatterns
 
 app_name = "domains"
 
@@ -13,4 +14,5 @@ urlpatterns = [
     path("<uuid:domain_id>/check/", views.domain_check, name="check"),
     path("<uuid:domain_id>/remove/", views.domain_remove, name="remove"),
     path("<uuid:domain_id>/origin/", views.domain_origin, name="origin"),
+    *handoff_urlpatterns,
 ]

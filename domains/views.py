@@ -28,6 +28,7 @@ from domains.models import (
     DnsHostDetection,
     Domain,
     DomainStatus,
+    Handoff,
     Origin,
     OriginState,
     ZoneEntitlement,
@@ -219,6 +220,9 @@ def domain_detail(
     domain = get_domain_or_404(membership.organization_id, domain_id)
     context = _detail_context(membership, domain, chosen_host=request.GET.get("dns_host", ""))
     context["events"] = domain.events.all()[:HISTORY_LENGTH]
+    context["handoffs"] = (
+        Handoff.objects.usable().filter(domain=domain).select_related("created_by")[:10]
+    )
     return render(request, "domains/detail.html", context)
 
 

@@ -153,6 +153,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
             "domains.push.services",
             "domains.push.receiver",
             "domains.push.setup",
+            "domains.handoffs.services",
             "domains.webhooks.services",
             "domains.webhooks.delivery",
             "domains.webhooks.guard",
@@ -184,10 +185,18 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
             "domains.push.*",
             "domains.webhooks",
             "domains.webhooks.*",
+            "domains.handoffs",
+            "domains.handoffs.*",
         ),
     ),
 ]
-FEATURES = ("domains.origins", "domains.push", "domains.webhooks", "domains.sync")
+FEATURES = (
+    "domains.origins",
+    "domains.push",
+    "domains.webhooks",
+    "domains.sync",
+    "domains.handoffs",
+)
 
 
 def _module_name(path: Path) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from accounts.models import Organization, User
 from accounts.services import api_token_create
+from domains.handoffs.services import handoff_create
 from domains.models import Domain
 from domains.services import domain_register
 from sandbox.cloudflare import CloudflareSandbox
@@ -62,6 +63,7 @@ def test_no_page_scrolls_sideways_on_a_phone(
             "api tokens": "/tokens/",
             "webhooks": "/webhooks/",
             "webhook docs": "/webhooks/docs/",
+            "hand-off page": f"/dns/{handoff_create(domain=domain)[1]}/",
             "api docs": "/api/v1/docs/",
         }
         for name, path in pages.items():
