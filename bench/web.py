@@ -675,6 +675,20 @@ def make_server(name: str, tree: Path, folder: Path, database_url: str) -> Serve
     return Server(name, tree, server_environment(folder, database_url, port, tree), port)
 
 
+def _recreate_postgres_database(database_url: str) -> None:
+    """Drop and create the benchmark's own database for another checkout: migrated by a newer
+    one before, it would hold a schema the older code cannot read."""
+    import psycopg
+    from psycopg import sql
+
+    parsed = urlparse(database_url)
+    name = sql.Identifier(parsed.path.lstrip("/"))
+    maintenance = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
 def _suffixed(database_url: str, suffix: str) -> str:
     """The URL of a database beside `database_url` (PostgreSQL), or "" (SQLite)."""
     if not database_url:
@@ -770,9 +784,10 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(make_server("current", ROOT, workdir / "current", database_url))
             if args.compare:
                 tree = stack.enter_context(worktree(args.compare, workdir / "ref-tree"))
-                servers.append(
-                    make_server(args.compare, tree, workdir / "ref", _suffixed(database_url, "ref"))
-                )
+                ref_database = _suffixed(database_url, "ref")
+                if ref_database:
+                    _recreate_postgres_database(ref_database)
+                servers.append(make_server(args.compare, tree, workdir / "ref", ref_database))
             for server in servers:
                 server.seed((small_size, large_size))
             print(

@@ -154,12 +154,21 @@ def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse
     return render(request, "domains/dashboard.html", context, status=400)
 
 
+def _detection(domain: Domain) -> DnsHostDetection | None:
+    """The domain's DNS host detection, joined in by `get_domain_or_404(with_dns_host=True)`."""
+    try:
+        return domain.dns_host
+    except DnsHostDetection.DoesNotExist:
+        return None
+
+
 def _detail_context(
-    membership: Membership, domain: Domain, *, chosen_host: str = ""
+    membership: Membership, domain: Domain, *, chosen_host: str = "", poll: bool = False
 ) -> dict[str, object]:
+    """What the domain page shows; `poll`: only what a poll or a check swaps in (no origins)."""
     target = settings.DCV_CNAME_TARGET
-    origins = _origins(membership)
-    detection = DnsHostDetection.objects.filter(domain=domain).first()
+    origins = [] if poll else _origins(membership)
+    detection = _detection(domain)
     host = domain.dns_records[0]["host"] if domain.dns_records else ""
     active = domain.status == DomainStatus.ACTIVE
     return {
@@ -177,7 +186,7 @@ def _detail_context(
         "records": [r for r in domain.dns_records if r["required"] or not active],
         "retired_records": [r for r in domain.dns_records if active and not r["required"]],
         "origins": origins,
-        "serving": domain.serving_origin(origins),
+        "serving": None if poll else domain.serving_origin(origins),
         "served_by": next((o for o in origins if o.record_name == domain.origin_applied), None),
         "origins_refusal": ZoneEntitlement.custom_origins_refusal() if origins else "",
     }
@@ -217,7 +226,7 @@ def _status_update(
 def domain_detail(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
-    domain = get_domain_or_404(membership.organization_id, domain_id)
+    domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
     context = _detail_context(membership, domain, chosen_host=request.GET.get("dns_host", ""))
     context["events"] = domain.events.all()[:HISTORY_LENGTH]
     context["handoffs"] = (
@@ -233,8 +242,8 @@ def domain_status(
     """The status block that a pending domain's page polls, with the history (and, when they
     changed, the records and an announcement) swapped in out of band; 286 stops polling once
     settled."""
-    domain = get_domain_or_404(membership.organization_id, domain_id)
-    context = _detail_context(membership, domain)
+    domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
+    context = _detail_context(membership, domain, poll=True)
     shown = request.GET.get("shown", "")
     content = render_to_string(
         "domains/detail.html#status-poll", context, request
@@ -250,17 +259,17 @@ def domain_check(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Check now: our own DNS lookup plus a Cloudflare re-validation."""
-    domain = get_domain_or_404(membership.organization_id, domain_id)
-    shown = shown_state(domain, DnsHostDetection.objects.filter(domain=domain).first())
+    domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
+    shown = shown_state(domain, _detection(domain))
     try:
         result = domain_check_now(domain=domain, actor=request.user)
     except DomainError as error:
-        context = _detail_context(membership, domain)
+        context = _detail_context(membership, domain, poll=True)
         context["check_error"] = error.message
         notice = error.message
     else:
         domain = result.domain
-        context = _detail_context(membership, domain)
+        context = _detail_context(membership, domain, poll=True)
         context["check"] = result
         notice = ""
     if request.htmx:
