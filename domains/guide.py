@@ -4,10 +4,24 @@ as that host's form wants it, and that host's traps."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from domains.dns.hosts import BY_KEY, HOSTS, Confidence, DnsHost
-from domains.models import DnsHostDetection, Domain
+from domains.models import (
+    DnsHostDetection,
+    Domain,
+    DomainEvent,
+    DomainEventKind,
+    DomainStatus,
+)
+
+# Cloudflare retries a hostname's validation about 75 times over 7 days, then stops; a refresh
+# (our Check now) starts the schedule again (the contract, §5.4 and §1.3).
+VALIDATION_WINDOW = timedelta(days=7)
+# What starts Cloudflare's schedule: the registration, or a check (a refresh).
+REFRESHING_EVENTS = (DomainEventKind.CREATED, DomainEventKind.CHECK_REQUESTED)
 
 
 @dataclass(frozen=True)
@@ -57,3 +71,16 @@ def dns_guide(
         problem=detection.problem if detection is not None else "",
         looked_up=detection is not None,
     )
+
+
+def validation_deadline(domain: Domain, last_refresh: datetime | None) -> datetime | None:
+    """When Cloudflare stops checking a pending domain's records, about: 7 days after it was
+    added or last checked (`last_refresh`). None once nothing is waiting for the record."""
+    if domain.status not in (DomainStatus.PENDING, DomainStatus.REGISTERING):
+        return None
+    return (last_refresh or domain.created_at) + VALIDATION_WINDOW
+
+
+def last_refresh(events: Iterable[DomainEvent]) -> datetime | None:
+    """The newest registration or check among `events` (newest first), if any."""
+    return next((e.created_at for e in events if e.kind in REFRESHING_EVENTS), None)

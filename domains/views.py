@@ -23,7 +23,7 @@ from domains.access import get_domain_or_404
 from domains.errors import DomainError
 from domains.explain import explain
 from domains.forms import DomainForm, DomainOriginForm
-from domains.guide import dns_guide
+from domains.guide import dns_guide, last_refresh, validation_deadline
 from domains.models import (
     DnsHostDetection,
     Domain,
@@ -208,7 +208,13 @@ def _status_update(
     """What a poll or a check swaps in out of band besides its own target: the history
     always; the records section when they or the status changed since `shown`; the status
     announcement when the status did."""
-    context.update(events=domain.events.all()[:HISTORY_LENGTH], history_oob=True, records_oob=True)
+    events = list(domain.events.all()[:HISTORY_LENGTH])
+    context.update(
+        events=events,
+        history_oob=True,
+        records_oob=True,
+        deadline=validation_deadline(domain, last_refresh(events)),
+    )
     parts: list[str] = [render_to_string("domains/detail.html#history", context, request)]
     if shown != context["shown"]:
         parts.append(render_to_string("domains/detail.html#domain-body", context, request))
@@ -228,7 +234,9 @@ def domain_detail(
 ) -> HttpResponse:
     domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
     context = _detail_context(membership, domain, chosen_host=request.GET.get("dns_host", ""))
-    context["events"] = domain.events.all()[:HISTORY_LENGTH]
+    events = list(domain.events.all()[:HISTORY_LENGTH])
+    context["events"] = events
+    context["deadline"] = validation_deadline(domain, last_refresh(events))
     context["handoffs"] = (
         Handoff.objects.usable().filter(domain=domain).select_related("created_by")[:10]
     )

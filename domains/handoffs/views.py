@@ -18,7 +18,7 @@ from dcvaas.throttling import Rate, client_ip, hit
 from domains.access import get_domain_or_404
 from domains.errors import DomainError
 from domains.explain import explain
-from domains.guide import dns_guide
+from domains.guide import REFRESHING_EVENTS, dns_guide, last_refresh, validation_deadline
 from domains.handoffs.services import (
     handoff_check,
     handoff_create,
@@ -77,6 +77,9 @@ def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
                 domain = check.domain
     target = settings.DCV_CNAME_TARGET
     detection = DnsHostDetection.objects.filter(domain=domain).first()
+    refreshed = last_refresh(
+        domain.events.filter(kind__in=REFRESHING_EVENTS).order_by("-created_at")[:1]
+    )
     response = render(
         request,
         "handoffs/page.html",
@@ -92,6 +95,7 @@ def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
             "check": check,
             "check_error": check_error,
             "cname_target": target,
+            "deadline": validation_deadline(domain, refreshed),
         },
         status=429 if check_error.startswith("Checked several") else 200,
     )

@@ -307,6 +307,8 @@ def test_the_openapi_schema_and_docs_are_served_without_a_cdn(client: Client) ->
         "/api/v1/domains",
         "/api/v1/domains/{domain_id}",
         "/api/v1/domains/{domain_id}/check",
+        "/api/v1/domains/{domain_id}/handoffs",
+        "/api/v1/domains/{domain_id}/handoffs/{handoff_id}",
         "/api/v1/origins",
         "/api/v1/origins/{origin_id}",
         "/api/v1/webhook-endpoints",

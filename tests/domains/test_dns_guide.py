@@ -4,15 +4,17 @@ and the record in that host's words, on the domain page."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from celery import current_app
 from django.test import Client
 
 from accounts.models import Organization, User
-from domains.models import DnsHostDetection, Domain
-from domains.services import domain_detect_dns_host, domain_register
+from domains.models import DnsHostDetection, Domain, DomainStatus
+from domains.services import domain_check_now, domain_detect_dns_host, domain_register
 from domains.views import shown_state
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
@@ -160,3 +162,25 @@ def test_a_poll_after_the_lookup_finished_swaps_the_instructions_in(
 
     assert "dns-records-section" in content
     assert "is hosted at <strong>Cloudflare</strong>" in content
+
+
+def test_a_pending_domain_says_when_cloudflare_stops_checking_and_a_check_moves_it(
+    client: Client,
+    alice: User,
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    dns_sandbox: DnsSandbox,
+) -> None:
+    with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=False):
+        domain = domain_register(organization=acme, hostname=f"app.{ZONE}").domain
+    client.force_login(alice)
+    added = client.get(f"/domains/{domain.pk}/").content.decode()
+    with time_machine.travel(datetime(2026, 12, 4, 9, 0, tzinfo=UTC), tick=True):
+        domain_check_now(domain=domain, actor=alice)
+    checked = client.get(f"/domains/{domain.pk}/").content.decode()
+    Domain.objects.filter(pk=domain.pk).update(status=DomainStatus.ACTIVE)
+    active = client.get(f"/domains/{domain.pk}/").content.decode()
+
+    assert "Cloudflare keeps checking for the record until about December 8, 2026" in added
+    assert "until about December 11, 2026" in checked
+    assert 'data-testid="deadline"' not in active

@@ -64,6 +64,8 @@ def test_the_page_opens_signed_out_with_the_records_and_nothing_else_of_the_orga
     assert "secret-project" not in page  # another of the organization's domains
     assert "alice" not in page
     assert "Check my records" in page
+    added = timezone.localtime(acme_domain.created_at) + timedelta(days=7)
+    assert f"Cloudflare keeps checking for the record until about {added:%B} {added.day}," in page
 
 
 def test_the_page_is_never_cached_indexed_framed_or_sent_on_as_a_referrer(
