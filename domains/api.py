@@ -62,6 +62,11 @@ class CheckOutputSerializer(serializers.Serializer[Any]):
         verdict = serializers.ChoiceField(
             choices=["points_to_us", "points_elsewhere", "missing", "apex", "unknown"]
         )
+        code = serializers.CharField(
+            help_text="The verdict, or the mistake behind it: zone_appended_to_name (the DNS "
+            "host added the zone to the record's name a second time), zone_appended_to_value "
+            "(it added the zone to the value)."
+        )
         chain = serializers.ListField(child=serializers.CharField())
         addresses = serializers.ListField(child=serializers.CharField())
         message = serializers.CharField()

@@ -52,10 +52,19 @@ class CnameCheck:
     chain: tuple[str, ...]
     addresses: tuple[str, ...]
     message: str
+    # The verdict, or the misconfiguration behind it (`MISTAKES`), each with its own sentence.
+    code: str = ""
 
     @property
     def ok(self) -> bool:
         return self.verdict == Verdict.POINTS_TO_US
+
+
+# The classic mistakes of a DNS host's record form, told apart from a plain "missing" or
+# "elsewhere": the host added the zone to the name, or to the value, a second time.
+ZONE_APPENDED_TO_NAME = "zone_appended_to_name"
+ZONE_APPENDED_TO_VALUE = "zone_appended_to_value"
+MISTAKES = (ZONE_APPENDED_TO_NAME, ZONE_APPENDED_TO_VALUE)
 
 
 # -- CNAME ------------------------------------------------------------------------------------
@@ -91,9 +100,15 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
     host = name_text(name)
 
     def result(
-        verdict: Verdict, chain: list[str], addresses: tuple[str, ...], message: str
+        verdict: Verdict,
+        chain: list[str],
+        addresses: tuple[str, ...],
+        message: str,
+        code: str = "",
     ) -> CnameCheck:
-        return CnameCheck(host, target_shown, verdict, tuple(chain), addresses, message)
+        return CnameCheck(
+            host, target_shown, verdict, tuple(chain), addresses, message, code or str(verdict)
+        )
 
     resolver = configured_resolver()
     chain = [name]
@@ -145,6 +160,19 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
             "nameservers.",
         )
     if len(chain) == 1 and not addresses:
+        doubled = _zone_appended_to_name(resolver, name)
+        if doubled is not None:
+            doubled_name, zone = doubled
+            relative = host.removesuffix("." + zone)
+            return result(
+                Verdict.MISSING,
+                names,
+                (),
+                f"{host} has no record, but {doubled_name} has one: your DNS host added {zone} "
+                f"to the name you entered. Change that record's name to {relative} (only the "
+                f"part before {zone}).",
+                ZONE_APPENDED_TO_NAME,
+            )
         what = "does not exist in DNS yet" if end_missing else "has no CNAME, A or AAAA record yet"
         return result(
             Verdict.MISSING,
@@ -158,6 +186,20 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
             f"{host} has no CNAME record; it resolves to {join_names(addresses)}, not to "
             f"{target_shown}. Replace its A/AAAA records with a CNAME record pointing to "
             f"{target_shown}."
+        )
+    elif (
+        names[1].startswith(target_shown + ".")
+        and _zone_text(resolver, name) == names[1][len(target_shown) + 1 :]
+    ):
+        zone = names[1][len(target_shown) + 1 :]
+        return result(
+            Verdict.POINTS_ELSEWHERE,
+            names,
+            addresses,
+            f"{host} points to {names[1]}: your DNS host added {zone} to the value you "
+            f"entered. Change the value to {target_shown}; at most hosts, ending it with a dot "
+            f"({target_shown}.) keeps the domain from being added.",
+            ZONE_APPENDED_TO_VALUE,
         )
     else:
         hops = f" (through {join_names(names[1:-1])})" if len(names) > 2 else ""
@@ -208,6 +250,29 @@ def _zone_of(resolver: dns.resolver.Resolver, name: dns.name.Name) -> dns.name.N
     except (dns.exception.DNSException, OSError):
         # Not knowing the zone only costs the more specific apex advice.
         return None
+
+
+def _zone_text(resolver: dns.resolver.Resolver, name: dns.name.Name) -> str:
+    zone = _zone_of(resolver, name)
+    return name_text(zone) if zone is not None else ""
+
+
+def _zone_appended_to_name(
+    resolver: dns.resolver.Resolver, name: dns.name.Name
+) -> tuple[str, str] | None:
+    """(the doubled name, the zone) when `name` has no record but `name` + its zone has one:
+    the record was created as app.client.com.client.com."""
+    zone = _zone_of(resolver, name)
+    if zone is None or zone == name:
+        return None
+    doubled = dns.name.Name(name.labels[:-1] + zone.labels)
+    try:
+        found = query_once(resolver, doubled, dns.rdatatype.CNAME).rrset is not None or bool(
+            addresses_of(resolver, doubled)
+        )
+    except (LookupFailed, dns.name.NameTooLong):
+        return None
+    return (name_text(doubled), name_text(zone)) if found else None
 
 
 def _apex_message(host: str, target: str) -> str:

@@ -225,6 +225,7 @@ def test_check_now_returns_the_dns_verdict_and_is_throttled(
 
     assert first.status_code == 200
     assert first.json()["dns"]["verdict"] == "points_to_us"
+    assert first.json()["dns"]["code"] == "points_to_us"
     assert first.json()["domain"]["status"] == "active"
     assert first.json()["domain"]["certificate"]["expires_at"]
     assert second.status_code == 429

@@ -467,3 +467,35 @@ def test_an_invalid_hostname_gets_no_caa_verdict(dns_sandbox: DnsSandbox) -> Non
 
     assert check.allows_cloudflare is None
     assert "not a valid hostname" in check.message
+
+
+# -- the record form's classic mistakes -------------------------------------------------------
+
+
+def test_a_record_created_with_the_zone_added_twice_to_its_name_is_named_as_such(
+    zone: DnsSandbox,
+) -> None:
+    zone.cname(f"{APP}.{ZONE}", TARGET)  # typed "app.client…" where the host wanted "app"
+
+    found = check_cname(APP)
+
+    assert found.verdict == Verdict.MISSING
+    assert found.code == "zone_appended_to_name"
+    assert f"{APP}.{ZONE} has one" in found.message
+    assert "Change that record's name to app (only the part before" in found.message
+
+
+def test_a_value_with_the_zone_added_by_the_host_is_named_as_such(zone: DnsSandbox) -> None:
+    zone.cname(APP, f"{TARGET}.{ZONE}")  # a host that appends the zone to a value without a dot
+
+    found = check_cname(APP)
+
+    assert found.verdict == Verdict.POINTS_ELSEWHERE
+    assert found.code == "zone_appended_to_value"
+    assert f"Change the value to {TARGET}; at most hosts, ending it with a dot" in found.message
+
+
+def test_a_plain_missing_record_keeps_the_plain_code(zone: DnsSandbox) -> None:
+    found = check_cname(APP)
+
+    assert (found.verdict, found.code) == (Verdict.MISSING, "missing")
