@@ -65,7 +65,8 @@ class CheckOutputSerializer(serializers.Serializer[Any]):
         code = serializers.CharField(
             help_text="The verdict, or the mistake behind it: zone_appended_to_name (the DNS "
             "host added the zone to the record's name a second time), zone_appended_to_value "
-            "(it added the zone to the value)."
+            "(it added the zone to the value), proxied_at_cloudflare (the record is proxied at "
+            "Cloudflare: where it points cannot be seen)."
         )
         chain = serializers.ListField(child=serializers.CharField())
         addresses = serializers.ListField(child=serializers.CharField())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -64,7 +65,28 @@ class CnameCheck:
 # "elsewhere": the host added the zone to the name, or to the value, a second time.
 ZONE_APPENDED_TO_NAME = "zone_appended_to_name"
 ZONE_APPENDED_TO_VALUE = "zone_appended_to_value"
-MISTAKES = (ZONE_APPENDED_TO_NAME, ZONE_APPENDED_TO_VALUE)
+# A record proxied at Cloudflare (orange cloud) answers with Cloudflare's own addresses and no
+# CNAME: from outside, whether it points to us cannot be seen.
+PROXIED_AT_CLOUDFLARE = "proxied_at_cloudflare"
+MISTAKES = (ZONE_APPENDED_TO_NAME, ZONE_APPENDED_TO_VALUE, PROXIED_AT_CLOUDFLARE)
+
+# Cloudflare's published address ranges (https://www.cloudflare.com/ips-v4 and /ips-v6).
+CLOUDFLARE_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",
+        "141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20",
+        "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13",
+        "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+        "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32",
+        "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
+    )
+)  # fmt: skip
+
+
+def at_cloudflare(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip.version == net.version and ip in net for net in CLOUDFLARE_NETWORKS)
 
 
 # -- CNAME ------------------------------------------------------------------------------------
@@ -147,6 +169,17 @@ def check_cname(hostname: str, target: str | None = None) -> CnameCheck:
                 addresses,
                 f"{host} resolves to the addresses of {target_shown} (your DNS provider "
                 "flattens the CNAME record).",
+            )
+        if len(chain) == 1 and addresses and all(at_cloudflare(a) for a in addresses):
+            return result(
+                Verdict.UNKNOWN,
+                names,
+                addresses,
+                f"{host} answers with Cloudflare's addresses and no CNAME record: its record is "
+                "proxied at Cloudflare (the orange cloud), so nobody outside can see where it "
+                f"points. That works if it points to {target_shown} (Cloudflare calls it O2O); "
+                "to let us and others check it, set its proxy status to DNS only.",
+                PROXIED_AT_CLOUDFLARE,
             )
         if len(chain) == 1 and _zone_of(resolver, name) == name:
             return result(Verdict.APEX, names, addresses, _apex_message(host, target_shown))

@@ -499,3 +499,23 @@ def test_a_plain_missing_record_keeps_the_plain_code(zone: DnsSandbox) -> None:
     found = check_cname(APP)
 
     assert (found.verdict, found.code) == (Verdict.MISSING, "missing")
+
+
+def test_a_record_proxied_at_cloudflare_is_could_not_tell_with_the_reason(
+    zone: DnsSandbox,
+) -> None:
+    zone.set_record(APP, "A", ["104.16.132.229", "104.16.133.229"])  # Cloudflare's anycast
+
+    found = check_cname(APP)
+
+    assert found.verdict == Verdict.UNKNOWN
+    assert found.code == "proxied_at_cloudflare"
+    assert "set its proxy status to DNS only" in found.message
+
+
+def test_addresses_outside_cloudflare_are_still_pointing_elsewhere(zone: DnsSandbox) -> None:
+    zone.set_record(APP, "A", ["104.16.132.229", "93.184.215.14"])  # one of them is not
+
+    found = check_cname(APP)
+
+    assert (found.verdict, found.code) == (Verdict.POINTS_ELSEWHERE, "points_elsewhere")
