@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib import messages
@@ -58,7 +59,7 @@ def _list_context(request: SignedInRequest, membership: Membership) -> dict[str,
         "membership": membership,
         "organization": organization,
         "page": page,
-        "rows": [_row(domain) for domain in page],
+        "rows": _rows(page.object_list),
         "status_filter": status,
         "has_domains": total > 0,  # else the empty state; a filter may match none
         "entitlements": organization_entitlements(
@@ -69,12 +70,21 @@ def _list_context(request: SignedInRequest, membership: Membership) -> dict[str,
     }
 
 
-def _row(domain: Domain) -> dict[str, object]:
-    """One line of the dashboard's table, prepared here: the template engine's lookups, URL
-    tag and date filter cost about as much per row as the page's queries."""
+_ANY_ID = uuid.UUID(int=0)
+
+
+def _rows(domains: Iterable[Domain]) -> list[dict[str, object]]:
+    """The dashboard table's lines, prepared here: the template engine's lookups, URL tag and
+    date filter cost about as much per row as the page's queries. The domain page's URL is
+    reversed once and each row's id put in it (a `reverse` per row was a tenth of the page)."""
+    url = reverse("domains:detail", args=[_ANY_ID])
+    return [_row(domain, url.replace(str(_ANY_ID), str(domain.pk))) for domain in domains]
+
+
+def _row(domain: Domain, url: str) -> dict[str, object]:
     expires = domain.certificate_expires_at
     return {
-        "url": reverse("domains:detail", args=[domain.pk]),
+        "url": url,
         "hostname": domain.hostname,
         "unicode_hostname": domain.unicode_hostname,
         "status": domain.status,

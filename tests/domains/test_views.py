@@ -433,3 +433,18 @@ def test_no_input_to_the_add_form_ever_causes_a_server_error(
 
     assert plain.status_code in (302, 400)
     assert inline.status_code == 200
+
+
+def test_every_dashboard_row_links_to_its_own_domains_page(
+    client: Client, alice: User, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domains = [
+        domain_register(organization=acme, hostname=f"r{n}.acme.test-customer.dev").domain
+        for n in range(3)
+    ]
+    client.force_login(alice)
+
+    content = client.get("/dashboard/").content.decode()
+
+    for domain in domains:
+        assert f'<a href="/domains/{domain.pk}/">{domain.hostname}</a>' in content
