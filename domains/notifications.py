@@ -100,7 +100,17 @@ def record_transitions(*, now: datetime | None = None) -> list[DomainNotificatio
         row = DomainNotification(kind=_kind_for(event), key=str(event.pk))
         row.domain_id = event.domain_id
         rows.append(row)
-    DomainNotification.objects.bulk_create(rows, ignore_conflicts=True)
+    with transaction.atomic():
+        # A domain removed since its event was read would fail the INSERT's foreign key at
+        # commit: lock the ones still here (a removal waits for the insert, then takes the
+        # notification with it) and record only theirs.
+        alive = set(
+            Domain.objects.select_for_update(no_key=True)
+            .filter(pk__in={r.domain_id for r in rows})
+            .values_list("pk", flat=True)
+        )
+        rows = [r for r in rows if r.domain_id in alive]
+        DomainNotification.objects.bulk_create(rows, ignore_conflicts=True)
     wanted = {(r.domain_id, r.kind, r.key) for r in rows}
     recorded = DomainNotification.objects.filter(
         domain_id__in={r.domain_id for r in rows}, key__in={r.key for r in rows}

@@ -310,3 +310,39 @@ def test_a_domain_the_loop_finds_active_is_announced_to_the_organizations_endpoi
     assert message.payload["data"]["domain"]["status"] == "active"
     assert message.payload["data"]["domain"]["id"] == str(domain.pk)
     assert list(message.deliveries.values_list("endpoint_id", flat=True)) == [endpoint.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_domain_removed_while_its_email_is_recorded_is_skipped_not_a_crash(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from domains import notifications
+
+    kept = register(cloudflare_http, acme, f"kept.{DOMAIN}", due=False)
+    removed = register(cloudflare_http, acme, f"gone.{DOMAIN}", due=False)
+    for domain in (kept, removed):
+        Domain.objects.filter(pk=domain.pk).update(status=DomainStatus.ACTIVE)
+        DomainEvent.objects.create(
+            domain=domain,
+            organization=acme,
+            hostname=domain.hostname,
+            kind="status_changed",
+            from_status="pending",
+            to_status="active",
+        )
+    kind_for = notifications._kind_for
+
+    def removed_meanwhile(event: DomainEvent) -> str:
+        # The API removes a domain between the read of its transition and the insert.
+        Domain.objects.filter(pk=removed.pk).delete()
+        return kind_for(event)
+
+    monkeypatch.setattr(notifications, "_kind_for", removed_meanwhile)
+
+    recorded = notifications.record_transitions()
+
+    assert [n.domain_id for n in recorded] == [kept.pk]
+    assert list(DomainNotification.objects.values_list("domain_id", flat=True)) == [kept.pk]
