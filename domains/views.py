@@ -261,7 +261,10 @@ def domain_status(
     changed, the records and an announcement) swapped in out of band; 286 stops polling once
     settled."""
     domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
-    context = _detail_context(membership, domain, poll=True)
+    # The reader's choice of DNS host rides along, so the records section keeps its steps.
+    context = _detail_context(
+        membership, domain, chosen_host=request.GET.get("dns_host", ""), poll=True
+    )
     shown = request.GET.get("shown", "")
     content = render_to_string(
         "domains/detail.html#status-poll", context, request

@@ -184,3 +184,21 @@ def test_a_pending_domain_says_when_cloudflare_stops_checking_and_a_check_moves_
     assert "Cloudflare keeps checking for the record until about December 8, 2026" in added
     assert "until about December 11, 2026" in checked
     assert 'data-testid="deadline"' not in active
+
+
+def test_a_poll_keeps_the_dns_host_the_reader_chose(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    client.force_login(alice)
+    page = client.get(f"/domains/{acme_domain.pk}/", {"dns_host": "route53"}).content.decode()
+    assert '"dns_host": "route53"' in page  # the polled block sends the choice back
+    hosted_at(dns_sandbox, "bob.ns.cloudflare.com", "lola.ns.cloudflare.com")
+    domain_detect_dns_host(acme_domain.pk)  # the records section will be swapped in
+
+    content = client.get(
+        f"/domains/{acme_domain.pk}/status/",
+        {"shown": shown_state(acme_domain, None), "dns_host": "route53"},
+        **HTMX,
+    ).content.decode()
+
+    assert "Steps for <strong>Amazon Route 53</strong>." in content
