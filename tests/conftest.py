@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -157,6 +158,20 @@ def acme_token(acme: Organization, alice: User) -> str:
 def umbrella_token(umbrella: Organization, charlie: User) -> str:
     """An API token of Umbrella's (charlie's organization)."""
     return api_token_create(organization=umbrella, created_by=charlie, name="umbrella")[1]
+
+
+@pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Tasks started during the test run at once, in this process (as CELERY_TASK_ALWAYS_EAGER
+    would), then the app's setting as it was."""
+    from celery import current_app
+
+    before = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        current_app.conf.task_always_eager = before
 
 
 @pytest.fixture

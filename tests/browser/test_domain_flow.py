@@ -92,7 +92,7 @@ def _next_poll_swap(page: Any) -> None:
     page.locator("#status-poll:not([data-seen])").wait_for(state="attached")
 
 
-def _add(page: Any, live_server: Any, login: str, hostname: str) -> None:
+def sign_in_and_add(page: Any, live_server: Any, login: str, hostname: str) -> None:
     sign_in(page, live_server, login)
     page.fill("#id_hostname", hostname)
     page.get_by_test_id("add-domain").click()
@@ -106,7 +106,7 @@ def test_keyboard_focus_and_the_checks_verdict_stay_while_the_status_polls(
     cloudflare_sim: CloudflareSandbox,
     dns_sandbox: DnsSandbox,
 ) -> None:
-    _add(page, live_server, "keyboarder", "focus.test-customer.dev")
+    sign_in_and_add(page, live_server, "keyboarder", "focus.test-customer.dev")
     page.get_by_test_id("check-now").focus()
 
     _next_poll_swap(page)
@@ -131,7 +131,7 @@ def test_pending_turning_active_is_announced_and_the_records_section_follows(
     cloudflare_sim: CloudflareSandbox,
     dns_sandbox: DnsSandbox,
 ) -> None:
-    _add(page, live_server, "listener", "heard.test-customer.dev")
+    sign_in_and_add(page, live_server, "listener", "heard.test-customer.dev")
     page.evaluate("window.__live = document.getElementById('status-announcement')")
     section = page.get_by_test_id("dns-records-section")
     assert "DNS records to create" in section.inner_text()

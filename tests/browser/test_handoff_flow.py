@@ -13,7 +13,7 @@ from domains.services import domain_detect_dns_host
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
 from sandbox.server import SandboxServer
-from tests.browser.test_domain_flow import sign_in
+from tests.browser.test_domain_flow import sign_in_and_add
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,10 +32,7 @@ def test_a_link_takes_the_dns_owner_from_instructions_to_active_without_an_accou
     settings.SITE_URL = live_server.url  # the links' base, as in production
     dns_sandbox.add_zone(ZONE)
     dns_sandbox.set_record(ZONE, "NS", ["dns1.registrar-servers.com", "dns2.registrar-servers.com"])
-    sign_in(page, live_server, "builder")
-    page.fill("#id_hostname", f"app.{ZONE}")
-    page.get_by_test_id("add-domain").click()
-    page.wait_for_url(f"{live_server.url}/domains/**")
+    sign_in_and_add(page, live_server, "builder", f"app.{ZONE}")
     domain_detect_dns_host(Domain.objects.get().pk)  # the worker's job after the addition
 
     page.get_by_test_id("handoff-new").click()

@@ -3,13 +3,11 @@ and the record in that host's words, on the domain page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import time_machine
-from celery import current_app
 from django.test import Client
 
 from accounts.models import Organization, User
@@ -35,17 +33,7 @@ def hosted_at(sandbox: DnsSandbox, *nameservers: str) -> None:
     sandbox.set_record(ZONE, "NS", list(nameservers))
 
 
-@pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    before = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        current_app.conf.task_always_eager = before
-
-
-@pytest.mark.usefixtures("eager_tasks")
+@pytest.mark.usefixtures("celery_eager")
 def test_adding_a_domain_looks_up_its_dns_host_once_the_addition_commits(
     acme: Organization,
     cloudflare_sim: CloudflareSandbox,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,8 @@ def kick_probe(**kwargs: Any) -> None:
 
 
 @pytest.fixture
-def eager() -> Iterator[None]:
+def eager(celery_eager: None) -> None:
     STARTED.clear()
-    before = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        current_app.conf.task_always_eager = before
 
 
 def _kicked_names() -> set[str]:
