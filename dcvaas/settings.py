@@ -254,6 +254,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600.0},
     },
+    # Domains still waiting for their DNS records: checked again at their DNS host (no
+    # Cloudflare call), so a change is seen and announced (domain.dns_changed).
+    "every-1m-recheck-dns-records": {
+        "task": "domains.recheck_dns_records",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "every-10s-deliver-webhooks": {
         "task": "domains.deliver_webhooks",
         "schedule": 10.0,
@@ -382,6 +389,11 @@ PUSH_SETTLE_SECONDS = env.float("PUSH_SETTLE_SECONDS", default=30.0)
 # The hostname customers CNAME to: a proxied record in our SaaS zone (Cloudflare has no API
 # field for it, so it is ours to configure).
 DCV_CNAME_TARGET = env.str("DCV_CNAME_TARGET", default="dcv.pcnaid.com")
+# Apex proxying (an Enterprise add-on): the addresses Cloudflare gave the SaaS zone for bare
+# domains, comma-separated. Set, an apex domain is told to create A/AAAA records with them;
+# unset, to use a host's CNAME flattening or ALIAS record, or www instead.
+CLOUDFLARE_APEX_IPV4 = env.list("CLOUDFLARE_APEX_IPV4", default=[])
+CLOUDFLARE_APEX_IPV6 = env.list("CLOUDFLARE_APEX_IPV6", default=[])
 # The SaaS zone's name (the zone CLOUDFLARE_ZONE_ID names); by default the CNAME target's parent.
 CLOUDFLARE_ZONE_NAME = env.str(
     "CLOUDFLARE_ZONE_NAME", default=DCV_CNAME_TARGET.rstrip(".").split(".", 1)[-1]
@@ -437,6 +449,16 @@ DNS_RESOLVER = env.str(
     "DNS_RESOLVER", default=f"{SANDBOX_HOST}:{SANDBOX_DNS_PORT}" if SANDBOX else ""
 )
 DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3.0)
+# What one check of a domain's records may take in all, however many lookups it makes (a
+# dead nameserver then costs this, not a timeout per record).
+DNS_CHECK_SECONDS = env.float("DNS_CHECK_SECONDS", default=5.0)
+# A domain waiting for its records has them checked again this often (minutes).
+DNS_RECHECK_MINUTES = env.int("DNS_RECHECK_MINUTES", default=5)
+# The port a zone's own nameservers are asked at (records checked at the DNS host itself). 53
+# in the world; the sandbox's zones are served at its DNS port.
+DNS_AUTHORITATIVE_PORT = env.int(
+    "DNS_AUTHORITATIVE_PORT", default=SANDBOX_DNS_PORT if SANDBOX else 53
+)
 
 # ---------------------------------------------------------------------------------------------
 # WEBHOOKS (outgoing, to tenants' endpoints: domains/webhooks/)

@@ -84,7 +84,7 @@ def record_events(events: Sequence[DomainEvent]) -> list[DomainEvent]:
     with transaction.atomic():
         saved = DomainEvent.objects.bulk_create(events)
         publish(
-            (event_type, event.domain, event.created_at)
+            (event_type, event.domain, event.created_at, webhook_extra(event))
             for event in saved
             if event.domain is not None and (event_type := webhook_type(event)) is not None
         )
@@ -100,6 +100,8 @@ def webhook_type(event: DomainEvent) -> WebhookEventType | None:
         return WebhookEventType.DOMAIN_DELETED
     if event.kind == DomainEventKind.ORIGIN_CHANGED:
         return WebhookEventType.DOMAIN_ORIGIN_CHANGED
+    if event.kind == DomainEventKind.DNS_CHANGED:
+        return WebhookEventType.DOMAIN_DNS_CHANGED
     if event.kind != DomainEventKind.STATUS_CHANGED or event.from_status == event.to_status:
         return None
     if event.to_status == DomainStatus.ACTIVE:
@@ -109,6 +111,13 @@ def webhook_type(event: DomainEvent) -> WebhookEventType | None:
     if event.to_status == DomainStatus.PENDING and event.from_status == DomainStatus.ACTIVE:
         return WebhookEventType.DOMAIN_PENDING
     return None
+
+
+def webhook_extra(event: DomainEvent) -> dict[str, Any]:
+    """What a webhook carries beside the domain: the records found, for `domain.dns_changed`."""
+    if event.kind == DomainEventKind.DNS_CHANGED:
+        return {"dns": event.data.get("records", [])}
+    return {}
 
 
 def attention_reason(domain: Domain) -> str:
@@ -124,14 +133,16 @@ def attention_reason(domain: Domain) -> str:
     return "other"
 
 
-def publish(items: Iterable[tuple[str, Domain, datetime]]) -> list[WebhookMessage]:
-    """Record a message for each (type, domain, moment), with a delivery to each of the
-    domain's organization's enabled endpoints that wants the type. Costs one query when the
-    organizations have no endpoint."""
+def publish(
+    items: Iterable[tuple[str, Domain, datetime, dict[str, Any]]],
+) -> list[WebhookMessage]:
+    """Record a message for each (type, domain, moment, extra data), with a delivery to each
+    of the domain's organization's enabled endpoints that wants the type. Costs one query when
+    the organizations have no endpoint."""
     items = list(items)
     if not items:
         return []
-    organizations = {domain.organization_id for _, domain, _ in items}
+    organizations = {domain.organization_id for _, domain, _, _ in items}
     endpoints: dict[int, list[WebhookEndpoint]] = {}
     for endpoint in WebhookEndpoint.objects.filter(organization_id__in=organizations, enabled=True):
         endpoints.setdefault(endpoint.organization_id, []).append(endpoint)
@@ -140,14 +151,14 @@ def publish(items: Iterable[tuple[str, Domain, datetime]]) -> list[WebhookMessag
     # Shared by the payloads: what their serializers look up once (an organization's origins)
     # is looked up once for all of them, not per message.
     context: dict[str, Any] = {}
-    for event_type, domain, moment in items:
+    for event_type, domain, moment, extra in items:
         wanting = [e for e in endpoints.get(domain.organization_id, []) if e.wants(event_type)]
         if not wanting:
             continue
         message = WebhookMessage(
             organization_id=domain.organization_id,
             type=event_type,
-            payload=payload(event_type, domain, moment, context=context),
+            payload=payload(event_type, domain, moment, context=context, extra=extra),
             created_at=moment,
         )
         messages.append(message)
@@ -169,12 +180,17 @@ def kick_delivery() -> None:
 
 
 def payload(
-    event_type: str, domain: Domain, moment: datetime, *, context: dict[str, Any] | None = None
+    event_type: str,
+    domain: Domain,
+    moment: datetime,
+    *,
+    context: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The body sent: Standard Webhooks' recommended `type`, `timestamp` and `data`, the domain
     as the API shows it. `context`: the serializer context a batch of payloads shares."""
     serialized = DomainOutputSerializer(domain, context={} if context is None else context).data
-    data: dict[str, Any] = {"domain": dict(serialized)}
+    data: dict[str, Any] = {"domain": dict(serialized), **(extra or {})}
     if event_type == WebhookEventType.DOMAIN_NEEDS_ATTENTION:
         data["reason"] = attention_reason(domain)
     return {

@@ -176,6 +176,29 @@ class DnsHostDetection(models.Model):
         return f"{self.zone or '?'}: {self.host or 'unknown host'}"
 
 
+class DnsCheck(models.Model):
+    """The domain's records as last checked at its DNS host and at public resolvers
+    (`domains.dns.check_records`): one row per domain, replaced at each check. `state` is a
+    digest of what was found, so a change (the `domain.dns_changed` webhook) is told from a
+    check that saw the same."""
+
+    domain = models.OneToOneField(
+        Domain, on_delete=models.CASCADE, primary_key=True, related_name="dns_check"
+    )
+    records = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=64, blank=True, default="")
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"DNS records of {self.domain_id} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def all_match(self) -> bool:
+        return bool(self.records) and all(
+            r["match"] for r in self.records if r.get("required", True) and r["type"] != "CAA"
+        )
+
+
 class HandoffQuerySet(models.QuerySet["Handoff"]):
     def usable(self, now: datetime | None = None) -> HandoffQuerySet:
         return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
@@ -389,6 +412,7 @@ class DomainEventKind(models.TextChoices):
     DELETING = "deleting", "Removal requested"
     DELETED = "deleted", "Removed"
     ORIGIN_CHANGED = "origin_changed", "Origin changed"
+    DNS_CHANGED = "dns_changed", "DNS records changed"
 
 
 class DomainEvent(models.Model):
@@ -526,6 +550,7 @@ class WebhookEventType(models.TextChoices):
     DOMAIN_DELETED = "domain.deleted", "A domain was removed"
     DOMAIN_CERTIFICATE_EXPIRING = "domain.certificate_expiring", "A certificate expires soon"
     DOMAIN_ORIGIN_CHANGED = "domain.origin_changed", "A domain is served by another origin now"
+    DOMAIN_DNS_CHANGED = "domain.dns_changed", "What a domain's DNS records answer changed"
     TEST = "webhook.test", "A test event, sent by hand"
 
 

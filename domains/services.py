@@ -40,6 +40,7 @@ from domains.events import domain_event, record_events, status_change_event
 from domains.hostnames import Hostname, HostnameError, parse_hostname, registrable_domain
 from domains.kick import kick
 from domains.models import (
+    DnsCheck,
     DnsHostDetection,
     Domain,
     DomainEventKind,
@@ -48,6 +49,7 @@ from domains.models import (
     OriginState,
     ZoneEntitlement,
 )
+from domains.records import domain_check_records
 from domains.schedule import push_heard, push_reschedule
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class CheckResult:
     domain: Domain
     dns: dns.CnameCheck
     cloudflare_error: str  # "" when Cloudflare answered
+    records: DnsCheck | None = None  # every record, expected vs found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,9 +466,11 @@ def domain_check_now(*, domain: Domain, actor: User | None = None) -> CheckResul
     elif domain.cloudflare_id and domain.status != DomainStatus.DELETING:
         domain, cloudflare_error = _revalidate(domain)
     Domain.objects.filter(pk=domain.pk).update(next_sync_at=timezone.now() + timedelta(seconds=30))
+    # Every record, as the person who made them wants to know (the CNAME's lookup reused).
+    checked = domain_check_records(domain, cname=found)
     # The person may have moved the domain to another DNS host meanwhile.
     kick("domains.detect_dns_host", domain_id=str(domain.pk))
-    return CheckResult(domain=domain, dns=found, cloudflare_error=cloudflare_error)
+    return CheckResult(domain=domain, dns=found, cloudflare_error=cloudflare_error, records=checked)
 
 
 def domain_detect_dns_host(domain_id: Any) -> DnsHostDetection | None:

@@ -16,7 +16,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from domains import services, sync
+from domains import records, services, sync
+from domains.models import Domain
 from domains.origins import services as origins
 from domains.push import services as push
 from domains.webhooks import delivery
@@ -155,6 +156,30 @@ def sweep_origin_records() -> int:
 
 @shared_task(name="domains.detect_dns_host", **RETRY_DATABASE_ERRORS)
 def detect_dns_host(domain_id: str) -> str:
-    """Find where a domain's DNS is hosted (kicked when it is added and at Check now)."""
+    """Find where a domain's DNS is hosted (kicked when it is added and at Check now), then
+    check its records in that host's words."""
     detection = services.domain_detect_dns_host(domain_id)
+    if detection is not None:
+        records.domain_check_records(detection.domain)
     return detection.host if detection is not None else ""
+
+
+# Domains handed to workers per beat: at DNS_TIMEOUT a domain at worst, far under a minute's
+# worth for two workers even when every DNS host times out.
+RECHECK_BATCH = 200
+
+
+@shared_task(name="domains.check_dns_records", **RETRY_DATABASE_ERRORS)
+def check_dns_records(domain_id: str) -> bool:
+    """Check a domain's DNS records and keep what was found (idempotent)."""
+    domain = Domain.objects.filter(pk=domain_id).first()
+    return domain is not None and records.domain_check_records(domain) is not None
+
+
+@shared_task(name="domains.recheck_dns_records", **RETRY_DATABASE_ERRORS)
+def recheck_dns_records() -> int:
+    """Hand the waiting domains whose records are due a check to workers (claimed first)."""
+    due = records.due_for_recheck(RECHECK_BATCH)
+    for domain_id in due:
+        check_dns_records.delay(domain_id)
+    return len(due)

@@ -9,10 +9,14 @@ It behaves like a recursive resolver that knows only its own data:
 - NXDOMAIN for names that do not exist, NOERROR with an empty answer (NODATA) for names that exist
   without the asked type (including empty non-terminals), with the SOA of the closest enclosing
   zone in the authority section when one is known, so `dns.resolver.zone_for_name` works;
-- fault injection per name (and its subtree): SERVFAIL, REFUSED, or no answer at all (timeout).
+- wildcard records (`*.client.com`) answer for names that do not exist below them (RFC 4592,
+  the closest encloser's wildcard only);
+- fault injection per name (and its subtree): SERVFAIL, REFUSED, no answer at all (timeout), or
+  a broken DNSSEC chain ("dnssec": SERVFAIL, unless the query sets the CD flag, as a validating
+  resolver does for a zone whose DS record no longer matches).
 
-Wire format parsing and rendering is dnspython's (`dns.message`), never hand-rolled. Wildcard
-records and DNSSEC are not simulated.
+Wire format parsing and rendering is dnspython's (`dns.message`), never hand-rolled. DNSSEC
+itself (signatures) is not simulated.
 
 Control it through `DnsSandbox` (thread-safe): `set_record`, `cname`, `delete_record`, `add_zone`,
 `fail`/`heal`, `clear`/`reset`, `records()`. With a `state_file`, every change is saved atomically
@@ -45,7 +49,7 @@ import dns.rrset
 
 logger = logging.getLogger(__name__)
 
-FAULT_MODES = ("servfail", "timeout", "refused")
+FAULT_MODES = ("servfail", "timeout", "refused", "dnssec")
 # Longest CNAME chain the server follows for one answer; real resolvers stop around 8-16.
 MAX_CHAIN = 16
 # Documentation addresses (RFC 5737 / RFC 3849) for our own CNAME target in the sandbox.
@@ -153,6 +157,15 @@ class _Store:
                 return None
             current = current.parent()
 
+    def wildcard_for(self, name: dns.name.Name) -> dns.name.Name | None:
+        """The wildcard that answers for `name`, which does not exist: `*.` the closest
+        existing ancestor (RFC 4592's closest encloser), if that holds one."""
+        current = name.parent() if name != dns.name.root else name
+        while current != dns.name.root and not self.exists(current):
+            current = current.parent()
+        wildcard = dns.name.Name((b"*", *current.labels))
+        return wildcard if self.rrsets.get(wildcard) else None
+
     def fault_for(self, name: dns.name.Name, rtype: dns.rdatatype.RdataType) -> str | None:
         """A fault set on the name or any of its ancestors (a broken zone breaks its subtree)."""
         if not self.faults:
@@ -189,10 +202,12 @@ def _respond(store: _Store, query: dns.message.Message) -> dns.message.Message |
         fault = store.fault_for(name, qtype)
         if fault == "timeout":
             return None
-        if fault in ("servfail", "refused"):
+        if fault == "dnssec" and query.flags & dns.flags.CD:
+            fault = None
+        if fault in ("servfail", "refused", "dnssec"):
             # Like a resolver that failed partway through a chain: no partial answer.
             response.answer.clear()
-            response.set_rcode(dns.rcode.SERVFAIL if fault == "servfail" else dns.rcode.REFUSED)
+            response.set_rcode(dns.rcode.REFUSED if fault == "refused" else dns.rcode.SERVFAIL)
             return response
         seen.add(name)
         exact = store.rrset(name, qtype)
@@ -210,6 +225,28 @@ def _respond(store: _Store, query: dns.message.Message) -> dns.message.Message |
             name = target
             continue
         if not store.exists(name):
+            wildcard = store.wildcard_for(name)
+            if wildcard is not None:
+                synthesized = store.rrset(wildcard, qtype) or (
+                    store.rrset(wildcard, dns.rdatatype.CNAME)
+                )
+                if synthesized is not None:
+                    copy = dns.rrset.from_rdata_list(name, synthesized.ttl, list(synthesized))
+                    response.answer.append(copy)
+                    if copy.rdtype == dns.rdatatype.CNAME and qtype != dns.rdatatype.CNAME:
+                        name = copy[0].target.canonicalize()
+                        if name in seen or len(seen) >= MAX_CHAIN:
+                            response.answer.clear()
+                            response.set_rcode(dns.rcode.SERVFAIL)
+                            return response
+                        continue
+                    return response
+                # The wildcard's name exists: NODATA, not NXDOMAIN.
+                zone = store.zone_of(name)
+                soa = store.rrset(zone, dns.rdatatype.SOA) if zone is not None else None
+                if soa is not None:
+                    response.authority.append(soa)
+                return response
             response.set_rcode(dns.rcode.NXDOMAIN)
         zone = store.zone_of(name)
         if zone is not None:

@@ -190,3 +190,11 @@ def acme_on_pro(acme: Organization) -> Organization:
         stripe_state_at=now,
     )
     return acme
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_dns(request: pytest.FixtureRequest) -> None:
+    """Every test's DNS lookups go to the loopback DNS simulator, never the machine's resolver:
+    what a lookup of a test's hostname answers (or how long it hangs) must not depend on the
+    machine the tests run on."""
+    request.getfixturevalue("dns_sandbox")

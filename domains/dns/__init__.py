@@ -12,6 +12,8 @@ at call time. Neither raises for DNS trouble or bad input: "could not tell" is a
 (`Verdict.UNKNOWN`, `allows_cloudflare=None`) with the reason in its message. A malformed
 DNS_RESOLVER setting is a deployment error and raises ImproperlyConfigured.
 
+- `check_records(hostname, wanted)`: every record a domain needs, expected vs found, at the
+  zone's own nameservers and at the resolver, each misconfiguration with its own code.
 - `detect_host(hostname)`: the DNS host of the hostname's zone (found by its SOA), from the
   zone's nameservers and the table in `hosts`.
 - `resolve_addresses(hostname)`: its A and AAAA addresses (where webhooks and origins go), and
@@ -25,9 +27,11 @@ from domains.dns.addresses import Addresses, address_refusal, resolve_addresses
 from domains.dns.caa import CLOUDFLARE_CAS, KNOWN_CAA_TAGS, CaaCheck, CaaRecord, check_caa
 from domains.dns.cname import MAX_HOPS, CnameCheck, Verdict, check_cname
 from domains.dns.detect import HostDetection, detect_host
+from domains.dns.records import CODES, RecordCheck, Wanted, check_records
 
 __all__ = [
     "CLOUDFLARE_CAS",
+    "CODES",
     "Addresses",
     "KNOWN_CAA_TAGS",
     "MAX_HOPS",
@@ -35,10 +39,13 @@ __all__ = [
     "CaaRecord",
     "CnameCheck",
     "HostDetection",
+    "RecordCheck",
     "Verdict",
+    "Wanted",
     "address_refusal",
     "check_caa",
     "check_cname",
+    "check_records",
     "detect_host",
     "resolve_addresses",
 ]

@@ -451,7 +451,7 @@ def _queue_expiry_notifications(batch: Batch, domains: list[Domain]) -> None:
             )
             if notification is not None:
                 # Once per certificate, like the email: the same row decides both.
-                publish([(WebhookEventType.DOMAIN_CERTIFICATE_EXPIRING, domain, batch.now)])
+                publish([(WebhookEventType.DOMAIN_CERTIFICATE_EXPIRING, domain, batch.now, {})])
         if notification is not None:
             batch.emails.append(notification)
 
