@@ -452,6 +452,8 @@ DNS_TIMEOUT = env.float("DNS_TIMEOUT", default=3.0)
 # What one check of a domain's records may take in all, however many lookups it makes (a
 # dead nameserver then costs this, not a timeout per record).
 DNS_CHECK_SECONDS = env.float("DNS_CHECK_SECONDS", default=5.0)
+# GET /api/v1/domains/{id}/dns answers a check at most this old (seconds), else checks now.
+DNS_CHECK_FRESH_SECONDS = env.int("DNS_CHECK_FRESH_SECONDS", default=10)
 # A domain waiting for its records has them checked again this often (minutes).
 DNS_RECHECK_MINUTES = env.int("DNS_RECHECK_MINUTES", default=5)
 # The port a zone's own nameservers are asked at (records checked at the DNS host itself). 53

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -31,12 +34,15 @@ from dcvaas.api import (
     refusal_response,
     request_token,
 )
+from domains import dns
 from domains.access import get_domain_or_404
 from domains.errors import DomainError
-from domains.models import Domain, DomainStatus, Origin, OriginState
+from domains.models import DnsCheck, Domain, DomainStatus, Origin, OriginState
 from domains.origins.services import domain_set_origin
+from domains.records import domain_check_records
 from domains.serializers import DomainOutputSerializer
 from domains.services import (
+    CheckResult,
     domain_check_now,
     domain_delete,
     domain_register,
@@ -75,6 +81,41 @@ class CheckOutputSerializer(serializers.Serializer[Any]):
     dns = DnsSerializer()
     cloudflare_error = serializers.CharField(help_text="Empty when Cloudflare answered.")
     domain = DomainOutputSerializer()
+    records = serializers.SerializerMethodField(
+        help_text="Every record the domain needs, as GET /domains/{id}/dns answers."
+    )
+
+    def get_records(self, result: CheckResult) -> list[dict[str, Any]]:
+        return result.records.records if result.records is not None else []
+
+
+class RecordCheckSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(help_text="The record's full name.")
+    type = serializers.ChoiceField(choices=["CNAME", "TXT", "A", "AAAA", "CAA"])
+    expected = serializers.CharField(help_text="The value it should have.")
+    found = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Every value a public resolver answers (what visitors and the certificate "
+        "authority see). Where a CNAME is expected and the name has addresses instead, those, "
+        "each after its type (`A 192.0.2.1`).",
+    )
+    authoritative_found = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="What the zone's own nameservers answer (true seconds after a change); null "
+        "when they could not be asked. Not asked for CAA.",
+    )
+    match = serializers.BooleanField(
+        allow_null=True, help_text="Whether the record is right; null when it could not be told."
+    )
+    code = serializers.ChoiceField(choices=list(dns.CODES), help_text="The verdict's code.")
+    message = serializers.CharField(help_text="What to do, in words, naming the record.")
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        # Declared here: `required` is also an attribute of every DRF field.
+        fields["required"] = serializers.BooleanField(help_text="False for optional records.")
+        return fields
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,3 +363,23 @@ class DomainCheckApi(StrictApiView):
         except DomainError as error:
             return refusal_response(error)
         return Response(CheckOutputSerializer(result).data)
+
+
+class DomainDnsApi(StrictApiView):
+    @extend_schema(
+        operation_id="domains_dns",
+        responses={200: RecordCheckSerializer(many=True), **BAD_PARAMETER, **ERRORS, **NOT_FOUND},
+    )
+    def get(self, request: Request, domain_id: uuid.UUID) -> Response:
+        """Every record the domain needs, expected vs found: asked at the zone's own
+        nameservers and at a public resolver, each with a verdict and a sentence. Checked now,
+        unless it was checked in the last DNS_CHECK_FRESH_SECONDS (10)."""
+        domain = get_domain_or_404(request_token(request).organization_id, domain_id)
+        fresh_since = timezone.now() - timedelta(seconds=int(settings.DNS_CHECK_FRESH_SECONDS))
+        check = DnsCheck.objects.filter(
+            domain=domain, checked_at__gte=fresh_since, state__gt=""
+        ).first()
+        if check is None:
+            check = domain_check_records(domain)
+        records = check.records if check is not None else []
+        return Response(RecordCheckSerializer(records, many=True).data)

@@ -43,6 +43,8 @@ urlpatterns = [
     path("domains/", api.DomainListCreateApi.as_view()),
     path("domains/<uuid:domain_id>/", api.DomainDetailApi.as_view()),
     path("domains/<uuid:domain_id>/check/", api.DomainCheckApi.as_view()),
+    path("domains/<uuid:domain_id>/dns", api.DomainDnsApi.as_view(), name="domain-dns"),
+    path("domains/<uuid:domain_id>/dns/", api.DomainDnsApi.as_view()),
     path(
         "domains/<uuid:domain_id>/handoffs",
         handoffs_api.HandoffListCreateApi.as_view(),

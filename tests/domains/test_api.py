@@ -260,8 +260,47 @@ def test_deleting_while_cloudflare_fails_answers_202_deleting(
     assert Domain.objects.get().status == DomainStatus.DELETING
 
 
+# -- DNS records ------------------------------------------------------------------------------
+def test_the_dns_endpoint_answers_every_record_expected_vs_found_and_checks_again_when_stale(
+    client: Client, acme_token: str, acme_domain: Domain, dns_sandbox: DnsSandbox, settings: Any
+) -> None:
+    dns_sandbox.add_zone("acme.test-customer.dev")
+    first = client.get(f"{API}/{acme_domain.pk}/dns", **auth(acme_token)).json()
+    dns_sandbox.cname(acme_domain.hostname, "dcv.pcnaid.com")
+    fresh = client.get(f"{API}/{acme_domain.pk}/dns", **auth(acme_token)).json()
+    settings.DNS_CHECK_FRESH_SECONDS = 0
+    again = client.get(f"{API}/{acme_domain.pk}/dns", **auth(acme_token)).json()
+
+    assert first[0] == {
+        "name": acme_domain.hostname,
+        "type": "CNAME",
+        "expected": "dcv.pcnaid.com",
+        "found": [],
+        "authoritative_found": None,  # the zone's nameserver has no address here
+        "match": False,
+        "code": "missing",
+        "message": first[0]["message"],
+        "required": True,
+    }
+    assert acme_domain.hostname in first[0]["message"]
+    assert {row["type"] for row in first} >= {"CNAME", "TXT", "CAA"}
+    assert fresh == first  # checked moments ago: that answer
+    assert (again[0]["match"], again[0]["found"]) == (True, ["dcv.pcnaid.com"])
+
+
+def test_check_now_answers_every_records_check_too(
+    client: Client, acme_token: str, acme_domain: Domain
+) -> None:
+    body = client.post(f"{API}/{acme_domain.pk}/check", **auth(acme_token)).json()
+
+    assert body["records"][0]["type"] == "CNAME"
+    assert body["records"][0]["code"] == "missing"
+
+
 # -- tenant walls -----------------------------------------------------------------------------
-@pytest.mark.parametrize(("method", "suffix"), [("get", ""), ("delete", ""), ("post", "/check")])
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("get", ""), ("delete", ""), ("post", "/check"), ("get", "/dns")]
+)
 def test_another_organizations_domain_is_a_404_for_every_endpoint(
     client: Client, umbrella_token: str, acme_domain: Domain, method: str, suffix: str
 ) -> None:
@@ -278,7 +317,9 @@ def test_another_organizations_domains_are_not_listed(
     assert client.get(API, **auth(umbrella_token)).json()["count"] == 0
 
 
-@pytest.mark.parametrize(("method", "suffix"), [("get", ""), ("delete", ""), ("post", "/check")])
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("get", ""), ("delete", ""), ("post", "/check"), ("get", "/dns")]
+)
 def test_anonymous_requests_get_401_for_every_endpoint(
     client: Client, acme_domain: Domain, method: str, suffix: str
 ) -> None:
@@ -308,6 +349,7 @@ def test_the_openapi_schema_and_docs_are_served_without_a_cdn(client: Client) ->
         "/api/v1/domains",
         "/api/v1/domains/{domain_id}",
         "/api/v1/domains/{domain_id}/check",
+        "/api/v1/domains/{domain_id}/dns",
         "/api/v1/domains/{domain_id}/handoffs",
         "/api/v1/domains/{domain_id}/handoffs/{handoff_id}",
         "/api/v1/origins",
