@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from domains.dns.hosts import BY_KEY, HOSTS, Confidence, DnsHost
 from domains.models import (
+    DnsCheck,
     DnsHostDetection,
     Domain,
     DomainEvent,
@@ -37,9 +38,23 @@ class DnsGuide:
     looked_up: bool  # a detection has been made (else: still looking)
     hosts: tuple[DnsHost, ...] = HOSTS
 
+    detected: DnsHost | None = None  # the host the nameservers say, whatever was chosen
+
     @property
     def partial(self) -> bool:
         return not self.chosen and self.confidence == Confidence.SOME
+
+    @property
+    def not_delegated(self) -> bool:
+        """The reader chose a host the domain's DNS is not served by: records made there do
+        nothing (`not_delegated`)."""
+        return (
+            self.chosen
+            and self.detected is not None
+            and self.host is not None
+            and self.detected.key != self.host.key
+            and self.confidence == Confidence.ALL
+        )
 
 
 def dns_guide(
@@ -70,6 +85,7 @@ def dns_guide(
         nameservers=tuple(detection.nameservers) if detection is not None else (),
         problem=detection.problem if detection is not None else "",
         looked_up=detection is not None,
+        detected=detected,
     )
 
 
@@ -84,3 +100,30 @@ def validation_deadline(domain: Domain, last_refresh: datetime | None) -> dateti
 def last_refresh(events: Iterable[DomainEvent]) -> datetime | None:
     """The newest registration or check among `events` (newest first), if any."""
     return next((e.created_at for e in events if e.kind in REFRESHING_EVENTS), None)
+
+
+# How each verdict reads on a badge: (label, the badge's tone).
+_PROPAGATING_OR_UNKNOWN = {"propagating": "Saved, propagating", "unknown": "Could not tell"}
+
+
+def record_rows(check: DnsCheck | None) -> list[dict[str, object]]:
+    """The last records check as the pages show it: each row with its badge's label and tone,
+    and whether the DNS host itself answers differently from the public resolver."""
+    rows: list[dict[str, object]] = []
+    for record in check.records if check is not None else []:
+        if record["match"] is True:
+            label, tone = ("Right", "active")
+        elif record["code"] in _PROPAGATING_OR_UNKNOWN or record["match"] is None:
+            label = _PROPAGATING_OR_UNKNOWN.get(record["code"], "Could not tell")
+            tone = "pending"
+        else:
+            label, tone = (
+                ("Not right yet" if record.get("required", True) else "Not there"),
+                ("failed" if record.get("required", True) else "pending"),
+            )
+        differs = (
+            record["authoritative_found"] is not None
+            and record["authoritative_found"] != record["found"]
+        )
+        rows.append({**record, "label": label, "tone": tone, "differs": differs})
+    return rows

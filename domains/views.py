@@ -24,8 +24,9 @@ from domains.access import get_domain_or_404
 from domains.errors import DomainError
 from domains.explain import explain
 from domains.forms import DomainForm, DomainOriginForm
-from domains.guide import dns_guide, last_refresh, validation_deadline
+from domains.guide import dns_guide, last_refresh, record_rows, validation_deadline
 from domains.models import (
+    DnsCheck,
     DnsHostDetection,
     Domain,
     DomainStatus,
@@ -172,6 +173,14 @@ def _detection(domain: Domain) -> DnsHostDetection | None:
         return None
 
 
+def _dns_check(domain: Domain) -> DnsCheck | None:
+    """The domain's last records check, joined in by `get_domain_or_404(with_dns_host=True)`."""
+    try:
+        return domain.dns_check
+    except DnsCheck.DoesNotExist:
+        return None
+
+
 def _detail_context(
     membership: Membership, domain: Domain, *, chosen_host: str = "", poll: bool = False
 ) -> dict[str, object]:
@@ -179,6 +188,7 @@ def _detail_context(
     target = settings.DCV_CNAME_TARGET
     origins = [] if poll else _origins(membership)
     detection = _detection(domain)
+    dns_check = _dns_check(domain)
     host = domain.dns_records[0]["host"] if domain.dns_records else ""
     active = domain.status == DomainStatus.ACTIVE
     return {
@@ -189,8 +199,10 @@ def _detail_context(
         "explanation": explain(domain, target=target),
         "cname_target": target,
         "poll_seconds": 3,
-        "shown": shown_state(domain, detection),
+        "shown": shown_state(domain, detection, dns_check),
         "guide": dns_guide(domain, detection, chosen=chosen_host, target=target),
+        "dns_check": dns_check,
+        "record_checks": record_rows(dns_check),
         # Once active, "in place" is said of what Cloudflare validated only (the required
         # records); an optional pre-validation record nobody may have created is not claimed.
         "records": [r for r in domain.dns_records if r["required"] or not active],
@@ -202,12 +214,18 @@ def _detail_context(
     }
 
 
-def shown_state(domain: Domain, detection: DnsHostDetection | None) -> str:
+def shown_state(
+    domain: Domain, detection: DnsHostDetection | None, dns_check: DnsCheck | None = None
+) -> str:
     """What a domain page shows that a poll may have to replace beyond the status block: the
-    status, the DNS records and the DNS host the instructions speak of. The polled block sends
-    it back; a poll that finds it changed swaps the records section in (and announces a new
-    status)."""
-    shown = [domain.dns_records, detection.host if detection else None]
+    status, the DNS records, the DNS host the instructions speak of and what DNS answers for
+    the records. The polled block sends it back; a poll that finds it changed swaps the
+    records section in (and announces a new status)."""
+    shown = [
+        domain.dns_records,
+        detection.host if detection else None,
+        dns_check.state if dns_check else None,
+    ]
     digest = hashlib.blake2s(json.dumps(shown, sort_keys=True).encode(), digest_size=6)
     return f"{domain.status}:{digest.hexdigest()}"
 
@@ -281,7 +299,7 @@ def domain_check(
 ) -> HttpResponse:
     """Check now: our own DNS lookup plus a Cloudflare re-validation."""
     domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
-    shown = shown_state(domain, _detection(domain))
+    shown = shown_state(domain, _detection(domain), _dns_check(domain))
     try:
         result = domain_check_now(domain=domain, actor=request.user)
     except DomainError as error:
@@ -290,6 +308,8 @@ def domain_check(
         notice = error.message
     else:
         domain = result.domain
+        if result.records is not None:
+            domain.dns_check = result.records
         context = _detail_context(membership, domain, poll=True)
         context["check"] = result
         notice = ""

@@ -18,7 +18,13 @@ from dcvaas.throttling import Rate, client_ip, hit
 from domains.access import get_domain_or_404
 from domains.errors import DomainError
 from domains.explain import explain
-from domains.guide import REFRESHING_EVENTS, dns_guide, last_refresh, validation_deadline
+from domains.guide import (
+    REFRESHING_EVENTS,
+    dns_guide,
+    last_refresh,
+    record_rows,
+    validation_deadline,
+)
 from domains.handoffs.services import (
     handoff_check,
     handoff_create,
@@ -26,7 +32,7 @@ from domains.handoffs.services import (
     handoff_revoke,
     handoff_url,
 )
-from domains.models import DnsHostDetection, Handoff
+from domains.models import DnsCheck, DnsHostDetection, Handoff
 from domains.services import CheckResult
 
 
@@ -77,6 +83,9 @@ def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
                 domain = check.domain
     target = settings.DCV_CNAME_TARGET
     detection = DnsHostDetection.objects.filter(domain=domain).first()
+    dns_check = check.records if check is not None else None
+    if dns_check is None:
+        dns_check = DnsCheck.objects.filter(domain=domain).first()
     refreshed = last_refresh(
         domain.events.filter(kind__in=REFRESHING_EVENTS).order_by("-created_at")[:1]
     )
@@ -93,6 +102,8 @@ def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
                 domain, detection, chosen=request.GET.get("dns_host", ""), target=target
             ),
             "check": check,
+            "dns_check": dns_check,
+            "record_checks": record_rows(dns_check),
             "check_error": check_error,
             "cname_target": target,
             "deadline": validation_deadline(domain, refreshed),

@@ -12,6 +12,7 @@ from django.test import Client
 
 from accounts.models import Organization, User
 from domains.models import DnsHostDetection, Domain, DomainStatus
+from domains.records import domain_check_records
 from domains.services import domain_check_now, domain_detect_dns_host, domain_register
 from domains.views import shown_state
 from sandbox.cloudflare import CloudflareSandbox
@@ -190,3 +191,39 @@ def test_a_poll_keeps_the_dns_host_the_reader_chose(
     ).content.decode()
 
     assert "Steps for <strong>Amazon Route 53</strong>." in content
+
+
+def test_records_placed_at_a_host_the_domain_is_not_delegated_to_are_warned_about(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    hosted_at(dns_sandbox, "dns1.registrar-servers.com", "dns2.registrar-servers.com")
+    domain_detect_dns_host(acme_domain.pk)
+    client.force_login(alice)
+
+    elsewhere = client.get(f"/domains/{acme_domain.pk}/", {"dns_host": "route53"}).content
+    detected = client.get(f"/domains/{acme_domain.pk}/", {"dns_host": "namecheap"}).content
+
+    assert b'data-code="not_delegated"' in elsewhere
+    assert b"answered by Namecheap's nameservers" in elsewhere
+    assert b"not_delegated" not in detected
+
+
+def test_check_now_shows_each_record_expected_vs_found_and_a_poll_follows_a_later_check(
+    client: Client, alice: User, acme_domain: Domain, dns_sandbox: DnsSandbox
+) -> None:
+    hosted_at(dns_sandbox, "dns1.registrar-servers.com", "dns2.registrar-servers.com")
+    client.force_login(alice)
+    before = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+    shown = shown_state(Domain.objects.get(pk=acme_domain.pk), None)
+
+    checked = client.post(f"/domains/{acme_domain.pk}/check/", **HTMX).content.decode()
+    dns_sandbox.cname(acme_domain.hostname, "dcv.pcnaid.com")
+    domain_check_records(Domain.objects.get(pk=acme_domain.pk))
+    polled = client.get(
+        f"/domains/{acme_domain.pk}/status/", {"shown": shown}, **HTMX
+    ).content.decode()
+
+    assert 'data-testid="record-checks-empty"' in before
+    assert 'data-testid="record-check" data-code="missing"' in checked
+    assert f"Create a CNAME record for {acme_domain.hostname}" in checked
+    assert 'data-testid="record-check" data-code="ok"' in polled

@@ -123,6 +123,8 @@ def test_check_my_records_checks_and_says_what_it_found(
     page = response.content.decode()
     assert response.status_code == 200
     assert "points to dcv.pcnaid.com" in page
+    # Each record, expected vs found, as on the domain page.
+    assert 'data-testid="record-check" data-code="ok"' in page
     assert Handoff.objects.get(pk=link[0].pk).last_checked_at is not None
 
 
