@@ -576,6 +576,12 @@ class DnsSandbox:
                 self.set_record(_display(target), "AAAA", DEFAULT_TARGET_AAAA)
             self._save()
 
+    def zone_of(self, name: str) -> str | None:
+        """The zone holding `name` (the closest name above it with an SOA), if any."""
+        with self._lock:
+            zone = self._store.zone_of(_name(name))
+        return _display(zone) if zone is not None else None
+
     def records(self) -> list[Record]:
         """A snapshot of every RRset, sorted by name (parents first) then type."""
         with self._lock:

@@ -92,9 +92,13 @@ def start_sandbox(
     name_server.set_record(tenant.APP_HOSTNAME, "A", host)
     # Customers' zones at well-known DNS hosts, so the domain page's steps in each host's words
     # can be seen: add app.<zone> for any of them.
+    # Their nameservers are this server too (DNS_AUTHORITATIVE_PORT is its port), so records
+    # are checked at "the DNS host" as well as at the resolver.
     for zone, nameservers in SAMPLE_ZONES.items():
         name_server.add_zone(zone)
         name_server.set_record(zone, "NS", list(nameservers))
+        for nameserver in nameservers:
+            name_server.set_record(nameserver, "A", host)
     for _name, server in running.servers:
         server.start()
     customers.base_url = f"{running.servers[1][1].url}{customers.prefix}"

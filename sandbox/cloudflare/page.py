@@ -25,6 +25,21 @@ ACTIONS = {
 }
 # Where a mistaken CNAME points: a name that is not ours (the "wrong CNAME" scenario).
 ELSEWHERE = "old-host.other-provider.net"
+# The DNS mistakes the app tells apart (domains/dns/records.py), each put in place at the
+# customer's DNS by one button, so every message can be seen in `make run`.
+MISTAKES = {
+    "zone_appended_to_name": "CNAME made at the name with the zone added twice",
+    "zone_appended_to_value": "CNAME value with the zone added",
+    "conflicting_records": "An A record where the CNAME goes",
+    "proxied_at_cloudflare": "Proxied at Cloudflare (orange cloud)",
+    "wildcard_shadow": "A wildcard record answers instead",
+    "stale_txt": "An old TXT value",
+    "caa_blocks": "CAA allowing another CA only",
+    "caa_lookup_failed": "CAA lookups fail (SERVFAIL)",
+    "dnssec_broken": "DNSSEC broken (stale DS)",
+    "unknown": "The DNS host does not answer",
+    "fixed": "None: only the right CNAME",
+}
 
 
 def handle_page(sandbox: CloudflareSandbox, request: Request) -> Response:
@@ -48,6 +63,11 @@ def _act(sandbox: CloudflareSandbox, request: Request) -> Response:
         if action in ("cname", "wrongcname", "uncname"):
             sandbox.hostname(hostname)  # a LookupError for a hostname the zone does not have
             _customer_cname(sandbox, hostname, action)
+        elif action == "mistake" and sandbox.customer_dns is not None:
+            sandbox.hostname(hostname)
+            if form.get("mistake", "") not in MISTAKES:
+                return Response.html("<p>Unknown mistake</p>", status=400)
+            _mistake(sandbox, hostname, form["mistake"])
         elif action == "block":
             sandbox.set_state(hostname, status="blocked", verification_errors=[HELD_ZONE])
         elif action == "move":
@@ -76,6 +96,48 @@ def _customer_cname(sandbox: CloudflareSandbox, hostname: str, action: str) -> N
     sandbox.set_cname(hostname, None)  # Cloudflare asks DNS from now on
 
 
+def _mistake(sandbox: CloudflareSandbox, hostname: str, mistake: str) -> None:
+    """Put one DNS mistake in place at the customer's DNS (after undoing any earlier one)."""
+    dns = sandbox.customer_dns
+    assert dns is not None
+    zone = dns.zone_of(hostname) or hostname.split(".", 1)[-1]
+    target = sandbox.cname_target
+    txt_name = f"_cf-custom-hostname.{hostname}"
+    # Undo: every record and fault a mistake below may have left.
+    for name in (hostname, f"{hostname}.{zone}", f"*.{zone}", txt_name):
+        dns.delete_record(name)
+    dns.delete_record(zone, "CAA")
+    for name in (hostname, zone):
+        dns.heal(name)
+    dns.heal(zone, "CAA")
+    sandbox.set_cname(hostname, None)  # Cloudflare asks DNS from now on
+    if mistake == "zone_appended_to_name":
+        dns.cname(f"{hostname}.{zone}", target)
+    elif mistake == "zone_appended_to_value":
+        dns.cname(hostname, f"{target}.{zone}")
+    elif mistake == "conflicting_records":
+        dns.set_record(hostname, "A", "203.0.113.7")
+    elif mistake == "proxied_at_cloudflare":
+        dns.set_record(hostname, "A", ["104.16.132.229", "104.16.133.229"])
+    elif mistake == "wildcard_shadow":
+        dns.cname(f"*.{zone}", "parked.registrar-park.example")
+    elif mistake == "stale_txt":
+        dns.cname(hostname, target)
+        dns.set_record(txt_name, "TXT", "an-old-verification-value")
+    elif mistake == "caa_blocks":
+        dns.cname(hostname, target)
+        dns.set_record(zone, "CAA", '0 issue "digicert.com"')
+    elif mistake == "caa_lookup_failed":
+        dns.cname(hostname, target)
+        dns.fail(zone, "servfail", "CAA")
+    elif mistake == "dnssec_broken":
+        dns.fail(zone, "dnssec")
+    elif mistake == "unknown":
+        dns.fail(hostname, "timeout")
+    else:  # fixed
+        dns.cname(hostname, target)
+
+
 def _render(sandbox: CloudflareSandbox) -> str:
     rows = []
     overrides = sandbox.cname_overrides()
@@ -87,6 +149,14 @@ def _render(sandbox: CloudflareSandbox) -> str:
             f'<button name="action" value="{key}">{escape(label)}</button> '
             for key, label in ACTIONS.items()
         )
+        if sandbox.customer_dns is not None:
+            options = "".join(
+                f'<option value="{key}">{escape(label)}</option>' for key, label in MISTAKES.items()
+            )
+            buttons += (
+                f'<br><label>DNS mistake <select name="mistake">{options}</select></label> '
+                '<button name="action" value="mistake">Put it in place</button>'
+            )
         rows.append(
             "<tr>"
             f"<td>{name}</td>"

@@ -119,3 +119,60 @@ def test_the_sandboxs_sample_zones_are_told_to_be_at_their_dns_hosts(
     assert found.zone == zone
     assert found.host is not None
     assert found.host.key == host
+
+
+MISTAKE_HOSTNAME = "app.namecheap-customer.dev"
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        "zone_appended_to_name",
+        "zone_appended_to_value",
+        "conflicting_records",
+        "proxied_at_cloudflare",
+        "wildcard_shadow",
+        "stale_txt",
+        "caa_blocks",
+        "caa_lookup_failed",
+        "dnssec_broken",
+        "unknown",
+    ],
+)
+def test_the_sandbox_page_puts_each_dns_mistake_in_place_and_the_app_tells_it_by_its_code(
+    running: RunningSandbox, settings: object, mistake: str
+) -> None:
+    from domains.dns import Wanted, check_records
+
+    settings.DNS_RESOLVER = running.dns.address  # type: ignore[attr-defined]
+    settings.DNS_AUTHORITATIVE_PORT = running.dns.port  # type: ignore[attr-defined]
+    settings.DNS_TIMEOUT = 0.5  # type: ignore[attr-defined]
+    sim = running.cloudflare
+    requests.post(
+        f"{sim.base_url}/zones/{sim.zone_id}/custom_hostnames",
+        json={"hostname": MISTAKE_HOSTNAME, "ssl": {"method": "http", "type": "dv"}},
+        headers={"Authorization": f"Bearer {sim.token}"},
+        timeout=10,
+    ).raise_for_status()
+    page = sim.base_url.removesuffix(sim.prefix)
+    wanted = [
+        Wanted(MISTAKE_HOSTNAME, "CNAME", sim.cname_target),
+        Wanted(f"_cf-custom-hostname.{MISTAKE_HOSTNAME}", "TXT", "the-current-value"),
+    ]
+
+    def press(choice: str) -> list[str]:
+        pressed = requests.post(
+            f"{page}/sandbox/action",
+            data={"hostname": MISTAKE_HOSTNAME, "action": "mistake", "mistake": choice},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert pressed.status_code == 302
+        return [row.code for row in check_records(MISTAKE_HOSTNAME, wanted)]
+
+    broken = press(mistake)
+    fixed = press("fixed")
+
+    assert mistake in broken
+    assert fixed[0] == "ok"  # the CNAME; "undone" leaves no trace of the mistake
+    assert set(fixed[1:]) == {"missing", "ok"}  # the TXT was never made; CAA allows
