@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from accounts.models import Organization
+
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(
@@ -16,3 +18,24 @@ class ApiTokenForm(forms.Form):
         if not name:
             raise forms.ValidationError("Give the token a name so you can recognise it later.")
         return name
+
+
+class OrganizationSettingsForm(forms.ModelForm[Organization]):
+    """The organization's display name and the branding its customers' DNS owners see."""
+
+    class Meta:
+        model = Organization
+        fields = ["name", "brand_logo_url", "brand_accent", "support_url"]
+        labels = {"name": "Display name"}
+        help_texts = {"name": "Shown to the people you send DNS instructions to."}
+        error_messages = {"name": {"required": "Give the organization a name."}}
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the organization a name.")
+        return name
+
+    def clean_brand_accent(self) -> str:
+        accent: str = self.cleaned_data["brand_accent"].strip()
+        return accent.lower()

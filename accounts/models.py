@@ -4,6 +4,8 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator, URLValidator, validate_email
 from django.db import models
 
 if TYPE_CHECKING:
@@ -26,6 +28,17 @@ class User(AbstractUser):
         return self.username
 
 
+def validate_support_link(value: str) -> None:
+    """An https:// page or a mailto: link with one address."""
+    if value.startswith("mailto:"):
+        try:
+            validate_email(value.removeprefix("mailto:"))
+        except ValidationError:
+            raise ValidationError("Give a mailto: link with an email address.") from None
+        return
+    URLValidator(schemes=["https"], message="Give an https:// address or a mailto: link.")(value)
+
+
 class OrganizationQuerySet(models.QuerySet["Organization"]):
     def for_user(self, user: User) -> QuerySet[Organization]:
         return self.filter(memberships__user=user)
@@ -41,6 +54,35 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     stripe_customer_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Branding on the pages and emails its customers' DNS owners see (hand-off links).
+    brand_logo_url = models.CharField(
+        "logo URL",
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[URLValidator(schemes=["https"], message="Give an https:// address.")],
+        help_text="An https:// address of your logo (shown up to 48 px high).",
+    )
+    brand_accent = models.CharField(
+        "accent colour",
+        max_length=7,
+        blank=True,
+        default="",
+        validators=[
+            RegexValidator(
+                r"^#[0-9a-fA-F]{6}$", "Give a colour as # and six hex digits, like #1f6feb."
+            )
+        ],
+        help_text="Buttons and links, as # and six hex digits (like #1f6feb).",
+    )
+    support_url = models.CharField(
+        "support link",
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[validate_support_link],
+        help_text="Where DNS owners can ask you for help: an https:// page or a mailto: link.",
+    )
 
     objects = OrganizationQuerySet.as_manager()
 

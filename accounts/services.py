@@ -100,3 +100,18 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+BRANDING_FIELDS = ("name", "brand_logo_url", "brand_accent", "support_url")
+
+
+def organization_update(*, organization: Organization, **fields: str) -> Organization:
+    """Change the organization's display name and branding (validated by the model)."""
+    unknown = set(fields) - set(BRANDING_FIELDS)
+    if unknown:
+        raise ValueError(f"Not settable here: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(organization, name, value)
+    organization.full_clean(exclude=["slug", "stripe_customer_id"])
+    organization.save(update_fields=[*fields])
+    return organization

@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import (
     SignedInRequest,
@@ -15,10 +15,17 @@ from accounts.access import (
     get_membership_or_404,
     organization_required,
 )
-from accounts.forms import ApiTokenForm
-from accounts.models import ApiToken, Membership
-from accounts.services import api_token_create, api_token_revoke, organization_switch
+from accounts.forms import ApiTokenForm, OrganizationSettingsForm
+from accounts.models import ApiToken, Membership, Organization
+from accounts.services import (
+    BRANDING_FIELDS,
+    api_token_create,
+    api_token_revoke,
+    organization_switch,
+    organization_update,
+)
 from dcvaas import once
+from dcvaas.middleware import allow_https_images
 
 
 @require_POST
@@ -92,3 +99,33 @@ def api_token_revoke_view(
     api_token_revoke(token=token)
     messages.success(request, f"Revoked “{token.name}”. Requests using it now get 401.")
     return redirect("accounts:api_tokens")
+
+
+@require_http_methods(["GET", "POST"])
+@allow_https_images()  # the logo's preview
+@organization_required
+def organization_settings(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    """The organization's display name and branding; owners and admins change them."""
+    organization = membership.organization
+    form = OrganizationSettingsForm(instance=organization)
+    status = 200
+    if request.method == "POST":
+        if not membership.can_manage:
+            raise PermissionDenied("Only owners and admins can change the organization.")
+        # A copy: a form that fails must not change the organization the page shows.
+        editing = Organization.objects.get(pk=organization.pk)
+        form = OrganizationSettingsForm(request.POST, instance=editing)
+        if form.is_valid():
+            organization_update(
+                organization=editing,
+                **{name: form.cleaned_data[name] for name in BRANDING_FIELDS},
+            )
+            messages.success(request, "Saved. Hand-off pages show it from now on.")
+            return redirect("accounts:organization")
+        status = 400
+    return render(
+        request,
+        "accounts/organization.html",
+        {"membership": membership, "form": form, "organization": organization},
+        status=status,
+    )

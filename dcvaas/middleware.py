@@ -59,6 +59,12 @@ def allow_template_styles(
     return csp_update({"style-src": hashes})
 
 
+def allow_https_images() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view decorator letting the page show images from any https:// address (an
+    organization's logo, hosted wherever it hosts it), and nothing else."""
+    return csp_update({"img-src": ["https:"]})
+
+
 class RequestLogMiddleware:
     """Logs `method path status duration user organization domain` once per request.
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
+from dcvaas.middleware import allow_https_images
 from dcvaas.throttling import Rate, client_ip, hit
 from domains.access import get_domain_or_404
 from domains.errors import DomainError
@@ -61,6 +62,7 @@ def _throttled(request: HttpRequest, handoff: Handoff) -> int | None:
 # browsers send `Origin: null` with the form.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@allow_https_images()  # the organization's logo
 def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
     """What whoever manages the domain's DNS needs: the records in their DNS host's words, the
     domain's status, a check of their work, the deadline. Nothing else of the organization."""
