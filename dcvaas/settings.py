@@ -261,6 +261,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Hand-off emails: instructions are kicked when a link is emailed; reminders come due.
+    "every-1m-send-handoff-emails": {
+        "task": "domains.send_handoff_emails",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "every-10s-deliver-webhooks": {
         "task": "domains.deliver_webhooks",
         "schedule": 10.0,

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from domains import records, services, sync
+from domains.handoffs import emails as handoff_emails
 from domains.models import Domain
 from domains.origins import services as origins
 from domains.push import services as push
@@ -183,3 +184,10 @@ def recheck_dns_records() -> int:
     for domain_id in due:
         check_dns_records.delay(domain_id)
     return len(due)
+
+
+@shared_task(name="domains.send_handoff_emails", **RETRY_DATABASE_ERRORS)
+def send_handoff_emails() -> int:
+    """Send the hand-off emails that are due (kicked when a link is emailed; beat for the
+    reminders and retries)."""
+    return handoff_emails.send_due_emails()

@@ -154,6 +154,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
             "domains.push.receiver",
             "domains.push.setup",
             "domains.handoffs.services",
+            "domains.handoffs.emails",
             "domains.webhooks.services",
             "domains.webhooks.delivery",
             "domains.webhooks.guard",

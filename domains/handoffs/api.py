@@ -46,6 +46,9 @@ class HandoffOutputSerializer(serializers.Serializer[Any]):
     last_checked_at = UtcDateTimeField(
         allow_null=True, help_text="When “Check my records” was last pressed there."
     )
+    recipient_email = serializers.CharField(
+        help_text="Where the instructions and reminders are emailed; empty if nowhere."
+    )
 
 
 class HandoffCreatedSerializer(HandoffOutputSerializer):
@@ -60,6 +63,12 @@ class HandoffInputSerializer(StrictInputSerializer):
         min_value=1,
         max_value=MAX_DAYS,
         help_text="How long the link works; HANDOFF_DAYS (14) by default.",
+    )
+    email = serializers.EmailField(
+        required=False,
+        max_length=254,
+        help_text="Email the instructions there now, and reminders after about 1, 3 and 6 days "
+        "until the domain is active (each email has a one-click unsubscribe).",
     )
 
 
@@ -102,7 +111,11 @@ class HandoffListCreateApi(StrictApiView):
         data = HandoffInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            handoff, raw = handoff_create(domain=domain, days=data.validated_data.get("days"))
+            handoff, raw = handoff_create(
+                domain=domain,
+                days=data.validated_data.get("days"),
+                email=data.validated_data.get("email"),
+            )
         except DomainError as error:
             return refusal_response(error)
         body = dict(HandoffOutputSerializer(handoff).data)

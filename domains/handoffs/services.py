@@ -8,11 +8,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from domains.errors import DomainError
+from domains.handoffs import emails
 from domains.models import Domain, Handoff
 from domains.services import CheckResult, domain_check_now
 
@@ -31,19 +35,50 @@ def _days(days: Any) -> int:
     return days
 
 
+def _email(email: Any, domain: Domain) -> str:
+    if email in (None, ""):
+        return ""
+    if not isinstance(email, str):
+        raise DomainError("invalid_email", "Give the email address as text.", field="email")
+    address = email.strip()
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise DomainError(
+            "invalid_email",
+            f"{address!r} is not an email address. Give one like it@customer.example.",
+            field="email",
+        ) from None
+    if emails.unsubscribed(domain.organization_id, address):
+        raise DomainError(
+            "unsubscribed",
+            f"{address} asked not to get emails from {domain.organization.name}: send them "
+            "the link yourself.",
+            field="email",
+        )
+    return address
+
+
 def handoff_create(
-    *, domain: Domain, actor: User | None = None, days: Any = None
+    *, domain: Domain, actor: User | None = None, days: Any = None, email: Any = None
 ) -> tuple[Handoff, str]:
     """A new link to `domain`'s instructions, valid for `days` (HANDOFF_DAYS by default);
-    returns it with its secret, which is stored nowhere (only its SHA-256 digest)."""
+    returns it with its secret, which is stored nowhere (only its SHA-256 digest). With
+    `email`, the instructions are emailed there, and reminders follow until the domain is
+    active (`domains.handoffs.emails`)."""
     valid_for = _days(days)
+    recipient = _email(email, domain)
     raw = Handoff.PREFIX + secrets.token_urlsafe(32)  # 256 bits
-    handoff = Handoff.objects.create(
-        domain=domain,
-        digest=Handoff.digest_of(raw),
-        created_by=actor,
-        expires_at=timezone.now() + timedelta(days=valid_for),
-    )
+    with transaction.atomic():
+        handoff = Handoff.objects.create(
+            domain=domain,
+            digest=Handoff.digest_of(raw),
+            created_by=actor,
+            expires_at=timezone.now() + timedelta(days=valid_for),
+            recipient_email=recipient,
+        )
+        if recipient:
+            emails.schedule_emails(handoff)
     return handoff, raw
 
 
@@ -73,16 +108,19 @@ def handoff_open(raw: str, *, now: datetime | None = None) -> Handoff | None:
     """The usable link whose secret is `raw`, or None (unknown, expired and revoked alike),
     with its domain and organization. Marks it viewed."""
     now = now or timezone.now()
-    if not raw.startswith(Handoff.PREFIX) or len(raw) > 100:
-        return None
-    digest = Handoff.digest_of(raw)
-    handoff = (
-        Handoff.objects.usable(now)
-        .select_related("domain", "domain__organization")
-        .filter(digest=digest)
-        .first()
-    )
-    if handoff is None or not hmac.compare_digest(handoff.digest, digest):
+    usable = Handoff.objects.usable(now).select_related("domain", "domain__organization")
+    emailed = emails.handoff_id_from_email_token(raw)
+    if emailed is not None:
+        # The emailed link: its id, signed (checked in constant time by the signer).
+        handoff = usable.filter(pk=emailed).exclude(recipient_email="").first()
+    else:
+        if not raw.startswith(Handoff.PREFIX) or len(raw) > 100:
+            return None
+        digest = Handoff.digest_of(raw)
+        handoff = usable.filter(digest=digest).first()
+        if handoff is not None and not hmac.compare_digest(handoff.digest, digest):
+            return None
+    if handoff is None:
         return None
     if handoff.last_viewed_at is None or handoff.last_viewed_at < now - SEEN_EVERY:
         Handoff.objects.filter(pk=handoff.pk).update(last_viewed_at=now)

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import SignedInRequest, organization_required
-from accounts.models import Membership
+from accounts.models import Membership, Organization
 from dcvaas.middleware import allow_https_images
 from dcvaas.throttling import Rate, client_ip, hit
 from domains.access import get_domain_or_404
@@ -26,6 +26,7 @@ from domains.guide import (
     record_rows,
     validation_deadline,
 )
+from domains.handoffs import emails
 from domains.handoffs.services import (
     handoff_check,
     handoff_create,
@@ -122,7 +123,19 @@ def handoff_new(
 ) -> HttpResponse:
     """Make a link; its URL is shown once, in this answer."""
     domain = get_domain_or_404(membership.organization_id, domain_id)
-    handoff, raw = handoff_create(domain=domain, actor=request.user)
+    try:
+        handoff, raw = handoff_create(
+            domain=domain, actor=request.user, email=request.POST.get("email", "")
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("domains:detail", domain_id=domain.pk)
+    if handoff.recipient_email:
+        messages.success(
+            request,
+            f"Emailed the instructions to {handoff.recipient_email}; reminders follow until "
+            f"{domain.unicode_hostname} is active.",
+        )
     response = render(
         request,
         "handoffs/created.html",
@@ -141,3 +154,24 @@ def handoff_revoke_view(
     handoff_revoke(handoff=handoff)
     messages.success(request, "The link no longer works.")
     return redirect("domains:detail", domain_id=domain.pk)
+
+
+@csrf_exempt  # one click in a mail client posts without our form (RFC 8058)
+@require_http_methods(["GET", "POST"])
+def handoff_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """No more DNS emails from one organization to one address: a button (GET, so a link
+    scanner opening it changes nothing), or the mail client's one-click POST."""
+    target = emails.unsubscribe_target(token)
+    if target is None:
+        raise Http404("This unsubscribe link does not work.")
+    organization_id, email = target
+    organization = get_object_or_404(Organization, pk=organization_id)
+    done = request.method == "POST"
+    if done:
+        emails.unsubscribe(organization_id, email)
+    response = render(
+        request,
+        "handoffs/unsubscribe.html",
+        {"email": email, "organization": organization, "done": done},
+    )
+    return _private(response)
