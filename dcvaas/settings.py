@@ -513,6 +513,11 @@ BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
 # ---------------------------------------------------------------------------------------------
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
+elif SANDBOX:
+    # The sandbox's mailbox: every email is written here, and the sandbox page shows them
+    # (the DNS owner's instructions and reminders can be read and their links followed).
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(SANDBOX_STATE_DIR / "mail")
 else:
     EMAIL_BACKEND = (
         "django.core.mail.backends.console.EmailBackend"

@@ -79,6 +79,7 @@ def start_sandbox(
     if webhook_secret:
         customers.alerts.subscribe(f"{site_url}/webhooks/cloudflare", webhook_secret)
     customers.stripe_controls_url = stripe_controls_url
+    customers.mail_dir = state_dir / "mail"
     running = RunningSandbox(dns=name_server, cloudflare=customers)
     running.servers = [
         ("GitHub OAuth", SandboxServer(github.app_from_settings(), host, ports.github)),

@@ -181,6 +181,7 @@ class CloudflareSandbox(SandboxApp):
         # page's CNAME buttons write there (`sandbox` command, `make run`).
         self.customer_dns: DnsSandbox | None = None
         self.stripe_controls_url = "/"  # the Stripe simulator's controls, for the page's link
+        self.mail_dir: Path | None = None  # the app's sandbox mailbox, shown on the page
         # Called with every (request, response) the API answers; tests validate them.
         self.observers: list[Callable[[Request, Response], None]] = []
         self._generation = 0  # moves on with every reset()

@@ -5,6 +5,9 @@ Plain HTML forms with POST-redirect-GET, no JavaScript, no auth (it only listens
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 from collections import Counter
 from html import escape
 from typing import TYPE_CHECKING
@@ -185,6 +188,7 @@ Reload to see time-driven transitions.</p>
 <tbody>{table}</tbody></table>
 {_records_section(sandbox)}
 {_dns_section(sandbox)}
+{_mail_section(sandbox)}
 <h2>Stripe</h2>
 <p>End a subscription's period, or make its renewals fail, on the
 <a href="{escape(sandbox.stripe_controls_url)}">Stripe controls</a>.</p></body></html>
@@ -231,6 +235,43 @@ def _dns_section(sandbox: CloudflareSandbox) -> str:
         "the app's Check now and this simulator both ask it, so they agree.</p>"
         "<table><thead><tr><th>Name</th><th>Type</th><th>Value</th></tr></thead>"
         f"<tbody>{rows or '<tr><td colspan=3>No records.</td></tr>'}</tbody></table>"
+    )
+
+
+MAIL_SHOWN = 10
+_SEPARATOR = b"\n" + b"-" * 79 + b"\n"
+
+
+def _mail_section(sandbox: CloudflareSandbox) -> str:
+    """The app's sandbox mailbox (Django's file backend writes one file per connection, its
+    messages separated by a line of dashes): the newest emails, their links clickable."""
+    folder = sandbox.mail_dir
+    if folder is None:
+        return ""
+    files = (
+        sorted(folder.glob("*.log"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        if folder.is_dir()
+        else []
+    )
+    messages = [
+        email.message_from_bytes(part.strip(), policy=email.policy.default)
+        for path in files
+        for part in path.read_bytes().split(_SEPARATOR)
+        if part.strip()
+    ][-MAIL_SHOWN:]
+    items = []
+    for message in reversed(messages):
+        plain = message.get_body(preferencelist=("plain",))
+        text = plain.get_content() if plain is not None else ""
+        body = re.sub(r"(https?://[^\s<]+)", r'<a href="\1">\1</a>', escape(text))
+        items.append(
+            f"<details><summary><strong>{escape(str(message['Subject']))}</strong> to "
+            f"{escape(str(message['To']))} <small>from {escape(str(message['From']))}</small>"
+            f"</summary><pre>{body}</pre></details>"
+        )
+    return (
+        "<h2>Mail</h2><p>What the app emailed (the sandbox sends no real email); newest "
+        f"first, at most {MAIL_SHOWN}.</p>" + ("".join(items) or "<p>No email yet.</p>")
     )
 
 

@@ -176,3 +176,29 @@ def test_the_sandbox_page_puts_each_dns_mistake_in_place_and_the_app_tells_it_by
     assert mistake in broken
     assert fixed[0] == "ok"  # the CNAME; "undone" leaves no trace of the mistake
     assert set(fixed[1:]) == {"missing", "ok"}  # the TXT was never made; CAA allows
+
+
+def test_the_sandbox_page_shows_what_the_app_emailed_with_its_links_clickable(
+    running: RunningSandbox, settings: object
+) -> None:
+    from django.core.mail import EmailMultiAlternatives
+
+    assert running.cloudflare.mail_dir is not None
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"  # type: ignore[attr-defined]
+    settings.EMAIL_FILE_PATH = str(running.cloudflare.mail_dir)  # type: ignore[attr-defined]
+    for n in (1, 2):
+        message = EmailMultiAlternatives(
+            f"Acme asks you to add a DNS record ({n})",
+            f"Open https://dcvaas.localhost/dns/dnsm_{n}/ to see it.",
+            "Acme via DCVaaS <noreply@dcvaas.localhost>",
+            [f"it{n}@customer.example"],
+        )
+        message.attach_alternative("<p>html</p>", "text/html")
+        message.send()
+    sim = running.cloudflare
+
+    page = requests.get(f"{sim.base_url.removesuffix(sim.prefix)}/sandbox/", timeout=10).text
+
+    assert page.index("record (2)") < page.index("record (1)")  # newest first
+    assert "to it1@customer.example" in page
+    assert '<a href="https://dcvaas.localhost/dns/dnsm_1/">' in page

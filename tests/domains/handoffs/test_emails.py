@@ -174,9 +174,7 @@ def test_a_failed_send_is_tried_again_later_not_lost(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_sending_at_once_send_each_email_once(
-    alice: User, acme_domain: Domain
-) -> None:
+def test_two_workers_sending_at_once_send_each_email_once(alice: User, acme_domain: Domain) -> None:
     for n in range(5):
         handoff_create(domain=acme_domain, actor=alice, email=f"it{n}@customer-of-acme.example")
     start = threading.Barrier(2)
