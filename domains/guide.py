@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domains.dns.hosts import BY_KEY, HOSTS, Confidence, DnsHost
+from django.conf import settings
+
+from domains.dns.hosts import BY_KEY, HOSTS, Apex, Confidence, DnsHost
 from domains.models import (
     DnsCheck,
     DnsHostDetection,
@@ -127,3 +129,67 @@ def record_rows(check: DnsCheck | None) -> list[dict[str, object]]:
         )
         rows.append({**record, "label": label, "tone": tone, "differs": differs})
     return rows
+
+
+def is_apex(domain: Domain, detection: DnsHostDetection | None) -> bool:
+    """The bare domain (client.com): its zone's apex when the zone is known, else as the
+    hostname's registrable part says."""
+    if detection is not None and detection.zone:
+        return domain.hostname == detection.zone
+    return any(r["type"] == "CNAME" and r.get("host") == "@" for r in domain.dns_records)
+
+
+def apex_addresses() -> dict[str, list[str]]:
+    """Cloudflare's apex proxying addresses by record type, when the operator has them."""
+    found = {"A": list(settings.CLOUDFLARE_APEX_IPV4), "AAAA": list(settings.CLOUDFLARE_APEX_IPV6)}
+    return {kind: addresses for kind, addresses in found.items() if addresses}
+
+
+def shown_records(
+    domain: Domain, detection: DnsHostDetection | None, host: DnsHost | None
+) -> tuple[list[dict[str, object]], str]:
+    """The records to show, and how a bare domain is served ("" for a subdomain): with apex
+    proxying addresses, A/AAAA records with them ("addresses"); at a host with ALIAS records,
+    the CNAME as an ALIAS ("alias"); at a host that flattens, the CNAME at the apex
+    ("flattening"); otherwise the CNAME as it is, which most hosts refuse ("www")."""
+    records: list[dict[str, object]] = list(domain.dns_records)
+    if not is_apex(domain, detection):
+        return records, ""
+    addresses = apex_addresses()
+    mode = "www"
+    if addresses:
+        mode = "addresses"
+    elif host is not None and host.apex == Apex.ALIAS:
+        mode = "alias"
+    elif host is not None and host.apex == Apex.FLATTENING:
+        mode = "flattening"
+    shown: list[dict[str, object]] = []
+    for record in records:
+        if record["type"] != "CNAME":
+            shown.append(record)
+        elif mode == "addresses":
+            shown += [
+                {
+                    **record,
+                    "type": kind,
+                    "host": "@",
+                    "value": address,
+                    "purpose": "Cloudflare's address for bare domains: sends your customer's "
+                    "traffic to us and proves the domain is theirs.",
+                }
+                for kind, values in addresses.items()
+                for address in values
+            ]
+        elif mode == "alias":
+            shown.append(
+                {
+                    **record,
+                    "type": "ALIAS",
+                    "host": host.apex_name or "@" if host is not None else "@",
+                    "purpose": f"{host.name if host else 'Your DNS host'}'s ALIAS record: "
+                    "a CNAME where the bare domain cannot have one.",
+                }
+            )
+        else:
+            shown.append(record)
+    return shown, mode

@@ -22,6 +22,7 @@ from django.utils import timezone
 from domains import dns
 from domains.dns.hosts import BY_KEY
 from domains.events import domain_event, record_events
+from domains.guide import apex_addresses
 from domains.models import (
     DnsCheck,
     DnsHostDetection,
@@ -59,12 +60,6 @@ def wanted_records(domain: Domain, detection: DnsHostDetection | None = None) ->
             continue
         wanted.append(dns.Wanted(record["name"], record["type"], record["value"], required))
     return wanted
-
-
-def apex_addresses() -> dict[str, list[str]]:
-    """Cloudflare's apex proxying addresses by record type, when the operator has them."""
-    found = {"A": list(settings.CLOUDFLARE_APEX_IPV4), "AAAA": list(settings.CLOUDFLARE_APEX_IPV6)}
-    return {kind: addresses for kind, addresses in found.items() if addresses}
 
 
 def _state(records: list[dict[str, Any]]) -> str:

@@ -14,5 +14,6 @@ urlpatterns = [
     path("<uuid:domain_id>/check/", views.domain_check, name="check"),
     path("<uuid:domain_id>/remove/", views.domain_remove, name="remove"),
     path("<uuid:domain_id>/origin/", views.domain_origin, name="origin"),
+    path("<uuid:domain_id>/www/", views.domain_add_www, name="add-www"),
     *handoff_urlpatterns,
 ]

@@ -24,7 +24,13 @@ from domains.access import get_domain_or_404
 from domains.errors import DomainError
 from domains.explain import explain
 from domains.forms import DomainForm, DomainOriginForm
-from domains.guide import dns_guide, last_refresh, record_rows, validation_deadline
+from domains.guide import (
+    dns_guide,
+    last_refresh,
+    record_rows,
+    shown_records,
+    validation_deadline,
+)
 from domains.models import (
     DnsCheck,
     DnsHostDetection,
@@ -191,6 +197,8 @@ def _detail_context(
     dns_check = _dns_check(domain)
     host = domain.dns_records[0]["host"] if domain.dns_records else ""
     active = domain.status == DomainStatus.ACTIVE
+    guide = dns_guide(domain, detection, chosen=chosen_host, target=target)
+    records, apex_mode = shown_records(domain, detection, guide.host)
     return {
         "membership": membership,
         "domain": domain,
@@ -200,13 +208,14 @@ def _detail_context(
         "cname_target": target,
         "poll_seconds": 3,
         "shown": shown_state(domain, detection, dns_check),
-        "guide": dns_guide(domain, detection, chosen=chosen_host, target=target),
+        "guide": guide,
+        "apex_mode": apex_mode,
         "dns_check": dns_check,
         "record_checks": record_rows(dns_check),
         # Once active, "in place" is said of what Cloudflare validated only (the required
         # records); an optional pre-validation record nobody may have created is not claimed.
-        "records": [r for r in domain.dns_records if r["required"] or not active],
-        "retired_records": [r for r in domain.dns_records if active and not r["required"]],
+        "records": [r for r in records if r["required"] or not active],
+        "retired_records": [r for r in records if active and not r["required"]],
         "origins": origins,
         "serving": None if poll else domain.serving_origin(origins),
         "served_by": next((o for o in origins if o.record_name == domain.origin_applied), None),
@@ -371,3 +380,30 @@ def domain_origin(
         name = origin.name if origin else "your default origin"
         messages.success(request, f"{domain.unicode_hostname} is moving to {name}.")
     return redirect("domains:detail", domain_id=domain.pk)
+
+
+@require_POST
+@organization_required
+def domain_add_www(
+    request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
+) -> HttpResponse:
+    """A bare domain whose DNS host cannot point it at us: add www.<it> instead, in one click
+    (the bare domain stays until its owner removes it)."""
+    apex = get_domain_or_404(membership.organization_id, domain_id)
+    try:
+        registration = domain_register(
+            organization=membership.organization,
+            hostname=f"www.{apex.hostname}",
+            actor=request.user,
+            origin=apex.origin,
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("domains:detail", domain_id=apex.pk)
+    messages.success(
+        request,
+        f"Added {registration.domain.unicode_hostname}. Create its record below, and at the "
+        f"DNS host of {apex.unicode_hostname} a redirect from {apex.unicode_hostname} to it; "
+        f"then remove {apex.unicode_hostname} here if you no longer need it.",
+    )
+    return redirect("domains:detail", domain_id=registration.domain.pk)

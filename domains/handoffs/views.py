@@ -24,6 +24,7 @@ from domains.guide import (
     dns_guide,
     last_refresh,
     record_rows,
+    shown_records,
     validation_deadline,
 )
 from domains.handoffs import emails
@@ -86,6 +87,7 @@ def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
                 domain = check.domain
     target = settings.DCV_CNAME_TARGET
     detection = DnsHostDetection.objects.filter(domain=domain).first()
+    guide = dns_guide(domain, detection, chosen=request.GET.get("dns_host", ""), target=target)
     dns_check = check.records if check is not None else None
     if dns_check is None:
         dns_check = DnsCheck.objects.filter(domain=domain).first()
@@ -100,10 +102,8 @@ def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
             "domain": domain,
             "asked_by": domain.organization.name,
             "explanation": explain(domain, target=target),
-            "records": domain.dns_records,
-            "guide": dns_guide(
-                domain, detection, chosen=request.GET.get("dns_host", ""), target=target
-            ),
+            "records": shown_records(domain, detection, guide.host)[0],
+            "guide": guide,
             "check": check,
             "dns_check": dns_check,
             "record_checks": record_rows(dns_check),

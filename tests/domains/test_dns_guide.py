@@ -227,3 +227,75 @@ def test_check_now_shows_each_record_expected_vs_found_and_a_poll_follows_a_late
     assert 'data-testid="record-check" data-code="missing"' in checked
     assert f"Create a CNAME record for {acme_domain.hostname}" in checked
     assert 'data-testid="record-check" data-code="ok"' in polled
+
+
+APEX = "bare-customer.dev"
+
+
+@pytest.fixture
+def apex_domain(acme: Organization, cloudflare_sim: CloudflareSandbox) -> Domain:
+    return domain_register(organization=acme, hostname=APEX).domain
+
+
+@pytest.mark.parametrize(
+    ("nameservers", "mode", "record_type"),
+    [
+        (("bob.ns.cloudflare.com", "lola.ns.cloudflare.com"), "flattening", "CNAME"),
+        (("dns1.registrar-servers.com", "dns2.registrar-servers.com"), "alias", "ALIAS"),
+        (("ns07.domaincontrol.com", "ns08.domaincontrol.com"), "www", "CNAME"),
+    ],
+)
+def test_a_bare_domain_gets_the_record_its_dns_host_offers_or_the_advice_to_use_www(
+    client: Client,
+    alice: User,
+    apex_domain: Domain,
+    dns_sandbox: DnsSandbox,
+    nameservers: tuple[str, ...],
+    mode: str,
+    record_type: str,
+) -> None:
+    dns_sandbox.add_zone(APEX)
+    dns_sandbox.set_record(APEX, "NS", list(nameservers))
+    domain_detect_dns_host(apex_domain.pk)
+    client.force_login(alice)
+
+    page = client.get(f"/domains/{apex_domain.pk}/").content.decode()
+
+    assert f'data-apex="{mode}"' in page
+    table = page[page.index('data-testid="dns-records"') :]
+    assert f"<code>{record_type}</code>" in table.split("</table>")[0]
+    assert ('data-testid="add-www"' in page) == (mode == "www")
+
+
+def test_with_apex_addresses_a_bare_domain_is_told_to_create_a_and_aaaa_records(
+    client: Client, alice: User, apex_domain: Domain, settings: Any
+) -> None:
+    settings.CLOUDFLARE_APEX_IPV4 = ["192.0.2.10"]
+    settings.CLOUDFLARE_APEX_IPV6 = ["2001:db8::10"]
+    client.force_login(alice)
+
+    page = client.get(f"/domains/{apex_domain.pk}/").content.decode()
+
+    assert 'data-apex="addresses"' in page
+    table = page[page.index('data-testid="dns-records"') :].split("</table>")[0]
+    assert "<code>A</code>" in table
+    assert "192.0.2.10" in table
+    assert "2001:db8::10" in table
+    assert "<code>CNAME</code>" not in table
+
+
+def test_one_click_adds_www_instead_of_a_bare_domain_and_another_org_cannot(
+    client: Client, alice: User, charlie: User, umbrella: Organization, apex_domain: Domain
+) -> None:
+    client.force_login(charlie)
+    outsider = client.post(f"/domains/{apex_domain.pk}/www/")
+    client.force_login(alice)
+
+    response = client.post(f"/domains/{apex_domain.pk}/www/")
+
+    www = Domain.objects.get(hostname=f"www.{APEX}")
+    assert outsider.status_code == 404
+    assert not Domain.objects.filter(organization=umbrella).exists()
+    assert response["Location"] == f"/domains/{www.pk}/"
+    assert www.organization_id == apex_domain.organization_id
+    assert Domain.objects.filter(pk=apex_domain.pk).exists()
