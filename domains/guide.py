@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from domains.dns.hosts import BY_KEY, HOSTS, Apex, Confidence, DnsHost
 from domains.models import (
@@ -92,11 +93,21 @@ def dns_guide(
 
 
 def validation_deadline(domain: Domain, last_refresh: datetime | None) -> datetime | None:
-    """When Cloudflare stops checking a pending domain's records, about: 7 days after it was
-    added or last checked (`last_refresh`). None once nothing is waiting for the record."""
-    if domain.status not in (DomainStatus.PENDING, DomainStatus.REGISTERING):
+    """When Cloudflare stops (or stopped) checking a domain's records, about: 7 days after it
+    was added or last checked (`last_refresh`). None once nothing is waiting for the record."""
+    timed_out = domain.ssl_status.endswith("_timed_out")
+    if domain.status not in (DomainStatus.PENDING, DomainStatus.REGISTERING) and not timed_out:
         return None
     return (last_refresh or domain.created_at) + VALIDATION_WINDOW
+
+
+def deadline_context(domain: Domain, last_refresh: datetime | None) -> dict[str, object]:
+    """The deadline for a page, and whether it has passed (then one click starts again)."""
+    deadline = validation_deadline(domain, last_refresh)
+    passed = deadline is not None and (
+        deadline <= timezone.now() or domain.ssl_status.endswith("_timed_out")
+    )
+    return {"deadline": deadline, "deadline_passed": passed}
 
 
 def last_refresh(events: Iterable[DomainEvent]) -> datetime | None:

@@ -25,11 +25,11 @@ from domains.errors import DomainError
 from domains.explain import explain
 from domains.forms import DomainForm, DomainOriginForm
 from domains.guide import (
+    deadline_context,
     dns_guide,
     last_refresh,
     record_rows,
     shown_records,
-    validation_deadline,
 )
 from domains.models import (
     DnsCheck,
@@ -250,7 +250,7 @@ def _status_update(
         events=events,
         history_oob=True,
         records_oob=True,
-        deadline=validation_deadline(domain, last_refresh(events)),
+        **deadline_context(domain, last_refresh(events)),
     )
     parts: list[str] = [render_to_string("domains/detail.html#history", context, request)]
     if shown != context["shown"]:
@@ -273,7 +273,7 @@ def domain_detail(
     context = _detail_context(membership, domain, chosen_host=request.GET.get("dns_host", ""))
     events = list(domain.events.all()[:HISTORY_LENGTH])
     context["events"] = events
-    context["deadline"] = validation_deadline(domain, last_refresh(events))
+    context.update(deadline_context(domain, last_refresh(events)))
     context["handoffs"] = (
         Handoff.objects.usable().filter(domain=domain).select_related("created_by")[:10]
     )

@@ -21,11 +21,11 @@ from domains.errors import DomainError
 from domains.explain import explain
 from domains.guide import (
     REFRESHING_EVENTS,
+    deadline_context,
     dns_guide,
     last_refresh,
     record_rows,
     shown_records,
-    validation_deadline,
 )
 from domains.handoffs import emails
 from domains.handoffs.services import (
@@ -109,7 +109,7 @@ def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
             "record_checks": record_rows(dns_check),
             "check_error": check_error,
             "cname_target": target,
-            "deadline": validation_deadline(domain, refreshed),
+            **deadline_context(domain, refreshed),
         },
         status=429 if check_error.startswith("Checked several") else 200,
     )

@@ -163,15 +163,22 @@ def test_a_pending_domain_says_when_cloudflare_stops_checking_and_a_check_moves_
     with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=False):
         domain = domain_register(organization=acme, hostname=f"app.{ZONE}").domain
     client.force_login(alice)
-    added = client.get(f"/domains/{domain.pk}/").content.decode()
-    with time_machine.travel(datetime(2026, 12, 4, 9, 0, tzinfo=UTC), tick=True):
+    with time_machine.travel(datetime(2026, 12, 2, 9, 0, tzinfo=UTC), tick=False):
+        added = client.get(f"/domains/{domain.pk}/").content.decode()
+    with time_machine.travel(datetime(2026, 12, 8, 10, 0, tzinfo=UTC), tick=False):
+        passed = client.get(f"/domains/{domain.pk}/").content.decode()
+    with time_machine.travel(datetime(2026, 12, 8, 11, 0, tzinfo=UTC), tick=True):
         domain_check_now(domain=domain, actor=alice)
-    checked = client.get(f"/domains/{domain.pk}/").content.decode()
-    Domain.objects.filter(pk=domain.pk).update(status=DomainStatus.ACTIVE)
-    active = client.get(f"/domains/{domain.pk}/").content.decode()
+        checked = client.get(f"/domains/{domain.pk}/").content.decode()
+        Domain.objects.filter(pk=domain.pk).update(status=DomainStatus.ACTIVE)
+        active = client.get(f"/domains/{domain.pk}/").content.decode()
 
     assert "Cloudflare keeps checking for the record until about December 8, 2026" in added
-    assert "until about December 11, 2026" in checked
+    assert 'data-testid="start-again"' not in added
+    assert "Cloudflare stopped checking for the record about December 8, 2026" in passed
+    assert 'data-testid="start-again"' in passed  # Check now: the documented refresh
+    assert "until about December 15, 2026" in checked
+    assert 'data-testid="deadline-passed"' not in checked
     assert 'data-testid="deadline"' not in active
 
 
