@@ -52,6 +52,12 @@ def test_a_link_takes_the_dns_owner_from_instructions_to_active_without_an_accou
         their.get_by_test_id("check-my-records").click()
         assert "points to dcv.pcnaid.com" in their.get_by_test_id("check-result").inner_text()
         assert their.get_by_test_id("status-badge").inner_text() == "Active"
+        # Every record, expected vs found: the CNAME's verdict has turned green.
+        cname = their.locator('[data-testid="record-check"][data-code="ok"]').first
+        assert "CNAME" in cname.inner_text()
+        verdict = cname.get_by_test_id("record-verdict")
+        assert verdict.inner_text() == "Right"
+        assert "badge-active" in (verdict.get_attribute("class") or "")
     finally:
         stranger.close()
 
