@@ -11,12 +11,15 @@ from django.http import HttpRequest
 from domains.cloudflare import DCVMethod, HostnameStatus, SSLStatus
 from domains.models import (
     CloudflareHint,
+    DnsCheck,
     DnsHostDetection,
     Domain,
     DomainEvent,
     DomainNotification,
     DomainStatus,
+    EmailUnsubscribe,
     Handoff,
+    HandoffEmail,
     Origin,
     RateBudgetCounter,
     SyncRun,
@@ -186,6 +189,54 @@ class DnsHostDetectionAdmin(admin.ModelAdmin[DnsHostDetection]):
     list_filter = ["host", "confidence"]
     search_fields = ["domain__hostname", "zone"]
     list_select_related = ["domain"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(DnsCheck)
+class DnsCheckAdmin(admin.ModelAdmin[DnsCheck]):
+    """Each domain's records as last checked at its DNS host and at the resolver."""
+
+    list_display = ["domain", "checked_at"]
+    search_fields = ["domain__hostname"]
+    list_select_related = ["domain"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(HandoffEmail)
+class HandoffEmailAdmin(admin.ModelAdmin[HandoffEmail]):
+    """The hand-off emails owed and sent: a row without `sent_at` is due; `skipped` says why
+    one was closed unsent; `last_error` why a send failed."""
+
+    list_display = ["handoff", "kind", "day", "due_at", "sent_at", "skipped", "attempts"]
+    list_filter = ["kind", "skipped"]
+    search_fields = ["handoff__domain__hostname", "handoff__recipient_email"]
+    list_select_related = ["handoff"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(EmailUnsubscribe)
+class EmailUnsubscribeAdmin(admin.ModelAdmin[EmailUnsubscribe]):
+    """Recipients who asked for no more DNS emails from an organization; deleting a row lets
+    the organization email them again."""
+
+    list_display = ["email", "organization", "created_at"]
+    search_fields = ["email", "organization__name"]
+    list_select_related = ["organization"]
 
     def has_add_permission(self, request: object) -> bool:
         return False

@@ -88,3 +88,14 @@ def test_staff_turn_custom_origins_back_on_after_cloudflare_enabled_them(
 
     assert response.status_code == 200
     assert ZoneEntitlement.custom_origins_refusal() == ""
+
+
+@pytest.mark.parametrize(
+    "model", ["dnscheck", "handoffemail", "emailunsubscribe", "handoff", "dnshostdetection"]
+)
+def test_staff_see_the_dns_owner_features_rows_in_admin(
+    staff_client: Client, domain: Domain, model: str
+) -> None:
+    response = staff_client.get(f"/admin/domains/{model}/", {"q": domain.hostname})
+
+    assert response.status_code == 200
