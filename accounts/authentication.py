@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -42,7 +42,7 @@ class ApiTokenAuthentication(BaseAuthentication):
         token = api_token_authenticate(raw)
         if token is None:
             raise exceptions.AuthenticationFailed(
-                "This token is not valid: it is mistyped, revoked, or was never issued.",
+                "This token is not valid: it is mistyped, revoked, expired, or was never issued.",
                 code="invalid_token",
             )
         return AnonymousUser(), token
@@ -52,15 +52,24 @@ class ApiTokenAuthentication(BaseAuthentication):
 
 
 class HasApiToken(BasePermission):
-    """Only requests authenticated with an API token get through (401 otherwise)."""
+    """Only requests authenticated with an API token get through (401 otherwise), and only a
+    write token changes anything: a read token gets 403 `read_only_token` on every method but
+    GET, HEAD and OPTIONS, whatever the endpoint."""
 
     message = "Authenticate with an API token: 'Authorization: Bearer dcv_...'."
     code = "not_authenticated"
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        if isinstance(request.auth, ApiToken):
-            return True
-        raise exceptions.NotAuthenticated(self.message, code=self.code)
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            raise exceptions.NotAuthenticated(self.message, code=self.code)
+        if request.method not in SAFE_METHODS and not token.can_write:
+            raise exceptions.PermissionDenied(
+                f"The token “{token.name}” can only read. Create a write token under API "
+                "tokens to change things.",
+                code="read_only_token",
+            )
+        return True
 
 
 class ApiTokenRateThrottle(SimpleRateThrottle):

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import Organization
+from accounts.models import Organization, TokenScope
+
+# How long a new token works: days, or "" for until it is revoked.
+EXPIRY_CHOICES = [("", "Until revoked"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
 
 
 class ApiTokenForm(forms.Form):
@@ -13,11 +16,30 @@ class ApiTokenForm(forms.Form):
         error_messages={"required": "Give the token a name so you can recognise it later."},
     )
 
+    scope = forms.ChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.WRITE,
+        required=False,  # not sent: a write token, as before scopes
+        label="Scope",
+        error_messages={"invalid_choice": "Choose read or write."},
+    )
+    expires_in_days = forms.TypedChoiceField(
+        choices=EXPIRY_CHOICES,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        label="Expires",
+        error_messages={"invalid_choice": "Choose when the token stops working."},
+    )
+
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
         if not name:
             raise forms.ValidationError("Give the token a name so you can recognise it later.")
         return name
+
+    def clean_scope(self) -> str:
+        return str(self.cleaned_data.get("scope") or TokenScope.WRITE)
 
 
 class OrganizationSettingsForm(forms.ModelForm[Organization]):

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator, validate_email
 from django.db import models
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.db.models.query import QuerySet
@@ -126,7 +127,13 @@ class Membership(models.Model):
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> ApiTokenQuerySet:
-        return self.filter(revoked_at__isnull=True)
+        """Not revoked, not expired."""
+        return self.filter(revoked_at__isnull=True).exclude(expires_at__lte=timezone.now())
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read: look, never change"
+    WRITE = "write", "Write: read and change"
 
 
 class ApiToken(models.Model):
@@ -150,6 +157,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # What it may do: a read token gets 403 `read_only_token` on every change. Tokens made
+    # before scopes existed are write tokens, as they always were.
+    scope = models.CharField(max_length=10, choices=TokenScope.choices, default=TokenScope.WRITE)
+    expires_at = models.DateTimeField(null=True, blank=True)  # None: until revoked
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -161,7 +172,15 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == TokenScope.WRITE
 
     @staticmethod
     def digest_of(raw: str) -> str:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
-from accounts.models import ApiToken, Membership, Organization, Role, User
+from accounts.models import ApiToken, Membership, Organization, Role, TokenScope, User
 
 
 def _unique_slug(base: str) -> str:
@@ -60,9 +60,17 @@ def organization_switch(*, user: User, organization: Organization) -> None:
 
 
 def api_token_create(
-    *, organization: Organization, created_by: User, name: str
+    *,
+    organization: Organization,
+    created_by: User,
+    name: str,
+    scope: str = TokenScope.WRITE,
+    expires_in_days: int | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token for `organization`; returns it with the raw value, which is never stored."""
+    """Create a token for `organization`, `read` or `write`, working until revoked or for
+    `expires_in_days`; returns it with the raw value, which is never stored."""
+    if scope not in TokenScope.values:
+        raise ValueError(f"Unknown token scope {scope!r}")
     raw = ApiToken.PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         organization=organization,
@@ -70,6 +78,8 @@ def api_token_create(
         digest=ApiToken.digest_of(raw),
         display_prefix=raw[: len(ApiToken.PREFIX) + 6],
         created_by=created_by,
+        scope=scope,
+        expires_at=(timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None),
     )
     return token, raw
 

@@ -72,6 +72,8 @@ def api_tokens(request: SignedInRequest, membership: Membership) -> HttpResponse
                 organization=membership.organization,
                 created_by=request.user,
                 name=form.cleaned_data["name"],
+                scope=form.cleaned_data["scope"],
+                expires_in_days=form.cleaned_data["expires_in_days"],
             )
             new_token = {"id": token.pk, "raw": raw}
             form = ApiTokenForm()
