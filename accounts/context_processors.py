@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from accounts.access import current_membership, user_memberships
+from accounts.roles import abilities
 
 
 def organizations(request: HttpRequest) -> dict[str, object]:
@@ -13,4 +15,6 @@ def organizations(request: HttpRequest) -> dict[str, object]:
     return {
         "all_memberships": lambda: user_memberships(request),
         "current_membership": lambda: current_membership(request),
+        # What the current member's role may do (accounts/roles.py): pages hide the rest.
+        "can": SimpleLazyObject(lambda: abilities(current_membership(request))),
     }

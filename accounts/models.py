@@ -119,11 +119,6 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.role})"
 
-    @property
-    def can_manage(self) -> bool:
-        """Owners and admins manage billing, tokens and members."""
-        return self.role in (Role.OWNER, Role.ADMIN)
-
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> ApiTokenQuerySet:

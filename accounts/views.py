@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
@@ -16,7 +15,9 @@ from accounts.access import (
     organization_required,
 )
 from accounts.forms import ApiTokenForm, OrganizationSettingsForm
-from accounts.models import ApiToken, Membership, Organization
+from accounts.models import ApiToken, Membership, Organization, Role
+from accounts.roles import Action, ensure
+from accounts.roles import table as role_table
 from accounts.services import (
     BRANDING_FIELDS,
     api_token_create,
@@ -57,8 +58,7 @@ def api_tokens(request: SignedInRequest, membership: Membership) -> HttpResponse
     form = ApiTokenForm()
     new_token = None
     if request.method == "POST":
-        if not membership.can_manage:
-            raise PermissionDenied("Only owners and admins can create API tokens.")
+        ensure(membership, Action.MANAGE_TOKENS)
         form = ApiTokenForm(request.POST)
         if not once.spend(request):
             messages.info(
@@ -96,8 +96,7 @@ def api_token_revoke_view(
     request: SignedInRequest, membership: Membership, token_id: int
 ) -> HttpResponse:
     token = get_api_token_or_404(membership, token_id)
-    if not membership.can_manage:
-        raise PermissionDenied("Only owners and admins can revoke API tokens.")
+    ensure(membership, Action.MANAGE_TOKENS)
     api_token_revoke(token=token)
     messages.success(request, f"Revoked “{token.name}”. Requests using it now get 401.")
     return redirect("accounts:api_tokens")
@@ -112,8 +111,7 @@ def organization_settings(request: SignedInRequest, membership: Membership) -> H
     form = OrganizationSettingsForm(instance=organization)
     status = 200
     if request.method == "POST":
-        if not membership.can_manage:
-            raise PermissionDenied("Only owners and admins can change the organization.")
+        ensure(membership, Action.ORGANIZATION_SETTINGS)
         # A copy: a form that fails must not change the organization the page shows.
         editing = Organization.objects.get(pk=organization.pk)
         form = OrganizationSettingsForm(request.POST, instance=editing)
@@ -128,6 +126,12 @@ def organization_settings(request: SignedInRequest, membership: Membership) -> H
     return render(
         request,
         "accounts/organization.html",
-        {"membership": membership, "form": form, "organization": organization},
+        {
+            "membership": membership,
+            "form": form,
+            "organization": organization,
+            "roles": [role.label for role in Role],
+            "role_table": role_table(),
+        },
         status=status,
     )

@@ -12,7 +12,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    HttpResponseForbidden,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
+from accounts.roles import Action, ensure
 from billing.forms import CheckoutForm
 from billing.models import Subscription
 from billing.plans import (
@@ -44,8 +44,6 @@ from billing.stripe_client import StripeTransientError, WebhookSignatureError
 
 logger = logging.getLogger(__name__)
 
-FORBIDDEN = "Only owners and admins of the organization can change billing."
-
 
 @dataclass(frozen=True)
 class PlanCard:
@@ -58,14 +56,12 @@ class PlanCard:
     applies_until: dt.datetime | None  # its limits still apply after it ended, until then
 
 
-def plan_cards(
-    entitlements: Entitlements, subscription: Subscription | None, *, can_manage: bool
-) -> list[PlanCard]:
+def plan_cards(entitlements: Entitlements, subscription: Subscription | None) -> list[PlanCard]:
     live = subscription is not None and subscription.is_live
     cards = []
     for plan in all_plans():
         yours = plan.key == entitlements.plan.key and (live or not plan.is_paid)
-        if yours or not can_manage:
+        if yours:
             action = ""
         elif plan.is_paid:
             action = "switch" if live else "subscribe"
@@ -93,6 +89,7 @@ def plan_cards(
 @require_GET
 @organization_required
 def billing_page(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    ensure(membership, Action.BILLING)
     organization = membership.organization
     entitlements = organization_entitlements(
         organization, domain_count=organization_domain_count(organization)
@@ -108,10 +105,9 @@ def billing_page(request: SignedInRequest, membership: Membership) -> HttpRespon
             "organization": organization,
             "subscription": subscription,
             "entitlements": entitlements,
-            "cards": plan_cards(entitlements, subscription, can_manage=membership.can_manage),
+            "cards": plan_cards(entitlements, subscription),
             "free_plan": get_plan("free"),
             "grace_days": settings.BILLING_GRACE_DAYS,
-            "can_manage": membership.can_manage,
             "request_key": uuid.uuid4().hex,
         },
     )
@@ -120,8 +116,7 @@ def billing_page(request: SignedInRequest, membership: Membership) -> HttpRespon
 @require_POST
 @organization_required
 def checkout(request: SignedInRequest, membership: Membership) -> HttpResponse:
-    if not membership.can_manage:
-        return HttpResponseForbidden(FORBIDDEN)
+    ensure(membership, Action.BILLING)
     form = CheckoutForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose Pro or Agency, then try again.")
@@ -142,8 +137,7 @@ def checkout(request: SignedInRequest, membership: Membership) -> HttpResponse:
 @require_POST
 @organization_required
 def portal(request: SignedInRequest, membership: Membership) -> HttpResponse:
-    if not membership.can_manage:
-        return HttpResponseForbidden(FORBIDDEN)
+    ensure(membership, Action.BILLING)
     try:
         url = portal_start(organization=membership.organization)
     except BillingError as error:

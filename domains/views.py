@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
+from accounts.roles import Action, ensure
 from billing.models import Subscription
 from billing.plans import organization_entitlements
 from domains.access import get_domain_or_404
@@ -134,6 +135,7 @@ def dashboard(request: SignedInRequest, membership: Membership) -> HttpResponse:
 @organization_required
 def domain_add(request: SignedInRequest, membership: Membership) -> HttpResponse:
     """Add a domain. With htmx, errors come back inline next to the field."""
+    ensure(membership, Action.CHANGE_DOMAINS)
     form = DomainForm(request.POST)
     error_code = ""
     if form.is_valid():
@@ -307,6 +309,7 @@ def domain_check(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Check now: our own DNS lookup plus a Cloudflare re-validation."""
+    ensure(membership, Action.CHANGE_DOMAINS)
     domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
     shown = shown_state(domain, _detection(domain), _dns_check(domain))
     try:
@@ -344,6 +347,7 @@ def domain_remove(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Confirm, then offboard from Cloudflare. A failure leaves it `deleting`, retried later."""
+    ensure(membership, Action.CHANGE_DOMAINS)
     domain = get_domain_or_404(membership.organization_id, domain_id)
     if request.method == "GET":
         return render(request, "domains/remove.html", {"domain": domain, "membership": membership})
@@ -367,6 +371,7 @@ def domain_origin(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Choose the origin that serves the domain; the hostname follows in the background."""
+    ensure(membership, Action.CHANGE_DOMAINS)
     domain = get_domain_or_404(membership.organization_id, domain_id)
     form = DomainOriginForm(request.POST)
     try:
@@ -389,6 +394,7 @@ def domain_add_www(
 ) -> HttpResponse:
     """A bare domain whose DNS host cannot point it at us: add www.<it> instead, in one click
     (the bare domain stays until its owner removes it)."""
+    ensure(membership, Action.CHANGE_DOMAINS)
     apex = get_domain_or_404(membership.organization_id, domain_id)
     try:
         registration = domain_register(

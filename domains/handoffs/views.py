@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership, Organization
+from accounts.roles import Action, ensure
 from dcvaas.middleware import allow_https_images
 from dcvaas.throttling import Rate, client_ip, hit
 from domains.access import get_domain_or_404
@@ -122,6 +123,7 @@ def handoff_new(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
     """Make a link; its URL is shown once, in this answer."""
+    ensure(membership, Action.HANDOFF_LINKS)
     domain = get_domain_or_404(membership.organization_id, domain_id)
     try:
         handoff, raw = handoff_create(
@@ -149,6 +151,7 @@ def handoff_new(
 def handoff_revoke_view(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID, handoff_id: uuid.UUID
 ) -> HttpResponse:
+    ensure(membership, Action.HANDOFF_LINKS)
     domain = get_domain_or_404(membership.organization_id, domain_id)
     handoff = get_object_or_404(Handoff, pk=handoff_id, domain=domain)
     handoff_revoke(handoff=handoff)

@@ -6,7 +6,6 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
+from accounts.roles import Action, ensure
 from domains.errors import DomainError
 from domains.models import Domain, Origin, ZoneEntitlement
 from domains.origins.access import get_origin_or_404
@@ -32,8 +32,7 @@ DOMAINS_SHOWN = 50
 
 
 def _managing(membership: Membership) -> None:
-    if not membership.can_manage:
-        raise PermissionDenied("Only owners and admins can change origins.")
+    ensure(membership, Action.MANAGE_ORIGINS)
 
 
 def _common(membership: Membership) -> dict[str, object]:

@@ -6,7 +6,6 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import SignedInRequest, organization_required
 from accounts.models import Membership
+from accounts.roles import Action, ensure
 from dcvaas import once
 from domains.errors import DomainError
 from domains.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType
@@ -32,8 +32,7 @@ DELIVERIES_PER_PAGE = 50
 
 
 def _managing(membership: Membership) -> None:
-    if not membership.can_manage:
-        raise PermissionDenied("Only owners and admins can change webhook endpoints.")
+    ensure(membership, Action.MANAGE_WEBHOOKS)
 
 
 def _shown_once(response: HttpResponse) -> HttpResponse:
