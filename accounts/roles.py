@@ -24,6 +24,8 @@ class Action(StrEnum):
     MANAGE_TOKENS = "manage_tokens"
     BILLING = "billing"  # see the plan and invoices, subscribe, change or cancel
     ORGANIZATION_SETTINGS = "organization_settings"  # name and branding
+    MEMBERS = "members"  # invite, change roles (never to or from owner), remove
+    TRANSFER_OWNERSHIP = "transfer_ownership"  # make another member owner, or an owner admin
 
 
 # What each action is, in words, for the page that shows the table.
@@ -36,12 +38,14 @@ ACTION_NAMES = {
     Action.MANAGE_TOKENS: "Create and revoke API tokens",
     Action.BILLING: "Open billing: subscribe, change or cancel the plan",
     Action.ORGANIZATION_SETTINGS: "Change the organization's name and branding",
+    Action.MEMBERS: "Invite people, change members' roles, remove members",
+    Action.TRANSFER_OWNERSHIP: "Make a member an owner, or an owner an admin",
 }
 
 EVERYONE = frozenset({Action.VIEW, Action.CHANGE_DOMAINS, Action.HANDOFF_LINKS})
 PERMISSIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.ADMIN: frozenset(Action),
+    Role.ADMIN: frozenset(Action) - {Action.TRANSFER_OWNERSHIP},
     Role.MEMBER: EVERYONE,
 }
 # Who may, in words, for the refusals (`PermissionDenied` messages).

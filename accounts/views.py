@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import cast
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,7 +18,20 @@ from accounts.access import (
     organization_required,
 )
 from accounts.forms import ApiTokenForm, OrganizationSettingsForm
-from accounts.models import ApiToken, Membership, Organization, Role
+from accounts.members import (
+    INVITABLE_ROLES,
+    MemberError,
+    invitation_accept,
+    invitation_create,
+    invitation_open,
+    invitation_resend,
+    invitation_revoke,
+    member_change_role,
+    member_leave,
+    member_remove,
+    ownership_transfer,
+)
+from accounts.models import ApiToken, Invitation, Membership, Organization, Role, User
 from accounts.roles import Action, ensure
 from accounts.roles import table as role_table
 from accounts.services import (
@@ -135,3 +151,180 @@ def organization_settings(request: SignedInRequest, membership: Membership) -> H
         },
         status=status,
     )
+
+
+# -- members ----------------------------------------------------------------------------------
+def _member_of(membership: Membership, member_id: int) -> Membership:
+    """A membership of the current organization; another organization's is a 404."""
+    member = (
+        Membership.objects.select_related("user")
+        .filter(organization_id=membership.organization_id, pk=member_id)
+        .first()
+    )
+    if member is None:
+        raise Http404("No such member")
+    return member
+
+
+def _invitation_of(membership: Membership, invitation_id: int) -> Invitation:
+    invitation = Invitation.objects.filter(
+        organization_id=membership.organization_id, pk=invitation_id
+    ).first()
+    if invitation is None:
+        raise Http404("No such invitation")
+    return invitation
+
+
+def _refused(request: SignedInRequest, error: MemberError) -> HttpResponse:
+    messages.error(request, error.message)
+    return redirect("accounts:members")
+
+
+@organization_required
+def members_page(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    """The organization's people and pending invitations; owners and admins manage them."""
+    members = (
+        Membership.objects.filter(organization_id=membership.organization_id)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    invitations = (
+        Invitation.objects.pending()
+        .filter(organization_id=membership.organization_id)
+        .select_related("invited_by")
+    )
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "membership": membership,
+            "members": members,
+            "invitations": invitations,
+            "roles": INVITABLE_ROLES,
+            "invitation_days": settings.INVITATION_DAYS,
+        },
+    )
+
+
+@require_POST
+@organization_required
+def member_invite(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    ensure(membership, Action.MEMBERS)
+    try:
+        invitation, _ = invitation_create(
+            organization=membership.organization,
+            email=request.POST.get("email", ""),
+            role=request.POST.get("role", Role.MEMBER),
+            invited_by=request.user,
+        )
+    except MemberError as error:
+        return _refused(request, error)
+    messages.success(request, f"Invited {invitation.email}: the link is in their email.")
+    return redirect("accounts:members")
+
+
+@require_POST
+@organization_required
+def invitation_resend_view(
+    request: SignedInRequest, membership: Membership, invitation_id: int
+) -> HttpResponse:
+    ensure(membership, Action.MEMBERS)
+    invitation = _invitation_of(membership, invitation_id)
+    try:
+        invitation_resend(invitation=invitation)
+    except MemberError as error:
+        return _refused(request, error)
+    messages.success(request, f"Sent {invitation.email} a new link; the old one stopped working.")
+    return redirect("accounts:members")
+
+
+@require_POST
+@organization_required
+def invitation_revoke_view(
+    request: SignedInRequest, membership: Membership, invitation_id: int
+) -> HttpResponse:
+    ensure(membership, Action.MEMBERS)
+    invitation = _invitation_of(membership, invitation_id)
+    invitation_revoke(invitation=invitation)
+    messages.success(request, f"Revoked the invitation of {invitation.email}.")
+    return redirect("accounts:members")
+
+
+@require_POST
+@organization_required
+def member_role(request: SignedInRequest, membership: Membership, member_id: int) -> HttpResponse:
+    ensure(membership, Action.MEMBERS)
+    member = _member_of(membership, member_id)
+    try:
+        member_change_role(actor=membership, member=member, role=request.POST.get("role", ""))
+    except MemberError as error:
+        return _refused(request, error)
+    messages.success(request, f"{member.user.username} is now {member.get_role_display()}.")
+    return redirect("accounts:members")
+
+
+@require_POST
+@organization_required
+def member_remove_view(
+    request: SignedInRequest, membership: Membership, member_id: int
+) -> HttpResponse:
+    ensure(membership, Action.MEMBERS)
+    member = _member_of(membership, member_id)
+    if member.pk == membership.pk:
+        return _refused(request, MemberError("self", "To leave, use “Leave” below."))
+    try:
+        member_remove(actor=membership, member=member)
+    except MemberError as error:
+        return _refused(request, error)
+    messages.success(request, f"Removed {member.user.username} from {membership.organization}.")
+    return redirect("accounts:members")
+
+
+@require_POST
+@organization_required
+def member_make_owner(
+    request: SignedInRequest, membership: Membership, member_id: int
+) -> HttpResponse:
+    ensure(membership, Action.TRANSFER_OWNERSHIP)
+    member = _member_of(membership, member_id)
+    try:
+        ownership_transfer(actor=membership, member=member)
+    except MemberError as error:
+        return _refused(request, error)
+    messages.success(request, f"{member.user.username} is an owner now; you are an admin.")
+    return redirect("accounts:members")
+
+
+@require_POST
+@organization_required
+def member_leave_view(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    try:
+        member_leave(member=membership)
+    except MemberError as error:
+        return _refused(request, error)
+    messages.success(request, f"You left {membership.organization.name}.")
+    return redirect("dashboard")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitee (signed in with GitHub) sees which organization and role, and accepts."""
+    invitation = invitation_open(token)
+    if invitation is None:
+        raise Http404("This invitation does not work (any more). Ask for a new one.")
+    user = cast(User, request.user)
+    if request.method == "POST":
+        try:
+            invitation_accept(invitation=invitation, user=user)
+        except MemberError as error:
+            raise Http404(error.message) from None
+        messages.success(request, f"Welcome to {invitation.organization.name}.")
+        return redirect("dashboard")
+    already = Membership.objects.filter(organization=invitation.organization, user=user).first()
+    response = render(
+        request, "accounts/invitation.html", {"invitation": invitation, "already": already}
+    )
+    patch_cache_control(response, no_store=True, private=True)
+    response["Referrer-Policy"] = "no-referrer"
+    return response

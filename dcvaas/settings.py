@@ -443,6 +443,8 @@ CHECK_NOW_INTERVAL = env.int("CHECK_NOW_INTERVAL", default=15)
 # Hand-off links (domains/handoffs/): how many days a new link works, and how often its
 # "Check my records" may be pressed, per link and per visitor address.
 HANDOFF_DAYS = env.int("HANDOFF_DAYS", default=14)
+# Days an invitation to join an organization works (accounts/members.py).
+INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 HANDOFF_CHECK_RATE_PER_LINK = env.str("HANDOFF_CHECK_RATE_PER_LINK", default="20/hour")
 HANDOFF_CHECK_RATE_PER_IP = env.str("HANDOFF_CHECK_RATE_PER_IP", default="60/hour")
 

@@ -15,6 +15,7 @@ from accounts.roles import PERMISSIONS, Action, allowed, refusal
 from domains.models import Domain
 from domains.services import domain_register
 from sandbox.cloudflare import CloudflareSandbox
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +29,8 @@ REQUESTS: dict[Action, tuple[str, str, dict[str, str]]] = {
     Action.MANAGE_TOKENS: ("post", "/tokens/", {"name": "ci", "once": "k"}),
     Action.BILLING: ("get", "/billing/", {}),
     Action.ORGANIZATION_SETTINGS: ("post", "/organization/", {"name": "Acme"}),
+    Action.MEMBERS: ("post", "/settings/members/invite/", {"email": "new@x.example"}),
+    Action.TRANSFER_OWNERSHIP: ("post", "/settings/members/{owner}/make-owner/", {}),
 }
 # Where a page shows the control for an action (hidden from a role that may not).
 CONTROLS: dict[Action, tuple[str, str]] = {
@@ -36,6 +39,8 @@ CONTROLS: dict[Action, tuple[str, str]] = {
     Action.MANAGE_TOKENS: ("/tokens/", "Create token"),
     Action.BILLING: ("/dashboard/", 'href="/billing/"'),
     Action.ORGANIZATION_SETTINGS: ("/organization/", 'data-testid="organization-form"'),
+    Action.MEMBERS: ("/settings/members/", 'data-testid="invite-form"'),
+    Action.TRANSFER_OWNERSHIP: ("/settings/members/", 'data-testid="make-owner"'),
 }
 
 
@@ -50,6 +55,8 @@ def as_role(
     client: Client, acme: Organization, bob: User, cloudflare_sim: CloudflareSandbox
 ) -> Callable[[str], tuple[Client, Domain]]:
     domain = domain_register(organization=acme, hostname="app.acme.test-customer.dev").domain
+    # A third person, a plain member: the one the others' controls act on.
+    MembershipFactory(user=UserFactory(username="erin"), organization=acme, role=Role.MEMBER)
 
     def sign_in(role: str) -> tuple[Client, Domain]:
         Membership.objects.filter(user=bob, organization=acme).update(role=role)
@@ -67,7 +74,10 @@ def test_each_role_may_do_exactly_what_the_table_says(
     client, domain = as_role(role)
     method, path, form = REQUESTS[action]
 
-    response = getattr(client, method)(path.format(domain=domain.pk), form)
+    owner = Membership.objects.get(
+        organization=domain.organization, role=Role.OWNER, user__username="alice"
+    )
+    response = getattr(client, method)(path.format(domain=domain.pk, owner=owner.pk), form)
 
     if allowed(role, action):
         assert response.status_code != 403, response.content.decode()[:300]
