@@ -208,3 +208,19 @@ def test_another_organizations_members_and_invitations_are_404(
 
     assert answers == [404, 404, 404, 404]
     assert Membership.objects.filter(pk=alices.pk).exists()
+
+
+def test_the_invitation_page_is_private_and_its_form_needs_the_csrf_token(
+    acme: Organization, alice: User, charlie: User
+) -> None:
+    _, raw = invitation_create(organization=acme, email=INVITEE, role="member", invited_by=alice)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(charlie)
+
+    page = client.get(f"/invitations/{raw}/")
+    forged = client.post(f"/invitations/{raw}/")  # another site's form: no token
+
+    assert "no-store" in page["Cache-Control"]
+    assert page["Referrer-Policy"] == "same-origin"
+    assert forged.status_code == 403
+    assert not Membership.objects.filter(user=charlie, organization=acme).exists()
