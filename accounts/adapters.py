@@ -7,9 +7,11 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
+from django.db import transaction
 from django.http import HttpRequest
 
-from accounts.models import User
+from accounts.audit import audit
+from accounts.models import Membership, User
 from accounts.services import organization_ensure_personal
 
 
@@ -17,6 +19,15 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         # No local passwords: accounts are created through GitHub only.
         return False
+
+    def login(self, request: HttpRequest, user: Any) -> None:
+        """Sign in, and say so in the audit log of each of the person's organizations."""
+        super().login(request, user)
+        with transaction.atomic():
+            for organization_id in Membership.objects.filter(user=user).values_list(
+                "organization_id", flat=True
+            ):
+                audit(organization_id, "user.signed_in", target=user, actor=user)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

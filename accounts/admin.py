@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import ApiToken, Membership, Organization, User
+from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
 
 
 class MembershipInline(admin.TabularInline[Membership, User]):
@@ -61,3 +61,34 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     # The digest is useless to a person and the raw token is never stored: nothing to edit.
     readonly_fields = ["digest", "display_prefix", "created_at", "last_used_at", "created_by"]
     autocomplete_fields = ["organization"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
+    """The audit log, read-only: nobody changes or deletes an event by hand."""
+
+    list_display = ["created_at", "organization", "actor_label", "action", "target_label"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["organization__name", "actor_label", "target_label"]
+    list_select_related = ["organization"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin[Invitation]):
+    list_display = ["email", "organization", "role", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["role", "created_at"]
+    search_fields = ["email", "organization__name"]
+    list_select_related = ["organization"]
+    exclude = ["digest"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
+from accounts.audit import ACTIONS
 from accounts.models import Organization, TokenScope
 
 # How long a new token works: days, or "" for until it is revoked.
@@ -61,3 +64,25 @@ class OrganizationSettingsForm(forms.ModelForm[Organization]):
     def clean_brand_accent(self) -> str:
         accent: str = self.cleaned_data["brand_accent"].strip()
         return accent.lower()
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False, max_length=150, label="Who")
+    action = forms.ChoiceField(required=False, label="What")
+    since = forms.DateField(
+        required=False, label="From", error_messages={"invalid": "Give a date as YYYY-MM-DD."}
+    )
+    until = forms.DateField(
+        required=False, label="To", error_messages={"invalid": "Give a date as YYYY-MM-DD."}
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action"), *ACTIONS.items()]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError("“From” must be on or before “To”.")
+        return data

@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import audit
 from accounts.models import Invitation, Membership, Organization, Role, User
 
 
@@ -79,14 +80,23 @@ def invitation_create(
             field="email",
         )
     raw, digest = _new_secret()
-    invitation = Invitation.objects.create(
-        organization=organization,
-        email=address,
-        role=role,
-        digest=digest,
-        invited_by=invited_by,
-        expires_at=timezone.now() + timedelta(days=int(settings.INVITATION_DAYS)),
-    )
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            organization=organization,
+            email=address,
+            role=role,
+            digest=digest,
+            invited_by=invited_by,
+            expires_at=timezone.now() + timedelta(days=int(settings.INVITATION_DAYS)),
+        )
+        audit(
+            organization.pk,
+            "invitation.sent",
+            target=invitation,
+            target_label=address,
+            changes={"role": role},
+            actor=invited_by,
+        )
     transaction.on_commit(lambda: _send_invitation(invitation, raw))
     return invitation, raw
 
@@ -98,15 +108,29 @@ def invitation_resend(*, invitation: Invitation) -> str:
     raw, digest = _new_secret()
     invitation.digest = digest
     invitation.expires_at = timezone.now() + timedelta(days=int(settings.INVITATION_DAYS))
-    invitation.save(update_fields=["digest", "expires_at"])
+    with transaction.atomic():
+        invitation.save(update_fields=["digest", "expires_at"])
+        audit(
+            invitation.organization_id,
+            "invitation.resent",
+            target=invitation,
+            target_label=invitation.email,
+        )
     transaction.on_commit(lambda: _send_invitation(invitation, raw))
     return raw
 
 
 def invitation_revoke(*, invitation: Invitation) -> None:
-    Invitation.objects.filter(pk=invitation.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    with transaction.atomic():
+        if Invitation.objects.filter(pk=invitation.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        ):
+            audit(
+                invitation.organization_id,
+                "invitation.revoked",
+                target=invitation,
+                target_label=invitation.email,
+            )
 
 
 def invitation_open(raw: str) -> Invitation | None:
@@ -148,6 +172,14 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
                 membership = existing.get()
         User.objects.filter(pk=user.pk).update(current_organization=invitation.organization)
         user.current_organization = invitation.organization
+        audit(
+            invitation.organization_id,
+            "invitation.accepted",
+            target=invitation,
+            target_label=invitation.email,
+            changes={"user": user.username, "role": membership.role},
+            actor=user,
+        )
     return membership
 
 
@@ -180,8 +212,16 @@ def member_change_role(*, actor: Membership, member: Membership, role: str) -> M
                     "last_owner",
                     "This is the organization's last owner: make someone else owner first.",
                 )
+        before = member.role
         member.role = role
         member.save(update_fields=["role"])
+        audit(
+            member.organization_id,
+            "member.role_changed",
+            target=member,
+            target_label=member.user.username,
+            changes={"role": [before, role]},
+        )
     return member
 
 
@@ -193,6 +233,13 @@ def member_remove(*, actor: Membership, member: Membership) -> None:
             raise MemberError("owner_only", "Only an owner can remove an owner.")
         if member.role == Role.OWNER and _owners(member.organization_id) == 1:
             raise MemberError("last_owner", "The organization's last owner cannot be removed.")
+        audit(
+            member.organization_id,
+            "member.removed",
+            target=member,
+            target_label=member.user.username,
+            changes={"role": member.role},
+        )
         member.delete()
         User.objects.filter(
             pk=member.user_id, current_organization_id=member.organization_id
@@ -209,6 +256,9 @@ def member_leave(*, member: Membership) -> None:
                 "last_owner",
                 "You are the organization's last owner: make someone else owner first.",
             )
+        audit(
+            member.organization_id, "member.left", target=member, target_label=member.user.username
+        )
         member.delete()
         User.objects.filter(
             pk=member.user_id, current_organization_id=member.organization_id
@@ -225,4 +275,11 @@ def ownership_transfer(*, actor: Membership, member: Membership) -> None:
         _locked(member.organization_id)
         Membership.objects.filter(pk=member.pk).update(role=Role.OWNER)
         Membership.objects.filter(pk=actor.pk).update(role=Role.ADMIN)
+        audit(
+            member.organization_id,
+            "ownership.transferred",
+            target=member,
+            target_label=member.user.username,
+            changes={"from": actor.user.username, "to": member.user.username},
+        )
     member.role, actor.role = Role.OWNER, Role.ADMIN

@@ -26,6 +26,7 @@ class Action(StrEnum):
     ORGANIZATION_SETTINGS = "organization_settings"  # name and branding
     MEMBERS = "members"  # invite, change roles (never to or from owner), remove
     TRANSFER_OWNERSHIP = "transfer_ownership"  # make another member owner, or an owner admin
+    AUDIT_LOG = "audit_log"  # read and export who did what
 
 
 # What each action is, in words, for the page that shows the table.
@@ -40,6 +41,7 @@ ACTION_NAMES = {
     Action.ORGANIZATION_SETTINGS: "Change the organization's name and branding",
     Action.MEMBERS: "Invite people, change members' roles, remove members",
     Action.TRANSFER_OWNERSHIP: "Make a member an owner, or an owner an admin",
+    Action.AUDIT_LOG: "Read and export the audit log",
 }
 
 EVERYONE = frozenset({Action.VIEW, Action.CHANGE_DOMAINS, Action.HANDOFF_LINKS})

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
+from accounts.audit import audit
 from accounts.models import ApiToken, Membership, Organization, Role, TokenScope, User
 
 
@@ -72,21 +73,41 @@ def api_token_create(
     if scope not in TokenScope.values:
         raise ValueError(f"Unknown token scope {scope!r}")
     raw = ApiToken.PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        organization=organization,
-        name=name.strip()[:100] or "API token",
-        digest=ApiToken.digest_of(raw),
-        display_prefix=raw[: len(ApiToken.PREFIX) + 6],
-        created_by=created_by,
-        scope=scope,
-        expires_at=(timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None),
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            organization=organization,
+            name=name.strip()[:100] or "API token",
+            digest=ApiToken.digest_of(raw),
+            display_prefix=raw[: len(ApiToken.PREFIX) + 6],
+            created_by=created_by,
+            scope=scope,
+            expires_at=(
+                timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+            ),
+        )
+        audit(
+            organization.pk,
+            "token.created",
+            target=token,
+            target_label=f"{token.name} ({token.display_prefix}…)",
+            changes={"scope": scope, "expires_at": str(token.expires_at or "")},
+            actor=created_by,
+        )
     return token, raw
 
 
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
     """Revoke `token` (idempotent: revoking twice keeps the first revocation time)."""
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        ):
+            audit(
+                token.organization_id,
+                "token.revoked",
+                target=token,
+                target_label=f"{token.name} ({token.display_prefix}…)",
+            )
     token.refresh_from_db(fields=["revoked_at"])
     return token
 
@@ -106,7 +127,19 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     except ApiToken.DoesNotExist:
         return None
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+    if token.last_used_at is None:
+        with transaction.atomic():
+            # The first use: recorded once (only one request's update finds it unused).
+            if ApiToken.objects.filter(pk=token.pk, last_used_at__isnull=True).update(
+                last_used_at=now
+            ):
+                audit(
+                    token.organization_id,
+                    "token.first_used",
+                    target=token,
+                    target_label=f"{token.name} ({token.display_prefix}…)",
+                )
+    elif now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
@@ -120,8 +153,15 @@ def organization_update(*, organization: Organization, **fields: str) -> Organiz
     unknown = set(fields) - set(BRANDING_FIELDS)
     if unknown:
         raise ValueError(f"Not settable here: {', '.join(sorted(unknown))}")
+    before = {name: getattr(organization, name) for name in fields}
     for name, value in fields.items():
         setattr(organization, name, value)
     organization.full_clean(exclude=["slug", "stripe_customer_id"])
-    organization.save(update_fields=[*fields])
+    changes = {
+        name: [before[name], value] for name, value in fields.items() if before[name] != value
+    }
+    with transaction.atomic():
+        organization.save(update_fields=[*fields])
+        if changes:
+            audit(organization.pk, "organization.changed", target=organization, changes=changes)
     return organization

@@ -11,6 +11,7 @@ urlpatterns = [
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("organization/", views.organization_settings, name="organization"),
     path("settings/members/", views.members_page, name="members"),
+    path("settings/audit/", views.audit_log, name="audit"),
     path("settings/members/invite/", views.member_invite, name="member-invite"),
     path("settings/members/leave/", views.member_leave_view, name="member-leave"),
     path("settings/members/<int:member_id>/role/", views.member_role, name="member-role"),

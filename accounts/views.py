@@ -5,11 +5,12 @@ from typing import cast
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import (
     SignedInRequest,
@@ -17,7 +18,8 @@ from accounts.access import (
     get_membership_or_404,
     organization_required,
 )
-from accounts.forms import ApiTokenForm, OrganizationSettingsForm
+from accounts.audit import ACTIONS, audit_events, csv_line, csv_rows
+from accounts.forms import ApiTokenForm, AuditFilterForm, OrganizationSettingsForm
 from accounts.members import (
     INVITABLE_ROLES,
     MemberError,
@@ -331,3 +333,46 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
     # organization is a change) rightly refuses.
     response["Referrer-Policy"] = "same-origin"
     return response
+
+
+# -- the audit log ----------------------------------------------------------------------------
+AUDIT_PAGE_SIZE = 50
+
+
+@require_GET
+@organization_required
+def audit_log(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    """Who did what, newest first, with filters; `?export=csv` downloads what is filtered."""
+    ensure(membership, Action.AUDIT_LOG)
+    form = AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    events = audit_events(
+        membership.organization_id,
+        actor=filters.get("actor") or "",
+        action=filters.get("action") or "",
+        since=filters.get("since"),
+        until=filters.get("until"),
+    ).select_related("actor_user")
+    if request.GET.get("export") == "csv":
+        response = StreamingHttpResponse(
+            (csv_line(row) for row in csv_rows(events.iterator())), content_type="text/csv"
+        )
+        response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+        # Streamed (the log may be long); the decorator's type wants the common base.
+        return cast(HttpResponse, response)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "accounts/audit.html",
+        {
+            "membership": membership,
+            "form": form,
+            "page": page,
+            "actions": ACTIONS,
+            "query": query.urlencode(),
+            "retention_days": settings.AUDIT_RETENTION_DAYS,
+        },
+        status=200 if form.is_valid() or not request.GET else 400,
+    )

@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import audit
 from accounts.models import Organization
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import LIVE_STATUSES, PlanKey, get_plan, plan_for_price
@@ -245,12 +246,14 @@ def _subscription_write(
 ) -> Subscription:
     with transaction.atomic():
         current = Subscription.objects.select_for_update().filter(organization=organization).first()
+        before: tuple[str, str, bool] = ("free", "", False)
         if current is not None:
             same = current.stripe_subscription_id == state.id
             if same and current.stripe_state_at > read_at:
                 return current
             if not same and not _preferred(state, current):
                 return current
+            before = (current.plan, current.status, current.cancel_at_period_end)
             for name, value in fields.items():
                 setattr(current, name, value)
             current.stripe_subscription_id = state.id
@@ -259,6 +262,22 @@ def _subscription_write(
         else:
             subscription = Subscription.objects.create(
                 organization=organization, stripe_subscription_id=state.id, **fields
+            )
+        after = (subscription.plan, subscription.status, subscription.cancel_at_period_end)
+        if after != before:
+            # A change of plan, status or a cancellation, as Stripe tells it (no person acts).
+            audit(
+                organization.pk,
+                "plan.changed",
+                target=subscription,
+                target_label=state.id,
+                changes={
+                    name: [old, new]
+                    for name, old, new in zip(
+                        ("plan", "status", "cancel_at_period_end"), before, after, strict=True
+                    )
+                    if old != new
+                },
             )
     return subscription
 

@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who is answering, for the audit log's actor, address and browser.
+    "accounts.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -267,6 +269,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    "daily-sweep-audit-log": {
+        "task": "accounts.sweep_audit_log",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "every-10s-deliver-webhooks": {
         "task": "domains.deliver_webhooks",
         "schedule": 10.0,
@@ -443,6 +450,8 @@ CHECK_NOW_INTERVAL = env.int("CHECK_NOW_INTERVAL", default=15)
 # Hand-off links (domains/handoffs/): how many days a new link works, and how often its
 # "Check my records" may be pressed, per link and per visitor address.
 HANDOFF_DAYS = env.int("HANDOFF_DAYS", default=14)
+# Days the audit log keeps an event (a daily sweep deletes older ones).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=400)
 # Days an invitation to join an organization works (accounts/members.py).
 INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 HANDOFF_CHECK_RATE_PER_LINK = env.str("HANDOFF_CHECK_RATE_PER_LINK", default="20/hour")

@@ -6,6 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
+from accounts import api as accounts_api
 from dcvaas.middleware import allow_template_styles
 from domains import api
 from domains.handoffs import api as handoffs_api
@@ -90,6 +91,8 @@ urlpatterns = [
         webhooks_api.DeliveryResendApi.as_view(),
         name="webhook-resend",
     ),
+    path("audit-events", accounts_api.AuditEventListApi.as_view(), name="audit-events"),
+    path("audit-events/", accounts_api.AuditEventListApi.as_view()),
     path("schema/", schema_view, name="schema"),
     path("docs/", docs_view, name="docs"),
     # [\s\S], not `.`: a path with an encoded newline (%0A) must not fall through to HTML.

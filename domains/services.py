@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.audit import audit
 from accounts.models import Organization, User
 from billing.plans import organization_entitlements
 from domains import dns
@@ -142,6 +143,7 @@ def domain_register(
                     )
                 ]
             )
+            audit(org.pk, "domain.added", target=domain, target_label=domain.hostname, actor=actor)
     except IntegrityError as error:
         # The unique constraint on hostname is the real guard (two requests at once).
         mine = Domain.objects.filter(organization=organization, hostname=parsed.name).exists()
@@ -577,6 +579,13 @@ def domain_delete(*, domain: Domain, actor: User | None = None) -> Domain | None
                         else "Removal requested",
                     )
                 ]
+            )
+            audit(
+                domain.organization_id,
+                "domain.removed",
+                target=domain,
+                target_label=domain.hostname,
+                actor=actor,
             )
         domain.status = DomainStatus.DELETING
     return domain_finish_deletion(domain=domain, client=CloudflareClient.interactive())

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import audit
 from accounts.models import User
 from domains.errors import DomainError
 from domains.handoffs import emails
@@ -79,6 +80,14 @@ def handoff_create(
         )
         if recipient:
             emails.schedule_emails(handoff)
+        audit(
+            domain.organization_id,
+            "handoff.created",
+            target=handoff,
+            target_label=domain.hostname,
+            changes={"emailed_to": recipient} if recipient else {},
+            actor=actor,
+        )
     return handoff, raw
 
 
@@ -88,7 +97,17 @@ def handoff_url(raw: str) -> str:
 
 def handoff_revoke(*, handoff: Handoff) -> Handoff:
     """Revoke `handoff` (idempotent: the first revocation's time stays)."""
-    Handoff.objects.filter(pk=handoff.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        revoked = Handoff.objects.filter(pk=handoff.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if revoked:
+            audit(
+                handoff.domain.organization_id,
+                "handoff.revoked",
+                target=handoff,
+                target_label=handoff.domain.hostname,
+            )
     handoff.refresh_from_db(fields=["revoked_at"])
     return handoff
 

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from accounts.audit import audit
 from accounts.models import Organization
 from billing.plans import organization_entitlements
 from domains.cloudflare import (
@@ -135,6 +136,7 @@ def origin_create(
             record_name=record_name(),
             next_attempt_at=timezone.now(),
         )
+        audit(org.pk, "origin.created", target=origin, changes={"address": [None, origin.address]})
         kick_origins()
     return origin
 
@@ -164,6 +166,16 @@ def origin_update(*, origin: Origin, name: object = None, address: object = None
             )
             if not changed:
                 raise DomainError("deleting", "This origin is being removed.")
+            audit(
+                origin.organization_id,
+                "origin.changed",
+                target=origin,
+                changes={
+                    field: [getattr(origin, field), value]
+                    for field, value in updates.items()
+                    if field in ("name", "address")
+                },
+            )
             kick_origins()
         origin.refresh_from_db()
     return origin
@@ -237,6 +249,7 @@ def origin_delete(*, origin: Origin) -> Origin:
             next_attempt_at=timezone.now(),
         )
         origins_retarget(org.pk)
+        audit(org.pk, "origin.removed", target=origin)
         kick_origins()
     origin.refresh_from_db()
     return origin

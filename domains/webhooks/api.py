@@ -40,6 +40,7 @@ from domains.webhooks.services import (
     SUBSCRIBABLE,
     webhook_delivery_resend,
     webhook_endpoint_create,
+    webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_send_test,
     webhook_endpoint_update,
@@ -184,7 +185,8 @@ class EndpointDetailApi(StrictApiView):
     )
     def delete(self, request: Request, endpoint_id: uuid.UUID) -> Response:
         """Remove the endpoint and its delivery log."""
-        get_endpoint_or_404(request_token(request).organization_id, endpoint_id).delete()
+        endpoint = get_endpoint_or_404(request_token(request).organization_id, endpoint_id)
+        webhook_endpoint_delete(endpoint=endpoint)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

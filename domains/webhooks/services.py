@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit
 from accounts.models import Organization
 from billing.plans import organization_entitlements
 from domains.errors import DomainError
@@ -78,6 +79,7 @@ def webhook_endpoint_create(
         endpoint = WebhookEndpoint.objects.create(
             organization=org, url=url, description=description.strip(), event_types=types
         )
+        audit(org.pk, "webhook.created", target=endpoint, target_label=url)
     return NewSecret(endpoint, endpoint.secret)
 
 
@@ -90,6 +92,12 @@ def webhook_endpoint_update(
     enabled: bool | None = None,
 ) -> WebhookEndpoint:
     """Change what was given. Enabling an endpoint again clears its failure record."""
+    before = {
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": list(endpoint.event_types),
+        "enabled": endpoint.enabled,
+    }
     if url is not None:
         endpoint.url = _checked_url(url)
     if description is not None:
@@ -101,8 +109,31 @@ def webhook_endpoint_update(
             endpoint.failing_since = None
             endpoint.disabled_reason = ""
         endpoint.enabled = enabled
-    endpoint.save()
+    changes = {
+        field: [old, getattr(endpoint, field)]
+        for field, old in before.items()
+        if old != getattr(endpoint, field)
+    }
+    with transaction.atomic():
+        endpoint.save()
+        if changes:
+            audit(
+                endpoint.organization_id,
+                "webhook.changed",
+                target=endpoint,
+                target_label=endpoint.url,
+                changes=changes,
+            )
     return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Remove it (its messages' deliveries to it go with it)."""
+    with transaction.atomic():
+        audit(
+            endpoint.organization_id, "webhook.removed", target=endpoint, target_label=endpoint.url
+        )
+        endpoint.delete()
 
 
 def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> NewSecret:
@@ -110,11 +141,18 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> NewSecret:
     WEBHOOK_SECRET_OVERLAP_HOURS, so receivers can switch without missing a delivery."""
     secret = new_webhook_secret()
     overlap = timedelta(hours=int(settings.WEBHOOK_SECRET_OVERLAP_HOURS))
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-        previous_secret=endpoint.secret,
-        previous_secret_until=timezone.now() + overlap,
-        secret=secret,
-    )
+    with transaction.atomic():
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            previous_secret=endpoint.secret,
+            previous_secret_until=timezone.now() + overlap,
+            secret=secret,
+        )
+        audit(
+            endpoint.organization_id,
+            "webhook.secret_rotated",
+            target=endpoint,
+            target_label=endpoint.url,
+        )
     endpoint.refresh_from_db()
     return NewSecret(endpoint, secret)
 

@@ -23,6 +23,7 @@ from domains.webhooks.forms import EndpointForm
 from domains.webhooks.services import (
     webhook_delivery_resend,
     webhook_endpoint_create,
+    webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_send_test,
     webhook_endpoint_update,
@@ -149,7 +150,7 @@ def endpoint_action(
         webhook_endpoint_update(endpoint=endpoint, enabled=action == "enable")
         messages.success(request, f"Endpoint {'enabled' if action == 'enable' else 'disabled'}.")
     elif action == "delete":
-        endpoint.delete()
+        webhook_endpoint_delete(endpoint=endpoint)
         messages.success(request, f"Removed {endpoint.url}.")
         return redirect("webhooks:page")
     else:

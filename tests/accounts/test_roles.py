@@ -31,6 +31,7 @@ REQUESTS: dict[Action, tuple[str, str, dict[str, str]]] = {
     Action.ORGANIZATION_SETTINGS: ("post", "/organization/", {"name": "Acme"}),
     Action.MEMBERS: ("post", "/settings/members/invite/", {"email": "new@x.example"}),
     Action.TRANSFER_OWNERSHIP: ("post", "/settings/members/{owner}/make-owner/", {}),
+    Action.AUDIT_LOG: ("get", "/settings/audit/", {}),
 }
 # Where a page shows the control for an action (hidden from a role that may not).
 CONTROLS: dict[Action, tuple[str, str]] = {
@@ -41,6 +42,7 @@ CONTROLS: dict[Action, tuple[str, str]] = {
     Action.ORGANIZATION_SETTINGS: ("/organization/", 'data-testid="organization-form"'),
     Action.MEMBERS: ("/settings/members/", 'data-testid="invite-form"'),
     Action.TRANSFER_OWNERSHIP: ("/settings/members/", 'data-testid="make-owner"'),
+    Action.AUDIT_LOG: ("/dashboard/", 'data-testid="audit-link"'),
 }
 
 

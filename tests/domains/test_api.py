@@ -346,6 +346,7 @@ def test_the_openapi_schema_and_docs_are_served_without_a_cdn(client: Client) ->
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert set(paths) == {
+        "/api/v1/audit-events",
         "/api/v1/domains",
         "/api/v1/domains/{domain_id}",
         "/api/v1/domains/{domain_id}/check",
