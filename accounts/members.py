@@ -55,7 +55,7 @@ def _send_invitation(invitation: Invitation, raw: str) -> None:
 
 
 def invitation_create(
-    *, organization: Organization, email: str, role: str, invited_by: User
+    *, organization: Organization, email: str, role: str, invited_by: User | None
 ) -> tuple[Invitation, str]:
     """Invite `email` in `role` (admin or member) and email them the link; returns the
     invitation and its link's secret (stored only as a digest)."""

@@ -93,6 +93,16 @@ urlpatterns = [
     ),
     path("audit-events", accounts_api.AuditEventListApi.as_view(), name="audit-events"),
     path("audit-events/", accounts_api.AuditEventListApi.as_view()),
+    path("members", accounts_api.MemberListApi.as_view(), name="members"),
+    path("members/", accounts_api.MemberListApi.as_view()),
+    path("invitations", accounts_api.InvitationListCreateApi.as_view(), name="invitations"),
+    path("invitations/", accounts_api.InvitationListCreateApi.as_view()),
+    path(
+        "invitations/<int:invitation_id>",
+        accounts_api.InvitationDetailApi.as_view(),
+        name="invitation",
+    ),
+    path("invitations/<int:invitation_id>/", accounts_api.InvitationDetailApi.as_view()),
     path("schema/", schema_view, name="schema"),
     path("docs/", docs_view, name="docs"),
     # [\s\S], not `.`: a path with an encoded newline (%0A) must not fall through to HTML.

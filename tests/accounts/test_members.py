@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -224,3 +225,43 @@ def test_the_invitation_page_is_private_and_its_form_needs_the_csrf_token(
     assert page["Referrer-Policy"] == "same-origin"
     assert forged.status_code == 403
     assert not Membership.objects.filter(user=charlie, organization=acme).exists()
+
+
+def api_call(client: Client, method: str, path: str, token: str, body: object = None) -> Any:
+    return getattr(client, method)(
+        f"/api/v1/{path}",
+        body if body is not None else {},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+def test_the_api_lists_members_invites_and_revokes(
+    client: Client, acme: Organization, bob: User, acme_token: str, umbrella_token: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    members = api_call(client, "get", "members", acme_token).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api_call(client, "post", "invitations", acme_token, {"email": INVITEE})
+    again = api_call(client, "post", "invitations", acme_token, {"email": INVITEE})
+    bad = api_call(
+        client, "post", "invitations", acme_token, {"email": "x@y.example", "role": "owner"}
+    )
+    listed = api_call(client, "get", "invitations", acme_token).json()
+    invitation_id = created.json()["id"]
+    outsider = api_call(client, "delete", f"invitations/{invitation_id}", umbrella_token)
+    revoked = api_call(client, "delete", f"invitations/{invitation_id}", acme_token)
+
+    assert [(m["username"], m["role"]) for m in members["results"]] == [
+        ("alice", "owner"),
+        ("bob", "member"),
+    ]
+    assert created.status_code == 201
+    assert (created.json()["email"], created.json()["role"]) == (INVITEE, "member")
+    assert mail.outbox[-1].to == [INVITEE]
+    assert (again.status_code, again.json()["code"]) == (409, "already_invited")
+    assert bad.status_code == 400
+    assert [i["email"] for i in listed["results"]] == [INVITEE]
+    assert outsider.status_code == 404
+    assert revoked.status_code == 204
+    assert not Invitation.objects.pending().exists()

@@ -347,6 +347,9 @@ def test_the_openapi_schema_and_docs_are_served_without_a_cdn(client: Client) ->
     paths = schema.json()["paths"]
     assert set(paths) == {
         "/api/v1/audit-events",
+        "/api/v1/members",
+        "/api/v1/invitations",
+        "/api/v1/invitations/{invitation_id}",
         "/api/v1/domains",
         "/api/v1/domains/{domain_id}",
         "/api/v1/domains/{domain_id}/check",
