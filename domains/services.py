@@ -608,6 +608,11 @@ def domain_finish_deletion(
         _record_error(domain, describe_error(error), retry=True)
         return domain
     with transaction.atomic():
+        # Another worker (the request that asked, or the sync loop) may be finishing the same
+        # removal: the row's lock makes the second wait, then find it gone and stop, instead of
+        # recording a second "removed" event for a row that no longer exists.
+        if not Domain.objects.select_for_update().filter(pk=domain.pk).exists():
+            return None
         # The history outlives the row: deleting it sets the events' domain to NULL.
         record_events(
             [

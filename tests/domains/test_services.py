@@ -162,6 +162,22 @@ def test_removing_a_domain_offboards_it_from_cloudflare_and_keeps_its_history(
     assert {DomainEventKind.CREATED, DomainEventKind.DELETING, DomainEventKind.DELETED} <= kinds
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_removal_finished_by_another_worker_meanwhile_is_not_finished_twice(
+    acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    domain = domain_register(organization=acme, hostname="twice.test-customer.dev").domain
+    Domain.objects.filter(pk=domain.pk).update(status=DomainStatus.DELETING)
+    stale = Domain.objects.get()  # what the second worker read before the first finished
+
+    first = domain_finish_deletion(domain=Domain.objects.get())
+    second = domain_finish_deletion(domain=stale)
+
+    assert (first, second) == (None, None)
+    assert DomainEvent.objects.filter(kind=DomainEventKind.DELETED).count() == 1
+    assert cf_hostnames(cloudflare_sim) == []
+
+
 def test_a_failed_removal_stays_deleting_and_finishes_later_without_an_orphan(
     acme: Organization, cloudflare_sim: CloudflareSandbox, settings
 ) -> None:
