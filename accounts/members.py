@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.audit import audit
 from accounts.models import Invitation, Membership, Organization, Role, User
+from accounts.signals import member_joined, member_removed
 
 
 class MemberError(Exception):
@@ -162,6 +163,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
             raise MemberError("not_pending", "This invitation was used, revoked or expired.")
         existing = Membership.objects.filter(organization=invitation.organization, user=user)
         membership = existing.first()
+        created = membership is None
         if membership is None:
             try:
                 with transaction.atomic():
@@ -172,6 +174,8 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
                 membership = existing.get()
         User.objects.filter(pk=user.pk).update(current_organization=invitation.organization)
         user.current_organization = invitation.organization
+        if created:
+            member_joined.send(sender=Membership, membership=membership)
         audit(
             invitation.organization_id,
             "invitation.accepted",
@@ -233,6 +237,12 @@ def member_remove(*, actor: Membership, member: Membership) -> None:
             raise MemberError("owner_only", "Only an owner can remove an owner.")
         if member.role == Role.OWNER and _owners(member.organization_id) == 1:
             raise MemberError("last_owner", "The organization's last owner cannot be removed.")
+        member_removed.send(
+            sender=Membership,
+            organization_id=member.organization_id,
+            username=member.user.username,
+            role=member.role,
+        )
         audit(
             member.organization_id,
             "member.removed",
@@ -256,6 +266,12 @@ def member_leave(*, member: Membership) -> None:
                 "last_owner",
                 "You are the organization's last owner: make someone else owner first.",
             )
+        member_removed.send(
+            sender=Membership,
+            organization_id=member.organization_id,
+            username=member.user.username,
+            role=member.role,
+        )
         audit(
             member.organization_id, "member.left", target=member, target_label=member.user.username
         )

@@ -11,3 +11,7 @@ class DomainsConfig(AppConfig):
         # (through the task itself, which honours CELERY_TASK_ALWAYS_EAGER) from modules that
         # must not import them.
         from domains import tasks  # noqa: F401
+        from domains.webhooks import members
+
+        # The tenants' webhooks about their people (accounts only sends the signals).
+        members.connect()

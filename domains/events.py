@@ -174,6 +174,37 @@ def publish(
     return messages
 
 
+def publish_organization_event(
+    organization_id: int, event_type: str, data: dict[str, Any], moment: datetime
+) -> WebhookMessage | None:
+    """Record a message about the organization itself (not one of its domains), with a
+    delivery to each enabled endpoint that wants the type; None when none does."""
+    wanting = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(
+            organization_id=organization_id, enabled=True
+        )
+        if endpoint.wants(event_type)
+    ]
+    if not wanting:
+        return None
+    message = WebhookMessage.objects.create(
+        organization_id=organization_id,
+        type=event_type,
+        payload={
+            "type": str(event_type),
+            "timestamp": moment.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "data": data,
+        },
+        created_at=moment,
+    )
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(message=message, endpoint=e, next_attempt_at=moment) for e in wanting]
+    )
+    kick_delivery()
+    return message
+
+
 def kick_delivery() -> None:
     """Ask a worker to deliver what is due now, once the transaction commits."""
     kick("domains.deliver_webhooks")

@@ -601,6 +601,8 @@ class WebhookEventType(models.TextChoices):
     DOMAIN_CERTIFICATE_EXPIRING = "domain.certificate_expiring", "A certificate expires soon"
     DOMAIN_ORIGIN_CHANGED = "domain.origin_changed", "A domain is served by another origin now"
     DOMAIN_DNS_CHANGED = "domain.dns_changed", "What a domain's DNS records answer changed"
+    MEMBER_JOINED = "member.joined", "Someone joined the organization"
+    MEMBER_REMOVED = "member.removed", "Someone left or was removed from the organization"
     TEST = "webhook.test", "A test event, sent by hand"
 
 

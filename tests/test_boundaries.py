@@ -159,6 +159,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
             "domains.webhooks.delivery",
             "domains.webhooks.guard",
             "domains.webhooks.sender",
+            "domains.webhooks.members",
             "domains.sync",
             "domains.sync.*",
         ),

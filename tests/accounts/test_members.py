@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.members import MemberError, invitation_accept, invitation_create, member_leave
 from accounts.models import Invitation, Membership, Organization, Role, User
+from domains.models import WebhookEndpoint, WebhookMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +266,23 @@ def test_the_api_lists_members_invites_and_revokes(
     assert outsider.status_code == 404
     assert revoked.status_code == 204
     assert not Invitation.objects.pending().exists()
+
+
+def test_joining_and_removal_are_webhooks_to_the_organizations_endpoints(
+    client: Client, acme: Organization, alice: User, charlie: User
+) -> None:
+    WebhookEndpoint.objects.create(organization=acme, url="https://hooks.example/in")
+    invitation, _ = invitation_create(
+        organization=acme, email=INVITEE, role="admin", invited_by=alice
+    )
+
+    membership = invitation_accept(invitation=invitation, user=charlie)
+    client.force_login(alice)
+    client.post(f"/settings/members/{membership.pk}/remove/")
+
+    joined, removed = WebhookMessage.objects.order_by("created_at")
+    assert joined.type == "member.joined"
+    assert joined.payload["data"] == {"member": {"username": "charlie", "role": "admin"}}
+    assert removed.type == "member.removed"
+    assert removed.payload["data"]["member"]["username"] == "charlie"
+    assert joined.deliveries.count() == 1
