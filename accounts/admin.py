@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
+from accounts.services import organization_delete
 
 
 class MembershipInline(admin.TabularInline[Membership, User]):
@@ -27,12 +30,31 @@ class UserAdmin(DjangoUserAdmin[User]):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin[Organization]):
-    list_display = ["name", "slug", "stripe_customer_id", "created_at"]
-    list_filter = ["created_at"]
+    list_display = ["name", "slug", "stripe_customer_id", "created_at", "deletion_requested_at"]
+    list_filter = ["created_at", ("deletion_requested_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "slug", "stripe_customer_id", "memberships__user__username"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
     date_hierarchy = "created_at"
+    readonly_fields = ["deletion_requested_at", "deletion_requested_by"]
+    actions = ["delete_offboarding"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
+        # Deleting the row would drop its domains without removing them from Cloudflare and
+        # leave its subscription charging: the action below is the way.
+        return False
+
+    @admin.action(description="Delete, removing domains from Cloudflare and canceling the plan")
+    def delete_offboarding(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        asked = sum(
+            organization_delete(organization=organization, actor=actor) for organization in queryset
+        )
+        messages.success(
+            request,
+            f"{asked} organization{'s' if asked != 1 else ''} being deleted: domains leave "
+            "Cloudflare and subscriptions are canceled in the background, then the rows go.",
+        )
 
 
 @admin.register(Membership)

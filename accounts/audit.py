@@ -43,6 +43,7 @@ ACTIONS = {
     "token.revoked": "API token revoked",
     "token.first_used": "API token used for the first time",
     "organization.changed": "Organization settings changed",
+    "organization.deletion_requested": "Organization deletion requested",
     "domain.added": "Domain added",
     "domain.removed": "Domain removal requested",
     "handoff.created": "Hand-off link made",

@@ -66,6 +66,29 @@ class OrganizationSettingsForm(forms.ModelForm[Organization]):
         return accent.lower()
 
 
+class OrganizationDeleteForm(forms.Form):
+    """Deleting an organization asks for its name, typed: a click alone never deletes."""
+
+    confirm_name = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Type the organization's name to confirm",
+    )
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+
+    def clean_confirm_name(self) -> str:
+        typed: str = self.cleaned_data.get("confirm_name", "").strip()
+        if typed != self.organization.name:
+            raise forms.ValidationError(
+                f"Type the organization's name, “{self.organization.name}”, exactly as shown "
+                "to delete it."
+            )
+        return typed
+
+
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=150, label="Who")
     action = forms.ChoiceField(required=False, label="What")

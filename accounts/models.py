@@ -44,6 +44,10 @@ class OrganizationQuerySet(models.QuerySet["Organization"]):
     def for_user(self, user: User) -> QuerySet[Organization]:
         return self.filter(memberships__user=user)
 
+    def being_deleted(self) -> QuerySet[Organization]:
+        """Deletion asked for, and the row still here: its outside things are being removed."""
+        return self.filter(deletion_requested_at__isnull=False)
+
 
 class Organization(models.Model):
     """A tenant: owns domains, API tokens and a subscription. Every tenant query starts here.
@@ -83,6 +87,13 @@ class Organization(models.Model):
         default="",
         validators=[validate_support_link],
         help_text="Where DNS owners can ask you for help: an https:// page or a mailto: link.",
+    )
+    # Deletion asked for (by an owner): nobody belongs to it any more, its tokens and
+    # invitations are revoked, and its domains and origins are being removed from Cloudflare
+    # and its subscription canceled; the row goes once nothing is left outside.
+    deletion_requested_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deletion_requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     objects = OrganizationQuerySet.as_manager()

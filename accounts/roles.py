@@ -27,6 +27,7 @@ class Action(StrEnum):
     MEMBERS = "members"  # invite, change roles (never to or from owner), remove
     TRANSFER_OWNERSHIP = "transfer_ownership"  # make another member owner, or an owner admin
     AUDIT_LOG = "audit_log"  # read and export who did what
+    DELETE_ORGANIZATION = "delete_organization"  # offboard everything, cancel the plan, go
 
 
 # What each action is, in words, for the page that shows the table.
@@ -42,12 +43,13 @@ ACTION_NAMES = {
     Action.MEMBERS: "Invite people, change members' roles, remove members",
     Action.TRANSFER_OWNERSHIP: "Make a member an owner, or an owner an admin",
     Action.AUDIT_LOG: "Read and export the audit log",
+    Action.DELETE_ORGANIZATION: "Delete the organization",
 }
 
 EVERYONE = frozenset({Action.VIEW, Action.CHANGE_DOMAINS, Action.HANDOFF_LINKS})
 PERMISSIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.ADMIN: frozenset(Action) - {Action.TRANSFER_OWNERSHIP},
+    Role.ADMIN: frozenset(Action) - {Action.TRANSFER_OWNERSHIP, Action.DELETE_ORGANIZATION},
     Role.MEMBER: EVERYONE,
 }
 # Who may, in words, for the refusals (`PermissionDenied` messages).

@@ -1,4 +1,5 @@
-"""Account workflows: personal organizations on first sign-in, switching organizations."""
+"""Account workflows: personal organizations on first sign-in, switching organizations, tokens,
+settings, and deleting an organization."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
 from accounts.audit import audit
-from accounts.models import ApiToken, Membership, Organization, Role, TokenScope, User
+from accounts.models import (
+    ApiToken,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    TokenScope,
+    User,
+)
+from accounts.signals import organization_deleting
 
 
 def _unique_slug(base: str) -> str:
@@ -165,3 +175,54 @@ def organization_update(*, organization: Organization, **fields: str) -> Organiz
         if changes:
             audit(organization.pk, "organization.changed", target=organization, changes=changes)
     return organization
+
+
+def organization_delete(*, organization: Organization, actor: User | None) -> bool:
+    """Ask for the organization's deletion (the caller checked that `actor` is an owner and
+    typed the name). Returns False if it was asked for already.
+
+    At once, in one transaction: nobody belongs to it any more (it leaves everyone's switcher,
+    and a member whose only organization it was gets a fresh personal one), its API tokens and
+    pending invitations are revoked, and the apps that keep things outside are told
+    (`organization_deleting`: the domains app offboards its hostnames and origins). The row
+    itself goes later, once nothing is left at Cloudflare and its subscription is canceled.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Organization.objects.select_for_update().get(pk=organization.pk)
+        if locked.deletion_requested_at is not None:
+            return False
+        Organization.objects.filter(pk=locked.pk).update(
+            deletion_requested_at=now, deletion_requested_by=actor
+        )
+        locked.deletion_requested_at, locked.deletion_requested_by = now, actor
+        tokens = ApiToken.objects.filter(organization=locked, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        invitations = (
+            Invitation.objects.filter(organization=locked).pending().update(revoked_at=now)
+        )
+        members = list(
+            Membership.objects.filter(organization=locked)
+            .order_by("user__username")
+            .values_list("user__username", flat=True)
+        )
+        audit(
+            locked.pk,
+            "organization.deletion_requested",
+            target=locked,
+            changes={
+                "members": members,
+                "tokens_revoked": tokens,
+                "invitations_revoked": invitations,
+            },
+            actor=actor,
+        )
+        organization_deleting.send(sender=Organization, organization=locked)
+        Membership.objects.filter(organization=locked).delete()
+        User.objects.filter(current_organization=locked).update(current_organization=None)
+    organization.deletion_requested_at = now
+    organization.deletion_requested_by = actor
+    if actor is not None and actor.current_organization_id == organization.pk:
+        actor.current_organization = None
+    return True

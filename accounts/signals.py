@@ -11,3 +11,6 @@ from django.dispatch import Signal
 member_joined = Signal()
 # organization_id, username, role: who left or was removed, and their role then.
 member_removed = Signal()
+# organization: an `Organization` whose deletion was just asked for (nobody belongs to it any
+# more). Its domains and origins are to be removed from Cloudflare.
+organization_deleting = Signal()

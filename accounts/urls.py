@@ -10,6 +10,7 @@ urlpatterns = [
     path("organizations/switch/", views.organization_switch_view, name="switch"),
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("organization/", views.organization_settings, name="organization"),
+    path("organization/delete/", views.organization_delete_view, name="organization-delete"),
     path("settings/members/", views.members_page, name="members"),
     path("settings/audit/", views.audit_log, name="audit"),
     path("settings/members/invite/", views.member_invite, name="member-invite"),

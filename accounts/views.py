@@ -19,7 +19,12 @@ from accounts.access import (
     organization_required,
 )
 from accounts.audit import ACTIONS, audit_events, csv_line, csv_rows
-from accounts.forms import ApiTokenForm, AuditFilterForm, OrganizationSettingsForm
+from accounts.forms import (
+    ApiTokenForm,
+    AuditFilterForm,
+    OrganizationDeleteForm,
+    OrganizationSettingsForm,
+)
 from accounts.members import (
     INVITABLE_ROLES,
     MemberError,
@@ -40,6 +45,7 @@ from accounts.services import (
     BRANDING_FIELDS,
     api_token_create,
     api_token_revoke,
+    organization_delete,
     organization_switch,
     organization_update,
 )
@@ -120,39 +126,67 @@ def api_token_revoke_view(
     return redirect("accounts:api_tokens")
 
 
-@require_http_methods(["GET", "POST"])
-@allow_https_images()  # the logo's preview
-@organization_required
-def organization_settings(request: SignedInRequest, membership: Membership) -> HttpResponse:
-    """The organization's display name and branding; owners and admins change them."""
+def _organization_page(
+    request: SignedInRequest,
+    membership: Membership,
+    *,
+    form: OrganizationSettingsForm | None = None,
+    delete_form: OrganizationDeleteForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     organization = membership.organization
-    form = OrganizationSettingsForm(instance=organization)
-    status = 200
-    if request.method == "POST":
-        ensure(membership, Action.ORGANIZATION_SETTINGS)
-        # A copy: a form that fails must not change the organization the page shows.
-        editing = Organization.objects.get(pk=organization.pk)
-        form = OrganizationSettingsForm(request.POST, instance=editing)
-        if form.is_valid():
-            organization_update(
-                organization=editing,
-                **{name: form.cleaned_data[name] for name in BRANDING_FIELDS},
-            )
-            messages.success(request, "Saved. Hand-off pages show it from now on.")
-            return redirect("accounts:organization")
-        status = 400
     return render(
         request,
         "accounts/organization.html",
         {
             "membership": membership,
-            "form": form,
+            "form": form or OrganizationSettingsForm(instance=organization),
+            "delete_form": delete_form or OrganizationDeleteForm(organization=organization),
             "organization": organization,
             "roles": [role.label for role in Role],
             "role_table": role_table(),
         },
         status=status,
     )
+
+
+@require_http_methods(["GET", "POST"])
+@allow_https_images()  # the logo's preview
+@organization_required
+def organization_settings(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    """The organization's display name and branding; owners and admins change them."""
+    if request.method != "POST":
+        return _organization_page(request, membership)
+    ensure(membership, Action.ORGANIZATION_SETTINGS)
+    # A copy: a form that fails must not change the organization the page shows.
+    editing = Organization.objects.get(pk=membership.organization_id)
+    form = OrganizationSettingsForm(request.POST, instance=editing)
+    if not form.is_valid():
+        return _organization_page(request, membership, form=form, status=400)
+    organization_update(
+        organization=editing, **{name: form.cleaned_data[name] for name in BRANDING_FIELDS}
+    )
+    messages.success(request, "Saved. Hand-off pages show it from now on.")
+    return redirect("accounts:organization")
+
+
+@require_POST
+@allow_https_images()  # the page again, when the name was mistyped
+@organization_required
+def organization_delete_view(request: SignedInRequest, membership: Membership) -> HttpResponse:
+    """Delete the organization (owners, with its name typed): see `organization_delete`."""
+    ensure(membership, Action.DELETE_ORGANIZATION)
+    organization = membership.organization
+    form = OrganizationDeleteForm(request.POST, organization=organization)
+    if not form.is_valid():
+        return _organization_page(request, membership, delete_form=form, status=400)
+    organization_delete(organization=organization, actor=request.user)
+    messages.success(
+        request,
+        f"{organization.name} is being deleted. Its domains are being removed from Cloudflare "
+        "(HTTPS for them stops), its subscription is canceled, and nobody can open it any more.",
+    )
+    return redirect("dashboard")
 
 
 # -- members ----------------------------------------------------------------------------------

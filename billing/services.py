@@ -25,6 +25,7 @@ from accounts.models import Organization
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import LIVE_STATUSES, PlanKey, get_plan, plan_for_price
 from billing.stripe_client import (
+    ENDED_STATUSES,
     StripeClient,
     StripeClientError,
     StripeTransientError,
@@ -297,6 +298,41 @@ def subscription_sync(*, organization: Organization, subscription_id: str) -> Su
             f"{organization.name}'s ({organization.stripe_customer_id or 'none'}).",
         )
     return subscription_apply(organization=organization, state=state, read_at=read_at)
+
+
+def subscriptions_ending(*, organization: Organization) -> bool:
+    """Whether a subscription we know of has not ended yet (Stripe may still charge it)."""
+    return (
+        Subscription.objects.filter(organization=organization)
+        .exclude(status__in=ENDED_STATUSES)
+        .exists()
+    )
+
+
+def subscriptions_end(*, organization: Organization) -> int:
+    """Cancel now, at Stripe, every subscription of the organization's customer that has not
+    ended (the organization is being deleted), and store what Stripe answers; no further charge,
+    no refund. Asks Stripe, not our rows, so one whose webhook has not arrived is found too.
+    Returns how many were canceled; safe to repeat. Raises StripeClientError when Stripe cannot
+    answer (nothing is lost: the caller tries again)."""
+    customers = {organization.stripe_customer_id} | set(
+        Subscription.objects.filter(organization=organization).values_list(
+            "stripe_customer_id", flat=True
+        )
+    )
+    customers.discard("")
+    if not customers:
+        return 0
+    client = StripeClient()
+    canceled = 0
+    for customer in sorted(customers):
+        for state in client.list_subscriptions(customer):
+            read_at = timezone.now()
+            ended = client.cancel_subscription(state.id)
+            subscription_apply(organization=organization, state=ended, read_at=read_at)
+            canceled += 1
+            logger.info("canceled %s of organization %s", state.id, organization.pk)
+    return canceled
 
 
 class _Outcome(Exception):

@@ -23,6 +23,8 @@ READ_TIMEOUT = 20.0
 MAX_NETWORK_RETRIES = 2
 # How old a webhook signature may be; older ones are replays.
 WEBHOOK_TOLERANCE_SECONDS = 300
+# Statuses a subscription never leaves: nothing more is charged.
+ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 
 
 class StripeClientError(Exception):
@@ -267,6 +269,37 @@ class StripeClient:
             obj = self._stripe().v1.subscriptions.retrieve(subscription_id)
         except stripe.StripeError as error:
             raise _translate(error) from error
+        return parse_subscription(self._dict(obj))
+
+    def list_subscriptions(self, customer_id: str) -> list[SubscriptionState]:
+        """Every subscription of the customer that has not ended (canceled ones are left out,
+        as Stripe's list does by default), all pages."""
+        try:
+            page = self._stripe().v1.subscriptions.list(
+                params={"customer": customer_id, "limit": 100}
+            )
+            found = [parse_subscription(self._dict(obj)) for obj in page.auto_paging_iter()]
+        except stripe.StripeError as error:
+            raise _translate(error) from error
+        return [state for state in found if state.status not in ENDED_STATUSES]
+
+    def cancel_subscription(self, subscription_id: str) -> SubscriptionState:
+        """Cancel now (no further charge), and return the subscription as Stripe has it then.
+
+        Safe to repeat (a DELETE takes no idempotency key): canceling one that already ended is
+        not an error here. Stripe answers that with an error of its own, so the subscription is
+        read back, and returned if it has ended.
+        """
+        try:
+            obj = self._stripe().v1.subscriptions.cancel(subscription_id)
+        except stripe.StripeError as error:
+            translated = _translate(error)
+            if isinstance(translated, StripeTransientError):
+                raise translated from error
+            current = self.retrieve_subscription(subscription_id)
+            if current.status in ENDED_STATUSES:
+                return current
+            raise translated from error
         return parse_subscription(self._dict(obj))
 
     def construct_event(self, *, payload: bytes, signature: str) -> WebhookEvent:

@@ -269,6 +269,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Organizations being deleted: their subscription canceled, the row deleted once nothing
+    # of theirs is left at Cloudflare; kicked when a deletion is asked for.
+    "every-1m-finish-organization-deletions": {
+        "task": "domains.finish_organization_deletions",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "daily-sweep-audit-log": {
         "task": "accounts.sweep_audit_log",
         "schedule": 24 * 3600.0,

@@ -16,7 +16,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from domains import records, services, sync
+from domains import closing, records, services, sync
 from domains.handoffs import emails as handoff_emails
 from domains.models import Domain
 from domains.origins import services as origins
@@ -191,3 +191,10 @@ def send_handoff_emails() -> int:
     """Send the hand-off emails that are due (kicked when a link is emailed; beat for the
     reminders and retries)."""
     return handoff_emails.send_due_emails()
+
+
+@shared_task(name="domains.finish_organization_deletions", **RETRY_DATABASE_ERRORS)
+def finish_organization_deletions() -> int:
+    """Cancel deleted organizations' subscriptions and delete their rows once nothing of theirs
+    is left at Cloudflare (every minute; kicked by a deletion). Returns how many went."""
+    return closing.organizations_finish_deleting()

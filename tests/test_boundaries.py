@@ -142,7 +142,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     # 2 events and schedule: record a change, decide when work is due, start work by name
     (2, ("domains.events", "domains.schedule", "domains.kick")),
     # 3 core: the domain workflows and the owners' emails
-    (3, ("domains.services", "domains.notifications", "domains.records")),
+    (3, ("domains.services", "domains.notifications", "domains.records", "domains.closing")),
     # 4 features and the loop: siblings (see FEATURES)
     (
         4,

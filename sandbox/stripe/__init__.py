@@ -5,7 +5,8 @@ It speaks Stripe's wire format, so stripe-python works against it unchanged (`ba
 - `POST /v1/customers`, `GET /v1/customers/{id}`
 - `POST /v1/checkout/sessions` (subscription mode), `GET /v1/checkout/sessions/{id}`
 - `POST /v1/billing_portal/sessions`
-- `GET  /v1/subscriptions/{id}`, `GET /v1/subscriptions?customer=...`, `GET /v1/invoices/{id}`,
+- `GET  /v1/subscriptions/{id}`, `GET /v1/subscriptions?customer=...&status=...` (canceled ones
+  only when asked for), `DELETE /v1/subscriptions/{id}` (cancel now), `GET /v1/invoices/{id}`,
   `GET /v1/events/{id}`
 
 Form-encoded bodies with nested keys (`line_items[0][price]`), `Idempotency-Key` replay (same key

@@ -63,6 +63,8 @@ class StripeSandbox(StripeObjects, SandboxApp):
         self.portal_cancel_mode = portal_cancel_mode
         self.state_file = state_file
         self.deliveries: list[Delivery] = []
+        # Event bodies a test's webhook sender kept unsent (see tests/fixtures/stripe.py).
+        self.deferred: list[bytes] = []
         self._lock = threading.RLock()
         self._outbox: list[dict[str, Any]] = []
         self._held: list[dict[str, Any]] | None = None
@@ -123,6 +125,7 @@ class StripeSandbox(StripeObjects, SandboxApp):
         with self._lock:
             self.state = empty_state()
             self.deliveries = []
+            self.deferred = []
             self._outbox = []
             self._held = None
             self.webhook_sender = None
@@ -385,6 +388,9 @@ class StripeSandbox(StripeObjects, SandboxApp):
     def _route(self, request: Request, path: str) -> Response:
         method = request.method
         params = parse_form(request.body) if method == "POST" else {}
+        cancel = re.fullmatch(r"/v1/subscriptions/([\w-]+)", path)
+        if method == "DELETE" and cancel:
+            return self._subscription_cancel(cancel.group(1))
         with self._lock:
             if (method, path) == ("POST", "/v1/customers"):
                 customer = self._customer_create(params)
@@ -399,11 +405,18 @@ class StripeSandbox(StripeObjects, SandboxApp):
                 self._commit()
                 return Response.json(session)
             if (method, path) == ("GET", "/v1/subscriptions"):
+                # As Stripe: without `status`, every subscription but the canceled ones.
                 wanted = request.arg("customer")
+                status = request.arg("status")
                 data = [
                     s
                     for s in self.state["subscriptions"].values()
-                    if not wanted or s["customer"] == wanted
+                    if (not wanted or s["customer"] == wanted)
+                    and (
+                        status == "all"
+                        or s["status"] == status
+                        or (not status and s["status"] != "canceled")
+                    )
                 ]
                 return Response.json(
                     {"object": "list", "data": data, "has_more": False, "url": path}
@@ -430,6 +443,25 @@ class StripeSandbox(StripeObjects, SandboxApp):
             f"Unrecognized request URL ({method}: {path}). The Stripe sandbox implements only "
             "the endpoints DCVaaS uses.",
         )
+
+    def _subscription_cancel(self, subscription_id: str) -> Response:
+        """`DELETE /v1/subscriptions/{id}`: cancel now, sending `customer.subscription.deleted`
+        (before answering: the simulator's events are delivered in order, as they happen).
+        An ended subscription cannot be canceled again: a 400, as Stripe refuses changes to it."""
+        with self._lock:
+            sub = self.state["subscriptions"].get(subscription_id)
+            if sub is None:
+                raise missing("subscription", subscription_id)
+            if sub["status"] in ("canceled", "incomplete_expired"):
+                raise StripeApiError(
+                    400,
+                    "A canceled subscription can only update its cancellation_details.",
+                )
+            self._cancel_now(sub, ended_at=self.now())
+            events = self._commit()
+            result = copy.deepcopy(sub)
+        self._dispatch(events)
+        return Response.json(result)
 
 
 def app_from_settings(state_dir: Path | None = None) -> StripeSandbox:

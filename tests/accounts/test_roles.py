@@ -32,6 +32,8 @@ REQUESTS: dict[Action, tuple[str, str, dict[str, str]]] = {
     Action.MEMBERS: ("post", "/settings/members/invite/", {"email": "new@x.example"}),
     Action.TRANSFER_OWNERSHIP: ("post", "/settings/members/{owner}/make-owner/", {}),
     Action.AUDIT_LOG: ("get", "/settings/audit/", {}),
+    # A mistyped name: an owner is told so (400), nothing is deleted by the matrix.
+    Action.DELETE_ORGANIZATION: ("post", "/organization/delete/", {"confirm_name": "Not it"}),
 }
 # Where a page shows the control for an action (hidden from a role that may not).
 CONTROLS: dict[Action, tuple[str, str]] = {
@@ -43,6 +45,7 @@ CONTROLS: dict[Action, tuple[str, str]] = {
     Action.MEMBERS: ("/settings/members/", 'data-testid="invite-form"'),
     Action.TRANSFER_OWNERSHIP: ("/settings/members/", 'data-testid="make-owner"'),
     Action.AUDIT_LOG: ("/dashboard/", 'data-testid="audit-link"'),
+    Action.DELETE_ORGANIZATION: ("/organization/", 'data-testid="delete-organization"'),
 }
 
 

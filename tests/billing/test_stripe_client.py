@@ -125,6 +125,41 @@ def test_a_subscription_is_read_with_its_period_from_the_items(
     assert "current_period_end" not in sub  # as in Stripe's current API version
 
 
+def test_a_customers_subscriptions_are_listed_without_the_ended_ones(
+    stripe_sim: StripeSandbox,
+) -> None:
+    stripe_sim.hold_events()
+    customer = stripe_sim.create_customer(name="A", metadata={})
+    ended = stripe_sim.create_subscription(customer, "price_sandbox_pro")
+    stripe_sim.set_subscription_status(ended["id"], "canceled")
+    live = stripe_sim.create_subscription(customer, "price_sandbox_agency")
+    stripe_sim.create_subscription(stripe_sim.create_customer(metadata={}), "price_sandbox_pro")
+
+    listed = StripeClient().list_subscriptions(customer)
+
+    assert [state.id for state in listed] == [live["id"]]
+
+
+def test_canceling_ends_a_subscription_now_and_canceling_again_is_not_an_error(
+    stripe_sim: StripeSandbox,
+) -> None:
+    stripe_sim.hold_events()
+    customer = stripe_sim.create_customer(name="A", metadata={})
+    sub = stripe_sim.create_subscription(customer, "price_sandbox_pro")
+
+    first = StripeClient().cancel_subscription(sub["id"])
+    again = StripeClient().cancel_subscription(sub["id"])
+
+    assert (first.status, again.status) == ("canceled", "canceled")
+    assert first.ended_at is not None
+    assert [e["type"] for e in stripe_sim.held_events()].count("customer.subscription.deleted") == 1
+
+
+def test_canceling_an_unknown_subscription_is_a_permanent_error(stripe_sim: StripeSandbox) -> None:
+    with pytest.raises(StripePermanentError, match="No such subscription"):
+        StripeClient().cancel_subscription("sub_missing")
+
+
 def test_an_unknown_subscription_is_a_permanent_error(stripe_sim: StripeSandbox) -> None:
     with pytest.raises(StripePermanentError, match="No such subscription"):
         StripeClient().retrieve_subscription("sub_missing")
