@@ -7,8 +7,10 @@ Migrates a fresh database (a SQLite file in a temp dir unless DATABASE_URL is se
 organization with ten endpoints (nine answered by the sandbox's inbox on loopback, one that
 accepts connections and never answers: a hung app), records `--events` messages through the
 outbox (as changes record them; each fans out to all ten endpoints), and delivers them with
-`--workers` threads that each run `domains.webhooks.delivery.deliver_endpoint` for one
-endpoint at a time, as Celery workers run `domains.deliver_endpoint` tasks. Prints the
+`--workers` worker processes that each run `domains.webhooks.delivery.deliver_endpoint` for
+one endpoint at a time, as Celery's prefork workers run `domains.deliver_endpoint` tasks
+(`--threads`: threads of this one process instead, which share one interpreter with the
+inbox and measure the harness as much as the product). Prints the
 deliveries per second to the live endpoints, the delay from a message's commit to its 2xx
 (p50/p99), and how much of the workers' time the dead endpoint took: proof that it did not
 slow the others. Each backlog in `--events` runs in turn on the same database (a fresh
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import socket
 import sys
 import threading
@@ -34,7 +37,7 @@ WORKDIR = setup_env.configure("webhooks", CELERY_TASK_ALWAYS_EAGER="false")
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connections, transaction  # noqa: E402
+from django.db import close_old_connections, connections, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import Organization  # noqa: E402
@@ -75,6 +78,11 @@ def main() -> int:
         "--events", default="1000,10000", help="comma-separated backlogs, run in turn"
     )
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="deliver with threads of this process instead of worker processes",
+    )
     parser.add_argument("--timeout", type=float, default=2.0, help="one attempt's limit, s")
     parser.add_argument("--max-seconds", type=float, default=900.0)
     parser.add_argument(
@@ -117,6 +125,18 @@ def main() -> int:
     return 0 if ok else 1
 
 
+def deliver_one(endpoint_id: str) -> tuple[str, float]:
+    """One `domains.deliver_endpoint` task, in a worker process; returns how long it took."""
+    began = time.monotonic()
+    try:
+        delivery.deliver_endpoint(endpoint_id)
+    finally:
+        # As Celery's Django fix-up does after each task: the connection is kept for the next
+        # task until it is CONN_MAX_AGE old (or broken).
+        close_old_connections()
+    return endpoint_id, time.monotonic() - began
+
+
 def run_backlog(
     args: argparse.Namespace,
     events: int,
@@ -154,7 +174,7 @@ def run_backlog(
         f"\ndatabase: {connections['default'].vendor}; {events:,} events x "
         f"{LIVE_ENDPOINTS + (0 if args.no_dead else 1)} endpoints"
         f"{'' if args.no_dead else f' (1 never answers, {args.timeout:g} s limit)'}; "
-        f"{args.workers} workers"
+        f"{args.workers} worker {'threads' if args.threads else 'processes'}"
     )
 
     committed: dict[str, float] = {}
@@ -163,7 +183,8 @@ def run_backlog(
     def record(first: int, count: int) -> None:
         with transaction.atomic():
             messages = publish(
-                (types[n % len(types)], domain, timezone.now()) for n in range(first, first + count)
+                (types[n % len(types)], domain, timezone.now(), {})
+                for n in range(first, first + count)
             )
         now = time.time()
         committed.update((m.id, now) for m in messages)
@@ -196,7 +217,7 @@ def run_backlog(
         try:
             delivery.deliver_endpoint(endpoint_id)
         finally:
-            connections.close_all()
+            close_old_connections()
             with lock:
                 busy[endpoint_id] = busy.get(endpoint_id, 0.0) + time.monotonic() - began
                 in_flight.discard(endpoint_id)
@@ -205,23 +226,47 @@ def run_backlog(
     total_live = events * LIVE_ENDPOINTS
     deadline = time.monotonic() + args.max_seconds
     delivering = time.monotonic()
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+
+    def finished(result: tuple[str, float]) -> None:
+        endpoint_id, seconds = result
+        with lock:
+            busy[endpoint_id] = busy.get(endpoint_id, 0.0) + seconds
+            in_flight.discard(endpoint_id)
+
+    # Worker processes are forked with no database connection open (each opens its own).
+    connections.close_all()
+    pool = (
+        ThreadPoolExecutor(max_workers=args.workers)
+        if args.threads
+        else multiprocessing.get_context("fork").Pool(args.workers)
+    )
+    try:
         # The dispatcher (`domains.deliver_webhooks`): each endpoint with due deliveries gets a
         # task, one at a time per endpoint.
         while time.monotonic() < deadline:
-            done = WebhookDelivery.objects.filter(
-                endpoint_id__in=live_ids, status=WebhookDeliveryStatus.SUCCEEDED
-            ).count()
-            if done >= total_live:
+            # Read from the pending deliveries' index: counting the delivered ones would scan
+            # the whole backlog every round, and the harness would compete with the workers.
+            if not WebhookDelivery.objects.filter(
+                endpoint_id__in=live_ids, status=WebhookDeliveryStatus.PENDING
+            ).exists() and (producer is None or not producer.is_alive()):
                 break
             for endpoint_id in delivery.due_endpoints():
                 with lock:
                     if endpoint_id in in_flight:
                         continue
                     in_flight.add(endpoint_id)
-                pool.submit(run, endpoint_id)
+                if isinstance(pool, ThreadPoolExecutor):
+                    pool.submit(run, endpoint_id)
+                else:
+                    pool.apply_async(deliver_one, (endpoint_id,), callback=finished)
             time.sleep(0.05)
         elapsed = time.monotonic() - delivering
+    finally:
+        if isinstance(pool, ThreadPoolExecutor):
+            pool.shutdown()
+        else:
+            pool.close()
+            pool.join()
     if producer is not None:
         producer.join()
 

@@ -24,6 +24,7 @@ class Received:
     body: bytes
     answered: int  # the status code sent back; 0 for a dropped connection
     at: float = field(default_factory=time.time)
+    client_port: int = 0  # one per connection the sender opened
 
 
 class WebhookInbox(SandboxApp):
@@ -87,7 +88,15 @@ class WebhookInbox(SandboxApp):
                 self._seen.add(message)
         answered = {"ok": 204, "slow": 204, "500": 500, "drop": 0, "dribble": 200}[mode]
         with self._arrived:
-            self._received.append(Received(request.path, request.headers, request.body, answered))
+            self._received.append(
+                Received(
+                    request.path,
+                    request.headers,
+                    request.body,
+                    answered,
+                    client_port=request.client_port,
+                )
+            )
             self._arrived.notify_all()
         if mode == "drop":
             return Response(drop=True)

@@ -29,6 +29,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    # The client's port: requests on one keep-alive connection share it.
+    client_port: int = 0
 
     def arg(self, name: str, default: str = "") -> str:
         values = self.query.get(name)
@@ -91,6 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=self.rfile.read(length) if length else b"",
+            client_port=int(self.client_address[1]),
         )
         try:
             response = self.server.app.handle(request)

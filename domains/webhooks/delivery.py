@@ -11,13 +11,29 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    DateTimeField,
+    Exists,
+    F,
+    Field,
+    OuterRef,
+    PositiveIntegerField,
+    PositiveSmallIntegerField,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -27,7 +43,7 @@ from domains.models import (
     WebhookEndpoint,
 )
 from domains.webhooks.guard import WebhookUrlError, resolve_target
-from domains.webhooks.sender import Attempt, body_of, send, signed_headers
+from domains.webhooks.sender import Attempt, Connections, body_of, send, signed_headers
 
 logger = logging.getLogger("domains.webhooks")
 
@@ -36,6 +52,10 @@ logger = logging.getLogger("domains.webhooks")
 RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 BATCH = 50
+# Delivered attempts are recorded together (see `_Successes`): a batch's worth, or whatever
+# was delivered within a second, in one UPDATE. A worker that dies sends at most that again.
+RECORD_EVERY = BATCH
+RECORD_WITHIN_SECONDS = 1.0
 
 
 def lease_seconds() -> float:
@@ -96,30 +116,43 @@ def deliver_endpoint(endpoint_id: str, *, now: datetime | None = None) -> int:
         .order_by("next_attempt_at", "created_at", "id")
     )
     count = 0
-    for index, delivery in enumerate(claimed):
-        if timezone.now() > lease - timedelta(seconds=claim / 2):
-            # A long batch (slow answers): keep the rest of it ours for another lease.
-            lease = timezone.now() + timedelta(seconds=claim)
-            WebhookDelivery.objects.filter(
-                pk__in=[d.pk for d in claimed[index:]], lease_token=token
-            ).update(next_attempt_at=lease)
-        outcome = attempt(delivery, endpoint=endpoint, lease_token=token)
-        count += 1
-        if outcome.status_code is None:
-            # No answer at all (down, hanging, refused): the rest of the batch would each wait
-            # out the same time limit. They go back unattempted and wait with the one that
-            # failed, so a dead endpoint costs one attempt per step of the retry schedule.
-            retry_at = delivery.next_attempt_at or timezone.now() + timedelta(
-                seconds=RETRY_DELAYS[0]
-            )
-            # The rest of this batch and the endpoint's other due deliveries: one statement.
-            WebhookDelivery.objects.filter(
-                endpoint=endpoint, status=WebhookDeliveryStatus.PENDING
-            ).filter(Q(lease_token=token) | Q(next_attempt_at__lt=retry_at)).exclude(
-                pk=delivery.pk
-            ).update(next_attempt_at=retry_at, lease_token="")
-            break
+    successes = _Successes(endpoint, token)
+    connections = Connections()
+    try:
+        for index, delivery in enumerate(claimed):
+            if timezone.now() > lease - timedelta(seconds=claim / 2):
+                # A long batch (slow answers): keep the rest of it ours for another lease.
+                successes.write()
+                lease = timezone.now() + timedelta(seconds=claim)
+                WebhookDelivery.objects.filter(
+                    pk__in=[d.pk for d in claimed[index:]], lease_token=token
+                ).update(next_attempt_at=lease)
+            sent_at = timezone.now()
+            outcome = _send(delivery, endpoint, sent_at, connections)
+            count += 1
+            if outcome.succeeded:
+                successes.add(delivery, outcome, sent_at)
+                continue
+            successes.write()
+            _record(delivery, endpoint, outcome, now=sent_at, lease_token=token)
+            if outcome.status_code is None:
+                _hold_the_rest(endpoint, delivery, token)
+                break
+    finally:
+        connections.close()
+        successes.write()
     return count
+
+
+def _hold_the_rest(endpoint: WebhookEndpoint, delivery: WebhookDelivery, token: str) -> None:
+    """After an attempt that got no answer at all (down, hanging, refused): the rest of the
+    batch would each wait out the same time limit. They go back unattempted and wait with the
+    one that failed, so a dead endpoint costs one attempt per step of the retry schedule."""
+    retry_at = delivery.next_attempt_at or timezone.now() + timedelta(seconds=RETRY_DELAYS[0])
+    # The rest of this batch and the endpoint's other due deliveries: one statement.
+    WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDeliveryStatus.PENDING).filter(
+        Q(lease_token=token) | Q(next_attempt_at__lt=retry_at)
+    ).exclude(pk=delivery.pk).update(next_attempt_at=retry_at, lease_token="")
 
 
 def _waiting_for_retry(endpoint: WebhookEndpoint, now: datetime) -> bool:
@@ -143,17 +176,91 @@ def attempt(
     """Send one attempt of `delivery` now and record it. With `lease_token`, the outcome is
     written only if this worker still holds the delivery."""
     now = timezone.now()
+    outcome = _send(delivery, endpoint, now)
+    _record(delivery, endpoint, outcome, now=now, lease_token=lease_token)
+    return outcome
+
+
+def _send(
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    now: datetime,
+    connections: Connections | None = None,
+) -> Attempt:
     body = body_of(delivery.message.payload)
     try:
         target = resolve_target(endpoint.url)
     except WebhookUrlError as refused:
         # Checked again at every attempt: DNS may have changed since the endpoint was saved.
-        outcome = Attempt(None, "", f"not sent: {refused.message}", 0)
-    else:
-        headers = signed_headers(delivery.message_id, body, endpoint.signing_secrets(now), now)
-        outcome = send(target, body, headers)
-    _record(delivery, endpoint, outcome, now=now, lease_token=lease_token)
-    return outcome
+        return Attempt(None, "", f"not sent: {refused.message}", 0)
+    headers = signed_headers(delivery.message_id, body, endpoint.signing_secrets(now), now)
+    return send(target, body, headers, connections)
+
+
+class _Successes:
+    """A batch's delivered attempts, recorded together: one UPDATE (one commit) for up to
+    RECORD_EVERY of them, or whatever was delivered within RECORD_WITHIN_SECONDS, instead of
+    one each (on PostgreSQL each statement is a round trip and a commit). Written only where this worker still holds the delivery. A worker that dies
+    before writing them leaves them to be sent again after the lease (at least once, with the
+    same `webhook-id`), as a death between a send and its record always did."""
+
+    def __init__(self, endpoint: WebhookEndpoint, lease_token: str) -> None:
+        self.endpoint = endpoint
+        self.lease_token = lease_token
+        self.items: list[tuple[WebhookDelivery, Attempt, datetime]] = []
+        self.since = 0.0
+
+    def add(self, delivery: WebhookDelivery, outcome: Attempt, now: datetime) -> None:
+        if not self.items:
+            self.since = time.monotonic()
+        self.items.append((delivery, outcome, now))
+        if (
+            len(self.items) >= RECORD_EVERY
+            or time.monotonic() - self.since >= RECORD_WITHIN_SECONDS
+        ):
+            self.write()
+
+    def write(self) -> None:
+        if not self.items:
+            return
+        items, self.items = self.items, []
+
+        def per_row(value: Callable[[Attempt, datetime], object], field: Field[Any, Any]) -> Any:
+            """Each row's own value: one WHEN per distinct value (a status code or an empty
+            body is usually the same for the whole batch; then no CASE at all)."""
+            rows: dict[object, list[Any]] = {}
+            for d, o, now in items:
+                rows.setdefault(value(o, now), []).append(d.pk)
+            if len(rows) == 1:
+                return Value(next(iter(rows)), output_field=field)
+            return Case(
+                *(When(pk__in=pks, then=Value(v)) for v, pks in rows.items()), output_field=field
+            )
+
+        WebhookDelivery.objects.filter(
+            pk__in=[d.pk for d, _, _ in items], lease_token=self.lease_token
+        ).update(
+            status=WebhookDeliveryStatus.SUCCEEDED,
+            next_attempt_at=None,
+            lease_token="",
+            last_error="",
+            attempts=F("attempts") + 1,
+            last_attempt_at=per_row(lambda o, now: now, DateTimeField()),
+            last_status_code=per_row(lambda o, now: o.status_code, PositiveSmallIntegerField()),
+            last_response=per_row(lambda o, now: o.excerpt, TextField()),
+            last_duration_ms=per_row(lambda o, now: o.duration_ms, PositiveIntegerField()),
+        )
+        if self.endpoint.failing_since is not None:
+            WebhookEndpoint.objects.filter(pk=self.endpoint.pk, failing_since__isnull=False).update(
+                failing_since=None
+            )
+            self.endpoint.failing_since = None
+        for delivery, outcome, now in items:
+            delivery.status = WebhookDeliveryStatus.SUCCEEDED
+            delivery.attempts += 1
+            delivery.last_attempt_at = now
+            delivery.last_status_code = outcome.status_code
+            delivery.next_attempt_at = None
 
 
 def _record(
@@ -181,17 +288,21 @@ def _record(
     else:
         fields["next_attempt_at"] = now + timedelta(seconds=RETRY_DELAYS[attempts - 1])
     held = Q(pk=delivery.pk, lease_token=lease_token) if lease_token else Q(pk=delivery.pk)
-    # Two statements, each its own commit (no transaction around them: on PostgreSQL that
-    # would be two round trips more per attempt). The endpoint's row is written only when its
-    # state changes, so a healthy endpoint's attempt writes its delivery alone.
+    # Each statement its own commit (no transaction around them: on PostgreSQL that would be
+    # two round trips more per attempt). The endpoint's failing state is written only when it
+    # changes, as far as this batch knows (it loaded the endpoint): a healthy endpoint's
+    # attempt is one statement. Another task's change the batch missed is seen by the next
+    # task, which loads the endpoint afresh.
     if not WebhookDelivery.objects.filter(held).update(**fields):
         return  # another worker took it over (our lease ran out): its record stands
-    if outcome.succeeded:
+    if outcome.succeeded and endpoint.failing_since is not None:
         WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=False).update(
             failing_since=None
         )
-    else:
+        endpoint.failing_since = None
+    elif not outcome.succeeded and endpoint.failing_since is None:
         WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=now)
+        endpoint.failing_since = now
     for name, value in fields.items():
         setattr(delivery, name, value)
     if not outcome.succeeded:

@@ -61,18 +61,17 @@ def body_of(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
-def send(target: Target, body: str, headers: dict[str, str]) -> Attempt:
-    """POST `body` to `target` once. Never raises for the endpoint's trouble."""
-    started = time.monotonic()
+def _pool(target: Target) -> urllib3.HTTPConnectionPool:
+    """One connection to the checked address (never another the name resolves to), verified
+    against the URL's hostname over https."""
     limit = float(settings.WEBHOOK_TIMEOUT_SECONDS)
-    deadline = started + limit
     pool_options: dict[str, Any] = {
         "timeout": urllib3.Timeout(connect=limit, read=limit),
         "retries": False,
         "maxsize": 1,
     }
     if target.scheme == "https":
-        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+        return urllib3.HTTPSConnectionPool(
             target.address,
             target.port,
             server_hostname=target.hostname,
@@ -81,8 +80,56 @@ def send(target: Target, body: str, headers: dict[str, str]) -> Attempt:
             ca_certs=certifi.where(),
             **pool_options,
         )
-    else:
-        pool = urllib3.HTTPConnectionPool(target.address, target.port, **pool_options)
+    return urllib3.HTTPConnectionPool(target.address, target.port, **pool_options)
+
+
+class Connections:
+    """The keep-alive connections of one batch to one endpoint: an attempt to the same checked
+    address (scheme, address, port and hostname) reuses the last one's connection instead of a
+    new TCP (and TLS) handshake each; an address that changed gets its own. An attempt that
+    got no answer drops its connection. Close when the batch ends (`with`)."""
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+
+    def __enter__(self) -> Connections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _key(target: Target) -> tuple[str, str, int, str]:
+        return (target.scheme, target.address, target.port, target.hostname)
+
+    def get(self, target: Target) -> urllib3.HTTPConnectionPool:
+        key = self._key(target)
+        if key not in self._pools:
+            self._pools[key] = _pool(target)
+        return self._pools[key]
+
+    def drop(self, target: Target) -> None:
+        pool = self._pools.pop(self._key(target), None)
+        if pool is not None:
+            pool.close()
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+def send(
+    target: Target, body: str, headers: dict[str, str], connections: Connections | None = None
+) -> Attempt:
+    """POST `body` to `target` once (on a connection of `connections`, if given: kept open for
+    the next attempt). Never raises for the endpoint's trouble."""
+    if connections is None:
+        with Connections() as own:
+            return send(target, body, headers, own)
+    started = time.monotonic()
+    deadline = started + float(settings.WEBHOOK_TIMEOUT_SECONDS)
+    pool = connections.get(target)
     host = target.hostname if target.port in (80, 443) else f"{target.hostname}:{target.port}"
     try:
         response = pool.urlopen(
@@ -104,11 +151,13 @@ def send(target: Target, body: str, headers: dict[str, str]) -> Attempt:
         finally:
             response.release_conn()
     except TimeoutError:
+        connections.drop(target)
         return _failed("no complete answer within the time limit", started)
     except urllib3.exceptions.HTTPError as error:
+        connections.drop(target)
         return _failed(_describe(error), started)
-    finally:
-        pool.close()
+    if len(content) >= MAX_RESPONSE_BYTES:
+        connections.drop(target)  # the rest of a long answer is never read: no reuse
     excerpt = content.decode("utf-8", "replace")[:EXCERPT_CHARS]
     return Attempt(response.status, excerpt, "", _ms(started))
 

@@ -196,10 +196,85 @@ def test_an_attempt_to_a_healthy_endpoint_writes_its_delivery_and_no_transaction
 
     assert outcome.succeeded
     statements = [query["sql"].split()[0].upper() for query in queries.captured_queries]
-    # The delivery's record, and the endpoint's failing state cleared only if it was set:
-    # each its own statement, no savepoint or transaction around them.
-    assert statements == ["UPDATE", "UPDATE"]
-    assert '"failing_since" IS NOT NULL' in queries.captured_queries[1]["sql"]
+    # The delivery's record alone: no savepoint or transaction around it, and the endpoint's
+    # row untouched (it was not failing).
+    assert statements == ["UPDATE"]
+    assert "webhookendpoint" not in queries.captured_queries[0]["sql"]
+
+
+def test_a_batchs_delivered_attempts_are_recorded_together_each_with_its_own_answer(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "RECORD_EVERY", 10)
+    for _ in range(25):
+        webhook_endpoint_send_test(endpoint=endpoint)
+
+    with CaptureQueriesContext(db_connection) as queries:
+        attempted = delivery.deliver_endpoint(str(endpoint.pk))
+
+    assert attempted == 25
+    records = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('UPDATE "domains_webhookdelivery"') and "succeeded" in q["sql"]
+    ]
+    assert len(records) == 3  # 10, 10 and the last 5
+    rows = WebhookDelivery.objects.all()
+    assert {(d.status, d.attempts, d.last_status_code, d.lease_token) for d in rows} == {
+        (WebhookDeliveryStatus.SUCCEEDED, 1, 204, "")
+    }
+    assert all(d.last_attempt_at is not None and d.last_duration_ms is not None for d in rows)
+    assert len({d.last_attempt_at for d in rows}) == 25  # each its own moment
+
+
+def test_a_delivered_attempt_waits_no_longer_than_the_time_bound_to_be_recorded(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "RECORD_WITHIN_SECONDS", 0.0)
+    for _ in range(3):
+        webhook_endpoint_send_test(endpoint=endpoint)
+
+    with CaptureQueriesContext(db_connection) as queries:
+        delivery.deliver_endpoint(str(endpoint.pk))
+
+    records = [q for q in queries.captured_queries if "succeeded" in q["sql"]]
+    assert len(records) == 3
+
+
+def test_a_batch_sends_on_one_kept_alive_connection_and_closes_it_when_done(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    for _ in range(5):
+        webhook_endpoint_send_test(endpoint=endpoint)
+    delivery.deliver_endpoint(str(endpoint.pk))
+    webhook_endpoint_send_test(endpoint=endpoint)
+
+    delivery.deliver_endpoint(str(endpoint.pk))
+
+    ports = [r.client_port for r in inbox.received()]
+    assert len(ports) == 6
+    assert len(set(ports[:5])) == 1  # one TCP connection for the batch of five
+    assert ports[5] != ports[0]  # the next batch opened its own
+
+
+def test_a_success_after_failures_clears_the_endpoints_failing_state_in_its_own_statement(
+    endpoint: WebhookEndpoint, inbox: WebhookInbox
+) -> None:
+    webhook_endpoint_send_test(endpoint=endpoint)
+    claimed = WebhookDelivery.objects.select_related("message").get()
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now())
+    endpoint.refresh_from_db()
+
+    with CaptureQueriesContext(db_connection) as queries:
+        outcome = delivery.attempt(claimed, endpoint=endpoint)
+
+    assert outcome.succeeded
+    assert [query["sql"].split()[0].upper() for query in queries.captured_queries] == [
+        "UPDATE",
+        "UPDATE",
+    ]
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None
 
 
 def test_a_worker_killed_mid_delivery_leaves_it_to_be_sent_after_its_lease(
