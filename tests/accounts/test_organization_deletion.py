@@ -5,6 +5,8 @@ is canceled at Stripe, and the row goes, with nothing left behind at either."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +33,7 @@ from domains.sync import run_cycle
 from domains.webhooks.services import webhook_endpoint_create
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.stripe import StripeSandbox
+from tests.fixtures.celery_worker import Worker
 from tests.fixtures.stripe import subscribe
 
 pytestmark = pytest.mark.django_db
@@ -278,3 +281,32 @@ def test_staff_delete_an_organization_through_the_same_offboarding_never_by_drop
     assert acme.deletion_requested_at is not None
     assert acme.deletion_requested_by is not None
     assert acme.deletion_requested_by.username == "staff"
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_on_a_real_worker_the_organization_leaves_cloudflare_and_then_the_database(
+    alice: User,
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    celery_worker: Callable[..., Worker],
+) -> None:
+    for name in ("app", "shop"):
+        domain_register(organization=acme, hostname=f"{name}.acme-customer.dev")
+    assert len(cloudflare_sim.hostnames()) == 2
+    worker = celery_worker()
+    last = [0.0]
+
+    def gone() -> bool:
+        # Beat's entries, once a second (the deletion's own kicks come first).
+        if time.monotonic() - last[0] >= 1.0:
+            for task in ("domains.schedule_sync", "domains.finish_organization_deletions"):
+                worker.send(task)
+            last[0] = time.monotonic()
+        return not Organization.objects.filter(pk=acme.pk).exists()
+
+    organization_delete(organization=acme, actor=alice)
+    worker.wait_for(gone)
+
+    assert cloudflare_sim.hostnames() == []
+    assert not Domain.objects.exists()
