@@ -57,3 +57,28 @@ def test_an_invited_colleague_joins_sees_the_domains_and_not_billing(
 
     page.goto(f"{live_server.url}/settings/members/")
     assert page.locator('[data-testid="member"][data-username="colleague"]').count() == 1
+
+
+def test_an_owner_deletes_the_organization_after_typing_its_name(
+    page: Any,
+    live_server: Any,
+    github_sim: SandboxServer,
+    cloudflare_sim: CloudflareSandbox,
+    dns_sandbox: DnsSandbox,
+    settings: Any,
+) -> None:
+    settings.SITE_URL = live_server.url
+    sign_in_and_add(page, live_server, "owner", "leaving.test-customer.dev")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(f"{live_server.url}/organization/")
+    name = "owner's organization"
+
+    page.get_by_test_id("delete-confirm-name").fill("owner")
+    page.get_by_test_id("delete-organization-submit").click()
+    assert "exactly as shown" in page.get_by_test_id("delete-organization").inner_text()
+    page.get_by_test_id("delete-confirm-name").fill(name)
+    page.get_by_test_id("delete-organization-submit").click()
+    page.wait_for_url(f"{live_server.url}/dashboard/")
+
+    assert f"{name} is being deleted" in page.content().replace("&#x27;", "'")
+    assert "leaving.test-customer.dev" not in page.content()  # a fresh personal organization
