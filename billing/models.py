@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 from billing.plans import LIVE_STATUSES, PlanKey, SubscriptionStatus
 
@@ -95,3 +96,15 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type} ({self.status})"
+
+
+class ClosedCustomer(models.Model):
+    """A Stripe customer whose organization was deleted. Stripe's events about it that arrive
+    afterwards (the cancellation's own `customer.subscription.deleted`, sent moments later) are
+    ignored with that reason, not failed for an unknown customer."""
+
+    customer_id = models.CharField(max_length=255, unique=True)
+    closed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.customer_id

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.audit import audit
 from accounts.models import Organization
-from billing.models import StripeEvent, StripeEventStatus, Subscription
+from billing.models import ClosedCustomer, StripeEvent, StripeEventStatus, Subscription
 from billing.plans import LIVE_STATUSES, PlanKey, get_plan, plan_for_price
 from billing.stripe_client import (
     ENDED_STATUSES,
@@ -315,12 +315,7 @@ def subscriptions_end(*, organization: Organization) -> int:
     no refund. Asks Stripe, not our rows, so one whose webhook has not arrived is found too.
     Returns how many were canceled; safe to repeat. Raises StripeClientError when Stripe cannot
     answer (nothing is lost: the caller tries again)."""
-    customers = {organization.stripe_customer_id} | set(
-        Subscription.objects.filter(organization=organization).values_list(
-            "stripe_customer_id", flat=True
-        )
-    )
-    customers.discard("")
+    customers = _customers_of(organization)
     if not customers:
         return 0
     client = StripeClient()
@@ -333,6 +328,25 @@ def subscriptions_end(*, organization: Organization) -> int:
             canceled += 1
             logger.info("canceled %s of organization %s", state.id, organization.pk)
     return canceled
+
+
+def customers_close(*, organization: Organization) -> None:
+    """Remember the organization's Stripe customers as closed (it is being deleted now, in the
+    caller's transaction): their late events are ignored, not failed."""
+    customers = _customers_of(organization)
+    ClosedCustomer.objects.bulk_create(
+        [ClosedCustomer(customer_id=customer) for customer in customers], ignore_conflicts=True
+    )
+
+
+def _customers_of(organization: Organization) -> set[str]:
+    customers = {organization.stripe_customer_id} | set(
+        Subscription.objects.filter(organization=organization).values_list(
+            "stripe_customer_id", flat=True
+        )
+    )
+    customers.discard("")
+    return customers
 
 
 class _Outcome(Exception):
@@ -361,6 +375,8 @@ def _organization_for(event: StripeEvent) -> Organization:
             )
             organization.refresh_from_db(fields=["stripe_customer_id"])
             return organization
+    if event.customer_id and ClosedCustomer.objects.filter(customer_id=event.customer_id).exists():
+        raise _Outcome(StripeEventStatus.IGNORED, "The customer's organization was deleted.")
     raise _Outcome(
         StripeEventStatus.FAILED,
         f"No organization has Stripe customer {event.customer_id or '(none)'}.",

@@ -20,7 +20,12 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.signals import organization_deleting
-from billing.services import BillingError, subscriptions_end, subscriptions_ending
+from billing.services import (
+    BillingError,
+    customers_close,
+    subscriptions_end,
+    subscriptions_ending,
+)
 from billing.stripe_client import StripeClientError
 from domains.events import domain_event, record_events
 from domains.kick import kick
@@ -120,6 +125,7 @@ def organization_finish_deleting(organization: Organization) -> bool:
             return True
         if leftovers(locked):
             return False
+        customers_close(organization=locked)
         locked.delete()
     logger.info(
         "organization %s (%s) deleted, asked for by user %s at %s",

@@ -200,9 +200,10 @@ def _send(
 class _Successes:
     """A batch's delivered attempts, recorded together: one UPDATE (one commit) for up to
     RECORD_EVERY of them, or whatever was delivered within RECORD_WITHIN_SECONDS, instead of
-    one each (on PostgreSQL each statement is a round trip and a commit). Written only where this worker still holds the delivery. A worker that dies
-    before writing them leaves them to be sent again after the lease (at least once, with the
-    same `webhook-id`), as a death between a send and its record always did."""
+    one each (on PostgreSQL each statement is a round trip and a commit). Written only where
+    this worker still holds the delivery. A worker that dies before writing them leaves them
+    to be sent again after the lease (at least once, with the same `webhook-id`), as a death
+    between a send and its record always did."""
 
     def __init__(self, endpoint: WebhookEndpoint, lease_token: str) -> None:
         self.endpoint = endpoint

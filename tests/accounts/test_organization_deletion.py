@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
 from accounts.services import organization_delete
-from billing.models import Subscription
+from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import PlanKey, get_plan
 from domains.closing import organization_finish_deleting, organizations_finish_deleting
 from domains.models import (
@@ -34,7 +34,7 @@ from domains.webhooks.services import webhook_endpoint_create
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.stripe import StripeSandbox
 from tests.fixtures.celery_worker import Worker
-from tests.fixtures.stripe import subscribe
+from tests.fixtures.stripe import post_webhook, subscribe
 
 pytestmark = pytest.mark.django_db
 
@@ -206,10 +206,17 @@ def test_the_subscription_is_canceled_at_stripe_before_the_row_goes(
     organizations_finish_deleting()
 
     assert stripe_sim.subscription(sub["id"])["status"] == "canceled"
-    (event,) = (json.loads(body) for body in stripe_sim.deferred)  # the webhook, sent too
-    assert event["type"] == "customer.subscription.deleted"
+    (body,) = stripe_sim.deferred  # the cancellation's webhook, arriving after the row went
+    assert json.loads(body)["type"] == "customer.subscription.deleted"
     assert not Organization.objects.filter(pk=acme.pk).exists()
     assert not Subscription.objects.filter(stripe_subscription_id=sub["id"]).exists()
+
+    assert post_webhook(body, secret=stripe_sim.webhook_secret).status_code == 200
+    late = StripeEvent.objects.get(type="customer.subscription.deleted")
+    assert (late.status, late.error) == (
+        StripeEventStatus.IGNORED,
+        "The customer's organization was deleted.",
+    )
 
 
 def test_a_subscription_stripe_has_not_told_us_about_yet_is_canceled_too(
