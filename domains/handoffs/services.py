@@ -18,7 +18,7 @@ from accounts.audit import audit
 from accounts.models import User
 from domains.errors import DomainError
 from domains.handoffs import emails
-from domains.models import Domain, Handoff
+from domains.models import Domain, DomainStatus, Handoff
 from domains.services import CheckResult, domain_check_now
 
 MAX_DAYS = 90
@@ -124,10 +124,15 @@ def handoff_extend(*, handoff: Handoff, days: Any = None) -> Handoff:
 
 
 def handoff_open(raw: str, *, now: datetime | None = None) -> Handoff | None:
-    """The usable link whose secret is `raw`, or None (unknown, expired and revoked alike),
-    with its domain and organization. Marks it viewed."""
+    """The usable link whose secret is `raw`, or None (unknown, expired and revoked alike, and
+    a link to a domain being removed: its DNS owner has nothing left to do), with its domain
+    and organization. Marks it viewed."""
     now = now or timezone.now()
-    usable = Handoff.objects.usable(now).select_related("domain", "domain__organization")
+    usable = (
+        Handoff.objects.usable(now)
+        .exclude(domain__status=DomainStatus.DELETING)
+        .select_related("domain", "domain__organization")
+    )
     emailed = emails.handoff_id_from_email_token(raw)
     if emailed is not None:
         # The emailed link: its id, signed (checked in constant time by the signer).

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from domains.handoffs.services import handoff_create, handoff_revoke
-from domains.models import Domain, Handoff
+from domains.models import Domain, DomainStatus, Handoff
 from domains.services import domain_register
 from sandbox.cloudflare import CloudflareSandbox
 from sandbox.dns import DnsSandbox
@@ -96,6 +96,14 @@ def test_unknown_expired_and_revoked_links_answer_404_alike(
 
     assert answers == [404, 404, 404, 404]
     assert still == 200
+
+
+def test_a_link_to_a_domain_being_removed_answers_404(
+    client: Client, acme_domain: Domain, link: tuple[Handoff, str]
+) -> None:
+    Domain.objects.filter(pk=acme_domain.pk).update(status=DomainStatus.DELETING)
+
+    assert client.get(path_of(link[1])).status_code == 404
 
 
 def test_opening_the_link_shows_on_the_domain_page_as_opened(
