@@ -246,7 +246,9 @@ class _Successes:
             lease_token="",
             last_error="",
             attempts=F("attempts") + 1,
-            last_attempt_at=per_row(lambda o, now: now, DateTimeField()),
+            # To the second, as the delivery log shows it: a batch's attempts then share one
+            # or two values instead of a WHEN each.
+            last_attempt_at=per_row(lambda o, now: now.replace(microsecond=0), DateTimeField()),
             last_status_code=per_row(lambda o, now: o.status_code, PositiveSmallIntegerField()),
             last_response=per_row(lambda o, now: o.excerpt, TextField()),
             last_duration_ms=per_row(lambda o, now: o.duration_ms, PositiveIntegerField()),
@@ -259,7 +261,7 @@ class _Successes:
         for delivery, outcome, now in items:
             delivery.status = WebhookDeliveryStatus.SUCCEEDED
             delivery.attempts += 1
-            delivery.last_attempt_at = now
+            delivery.last_attempt_at = now.replace(microsecond=0)
             delivery.last_status_code = outcome.status_code
             delivery.next_attempt_at = None
 
