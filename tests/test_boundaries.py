@@ -128,6 +128,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
         0,
         (
             "domains.models",
+            "domains.models.*",
             "domains.errors",
             "domains.hostnames",
             "domains.rate_budget",
