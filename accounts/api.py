@@ -25,6 +25,7 @@ from dcvaas.api import (
     NO_SUCH_PAGE,
     PAGE_PARAMETERS,
     ErrorSerializer,
+    OutputSerializer,
     PageParameters,
     Pagination,
     StrictApiView,
@@ -35,7 +36,7 @@ from dcvaas.api import (
 )
 
 
-class AuditEventSerializer(serializers.Serializer[Any]):
+class AuditEventSerializer(OutputSerializer):
     id = serializers.IntegerField()
     created_at = UtcDateTimeField()
     action = serializers.ChoiceField(choices=list(ACTIONS))
@@ -86,7 +87,7 @@ class AuditEventListApi(StrictApiView):
 
 
 # -- members and invitations --------------------------------------------------------------------
-class MemberSerializer(serializers.Serializer[Any]):
+class MemberSerializer(OutputSerializer):
     id = serializers.IntegerField()
     username = serializers.CharField(source="user.username")
     email = serializers.CharField(source="user.email")
@@ -95,7 +96,7 @@ class MemberSerializer(serializers.Serializer[Any]):
     last_signed_in_at = UtcDateTimeField(source="user.last_login", allow_null=True)
 
 
-class InvitationSerializer(serializers.Serializer[Any]):
+class InvitationSerializer(OutputSerializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()
     role = serializers.CharField()

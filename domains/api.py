@@ -26,6 +26,7 @@ from dcvaas.api import (
     BAD_PARAMETER,
     ERRORS,
     ErrorSerializer,
+    OutputSerializer,
     PageParameters,
     Pagination,
     StrictApiView,
@@ -63,8 +64,8 @@ class DomainPageSerializer(serializers.Serializer[Any]):
     results = DomainOutputSerializer(many=True)
 
 
-class CheckOutputSerializer(serializers.Serializer[Any]):
-    class DnsSerializer(serializers.Serializer[Any]):
+class CheckOutputSerializer(OutputSerializer):
+    class DnsSerializer(OutputSerializer):
         verdict = serializers.ChoiceField(
             choices=["points_to_us", "points_elsewhere", "missing", "apex", "unknown"]
         )
@@ -89,7 +90,7 @@ class CheckOutputSerializer(serializers.Serializer[Any]):
         return result.records.records if result.records is not None else []
 
 
-class RecordCheckSerializer(serializers.Serializer[Any]):
+class RecordCheckSerializer(OutputSerializer):
     name = serializers.CharField(help_text="The record's full name.")
     type = serializers.ChoiceField(choices=["CNAME", "TXT", "A", "AAAA", "CAA"])
     expected = serializers.CharField(help_text="The value it should have.")
@@ -183,9 +184,11 @@ class DomainListCreateApi(StrictApiView):
         """The organization's domains, newest first, 50 a page; filter with `?status=`."""
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        domains = Domain.objects.filter(
-            organization_id=request_token(request).organization_id
-        ).order_by("-created_at", "id")
+        domains = (
+            Domain.objects.shown()
+            .filter(organization_id=request_token(request).organization_id)
+            .order_by("-created_at", "id")
+        )
         if "status" in filters.validated_data:
             domains = domains.filter(status=filters.validated_data["status"])
         paginator = Pagination()

@@ -3,17 +3,15 @@ payloads, from one set of DRF serializers (which also feed the OpenAPI schema)."
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
-from dcvaas.api import UtcDateTimeField
+from dcvaas.api import OutputSerializer, UtcDateTimeField
 from domains.cloudflare import cname_target
 from domains.explain import Explanation, explain
 from domains.models import Domain, DomainStatus, Origin
 
 
-class RecordSerializer(serializers.Serializer[Any]):
+class RecordSerializer(OutputSerializer):
     type = serializers.CharField()
     name = serializers.CharField(help_text="The full record name.")
     host = serializers.CharField(help_text="The name relative to the zone, as DNS providers ask.")
@@ -22,7 +20,7 @@ class RecordSerializer(serializers.Serializer[Any]):
     purpose = serializers.CharField()
 
 
-class ExplanationSerializer(serializers.Serializer[Any]):
+class ExplanationSerializer(OutputSerializer):
     """What the domain's state means and what to do, in words (`domains.explain`)."""
 
     headline = serializers.CharField()
@@ -33,7 +31,7 @@ class ExplanationSerializer(serializers.Serializer[Any]):
         return explain(instance, target=cname_target())
 
 
-class CloudflareStateSerializer(serializers.Serializer[Any]):
+class CloudflareStateSerializer(OutputSerializer):
     id = serializers.CharField(source="cloudflare_id")
     hostname_status = serializers.CharField(source="cloudflare_status")
     ssl_status = serializers.CharField()
@@ -41,7 +39,7 @@ class CloudflareStateSerializer(serializers.Serializer[Any]):
     validation_errors = serializers.ListField(child=serializers.CharField())
 
 
-class CertificateSerializer(serializers.Serializer[Any]):
+class CertificateSerializer(OutputSerializer):
     """The domain's certificate; null until Cloudflare reports one."""
 
     issuer = serializers.CharField(source="certificate_issuer")
@@ -51,7 +49,7 @@ class CertificateSerializer(serializers.Serializer[Any]):
         return instance if instance.certificate_expires_at is not None else None
 
 
-class OriginRefSerializer(serializers.Serializer[Any]):
+class OriginRefSerializer(OutputSerializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     address = serializers.CharField(help_text="The app's hostname or public IP address.")
@@ -78,7 +76,7 @@ class ServedBySerializer(OriginRefSerializer):
         return found
 
 
-class DomainOutputSerializer(serializers.Serializer[Any]):
+class DomainOutputSerializer(OutputSerializer):
     id = serializers.UUIDField()
     hostname = serializers.CharField(help_text="ASCII (punycode), as DNS and Cloudflare use it.")
     unicode_hostname = serializers.CharField(

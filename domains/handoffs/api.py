@@ -4,7 +4,6 @@ domain page. Another organization's domains and links answer 404."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -18,6 +17,7 @@ from dcvaas.api import (
     NO_SUCH_PAGE,
     PAGE_PARAMETERS,
     ErrorSerializer,
+    OutputSerializer,
     PageParameters,
     Pagination,
     StrictApiView,
@@ -35,7 +35,7 @@ from domains.models import Handoff
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such domain or link here.")}
 
 
-class HandoffOutputSerializer(serializers.Serializer[Any]):
+class HandoffOutputSerializer(OutputSerializer):
     id = serializers.UUIDField()
     created_at = UtcDateTimeField()
     expires_at = UtcDateTimeField()

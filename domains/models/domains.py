@@ -43,11 +43,18 @@ class DomainStatus(models.TextChoices):
 
 
 SETTLED_STATUSES = (DomainStatus.ACTIVE, DomainStatus.FAILED)
+SYNC_ONLY_FIELDS = ("next_sync_at", "sync_attempts", "moved_refresh_at")
 
 
 class DomainQuerySet(models.QuerySet["Domain"]):
     def due_for_sync(self, now: datetime) -> DomainQuerySet:
         return self.filter(next_sync_at__lte=now)
+
+    def shown(self) -> DomainQuerySet:
+        """Without the columns only the sync loop reads (when to look again, how often it
+        failed), which no page, answer or payload shows: two timestamps fewer to parse a row.
+        Reading one of them on such a row costs a query (the query-count tests would notice)."""
+        return self.defer(*SYNC_ONLY_FIELDS)
 
 
 class Domain(models.Model):

@@ -18,6 +18,7 @@ from dcvaas.api import (
     NO_SUCH_PAGE,
     PAGE_PARAMETERS,
     ErrorSerializer,
+    OutputSerializer,
     PageParameters,
     Pagination,
     StrictApiView,
@@ -50,7 +51,7 @@ REFUSED = {
 }
 
 
-class OriginOutputSerializer(serializers.Serializer[Any]):
+class OriginOutputSerializer(OutputSerializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     address = serializers.CharField(help_text="The app's hostname or public IP address.")

@@ -17,6 +17,7 @@ from dcvaas.api import (
     NO_SUCH_PAGE,
     PAGE_PARAMETERS,
     ErrorSerializer,
+    OutputSerializer,
     PageParameters,
     Pagination,
     StrictApiView,
@@ -58,7 +59,7 @@ REFUSED = {
 }
 
 
-class EndpointOutputSerializer(serializers.Serializer[Any]):
+class EndpointOutputSerializer(OutputSerializer):
     id = serializers.UUIDField()
     url = serializers.URLField()
     description = serializers.CharField()
@@ -86,7 +87,7 @@ class EndpointInputSerializer(StrictInputSerializer):
     enabled = StrictBooleanField(required=False)
 
 
-class DeliveryOutputSerializer(serializers.Serializer[Any]):
+class DeliveryOutputSerializer(OutputSerializer):
     id = serializers.IntegerField()
     message_id = serializers.CharField(help_text="The webhook-id header.")
     event_type = serializers.CharField(source="message.type")
