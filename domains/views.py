@@ -8,16 +8,19 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from accounts.access import SignedInRequest, organization_required
-from accounts.models import Membership
+from accounts.models import Membership, Organization
 from accounts.roles import Action, ensure
 from billing.models import Subscription
 from billing.plans import organization_entitlements
@@ -59,10 +62,31 @@ def _list_context(request: SignedInRequest, membership: Membership) -> dict[str,
         .order_by("hostname")
     )
     shown = domains.filter(status=status) if status else domains
-    page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
-    # The unfiltered count is the paginator's own unless a filter is on.
-    total = domains.count() if status else page.paginator.count
-    subscription = Subscription.objects.filter(organization=organization).first()
+    # The counts, the subscription and whether there are origins to choose from, in one query;
+    # the paginator is given its count rather than asking for it again.
+    of_organization = Domain.objects.filter(organization=OuterRef("pk"))
+    counts: dict[str, Coalesce] = {"domain_count": _count(of_organization)}
+    if status:
+        counts["shown_count"] = _count(of_organization.filter(status=status))
+    overview = (
+        Organization.objects.filter(pk=organization.pk)
+        .select_related("subscription")
+        .annotate(
+            **counts,
+            has_origins=Exists(
+                Origin.objects.filter(organization=OuterRef("pk")).exclude(
+                    state=OriginState.DELETING
+                )
+            ),
+        )
+        .get()
+    )
+    # Annotations, which the type checker cannot see on the model:
+    total: int = overview.domain_count  # type: ignore[attr-defined]
+    shown_count: int = overview.shown_count if status else total  # type: ignore[attr-defined]
+    has_origins: bool = overview.has_origins  # type: ignore[attr-defined]
+    page = CountedPaginator(shown, PAGE_SIZE, count=shown_count).get_page(request.GET.get("page"))
+    subscription: Subscription | None = getattr(overview, "subscription", None)
     return {
         "membership": membership,
         "organization": organization,
@@ -74,8 +98,26 @@ def _list_context(request: SignedInRequest, membership: Membership) -> dict[str,
             organization, domain_count=total, subscription=subscription
         ),
         "cname_target": settings.DCV_CNAME_TARGET,
-        "origins": _origins(membership),
+        "origins": _origins(membership) if has_origins else [],
     }
+
+
+def _count(domains: QuerySet[Domain]) -> Coalesce:
+    """How many of `domains` (filtered on an outer organization), as a subquery."""
+    counted = domains.order_by().values("organization").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted), 0)
+
+
+class CountedPaginator(Paginator[Domain]):
+    """A paginator told its count by a query that had to run anyway."""
+
+    def __init__(self, object_list: QuerySet[Domain], per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count
 
 
 _ANY_ID = uuid.UUID(int=0)
@@ -190,11 +232,22 @@ def _dns_check(domain: Domain) -> DnsCheck | None:
 
 
 def _detail_context(
-    membership: Membership, domain: Domain, *, chosen_host: str = "", poll: bool = False
+    membership: Membership,
+    domain: Domain,
+    *,
+    chosen_host: str = "",
+    poll: bool = False,
+    origins: list[Origin] | None = None,
+    origins_refusal: str | None = None,
 ) -> dict[str, object]:
-    """What the domain page shows; `poll`: only what a poll or a check swaps in (no origins)."""
+    """What the domain page shows; `poll`: only what a poll or a check swaps in (no origins).
+    `origins` and `origins_refusal`: the organization's origins and why they cannot be used
+    now, if the caller has them."""
     target = settings.DCV_CNAME_TARGET
-    origins = [] if poll else _origins(membership)
+    if origins is None:
+        origins = [] if poll else _origins(membership)
+    if origins_refusal is None:
+        origins_refusal = ZoneEntitlement.custom_origins_refusal() if origins else ""
     detection = _detection(domain)
     dns_check = _dns_check(domain)
     host = domain.dns_records[0]["host"] if domain.dns_records else ""
@@ -221,7 +274,7 @@ def _detail_context(
         "origins": origins,
         "serving": None if poll else domain.serving_origin(origins),
         "served_by": next((o for o in origins if o.record_name == domain.origin_applied), None),
-        "origins_refusal": ZoneEntitlement.custom_origins_refusal() if origins else "",
+        "origins_refusal": origins_refusal if origins else "",
     }
 
 
@@ -271,13 +324,41 @@ def _status_update(
 def domain_detail(
     request: SignedInRequest, membership: Membership, domain_id: uuid.UUID
 ) -> HttpResponse:
-    domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
-    context = _detail_context(membership, domain, chosen_host=request.GET.get("dns_host", ""))
+    # Whether there are origins to choose from and hand-off links to list, asked in the
+    # domain's own query: neither list costs a query of its own when it would be empty.
+    now = timezone.now()
+    domain = get_domain_or_404(
+        membership.organization_id,
+        domain_id,
+        with_dns_host=True,
+        queryset=Domain.objects.annotate(
+            has_origins=Exists(
+                Origin.objects.filter(organization=OuterRef("organization")).exclude(
+                    state=OriginState.DELETING
+                )
+            ),
+            origins_refused=Exists(
+                ZoneEntitlement.objects.filter(pk=1, custom_origins_refused_at__isnull=False)
+            ),
+            has_handoffs=Exists(Handoff.objects.usable(now).filter(domain=OuterRef("pk"))),
+        ),
+    )
+    has_origins: bool = domain.has_origins  # type: ignore[attr-defined]
+    origins_refused: bool = domain.origins_refused  # type: ignore[attr-defined]
+    context = _detail_context(
+        membership,
+        domain,
+        chosen_host=request.GET.get("dns_host", ""),
+        origins=_origins(membership) if has_origins else [],
+        origins_refusal=ZoneEntitlement.NOT_ENTITLED if origins_refused else "",
+    )
     events = list(domain.events.all()[:HISTORY_LENGTH])
     context["events"] = events
     context.update(deadline_context(domain, last_refresh(events)))
     context["handoffs"] = (
-        Handoff.objects.usable().filter(domain=domain).select_related("created_by")[:10]
+        Handoff.objects.usable(now).filter(domain=domain).select_related("created_by")[:10]
+        if domain.has_handoffs  # type: ignore[attr-defined]
+        else []
     )
     return render(request, "domains/detail.html", context)
 

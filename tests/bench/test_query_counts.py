@@ -19,6 +19,8 @@ from django.urls import Resolver404, resolve
 
 from bench.instrument import QUERY_COUNT_HEADER, SERVER_TIME_HEADER
 from bench.web import Tenant, seed_tenant
+from domains.handoffs.services import handoff_create
+from domains.models import Domain, Origin
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +132,34 @@ def test_the_admin_changelists_run_as_many_queries_for_3_or_500_domains(
         counts.append(len(queries))
 
     assert counts[0] == counts[1]
+
+
+# What each page may cost: no more queries than the release before the page cache went
+# (5cad9fd), where an organization with origins and a domain with hand-off links add one each.
+BUDGETS = {
+    "dashboard_list": (3, 4),
+    "domain_page": (3, 5),
+    "status_fragment": (3, 3),
+    "api_list": (3, 3),
+    "api_detail": (2, 2),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_a_page_runs_no_more_queries_than_its_budget_and_none_for_an_empty_list(
+    endpoint: str,
+) -> None:
+    tenant = seed_tenant(3, random.Random(11))
+    bare, full = BUDGETS[endpoint]
+
+    assert _queries(tenant, ENDPOINTS[endpoint]) == bare
+
+    Origin.objects.create(
+        organization_id=tenant.organization_id,
+        name="App",
+        address="app.example.com",
+        record_name=f"o-{tenant.organization_id}.origins.example",
+    )
+    handoff_create(domain=Domain.objects.get(pk=tenant.domain_id))
+
+    assert _queries(tenant, ENDPOINTS[endpoint]) == full

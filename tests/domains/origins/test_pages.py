@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import Organization, User
-from domains.models import Domain, Origin
+from domains.models import Domain, Origin, ZoneEntitlement
 from domains.origins.probe import origin_test
 from domains.origins.services import origin_create, origins_sync
 from domains.services import domain_register
@@ -123,6 +123,21 @@ def test_a_domain_is_added_on_a_chosen_origin_and_its_page_says_where_traffic_go
     assert domain.origin_id == staging.pk
     assert 'data-testid="served-by">Staging</a>' in page
     assert "moving to Production" in moving
+
+
+def test_the_domain_page_says_when_cloudflare_refuses_custom_origins_for_the_zone(
+    alice_client: Client, acme: Organization, cloudflare_sim: CloudflareSandbox
+) -> None:
+    origin_create(organization=acme, name="Production", address=APP)
+    alice_client.post("/domains/add/", {"hostname": "a.acme-customer.dev"})
+    domain = Domain.objects.get()
+    entitled = alice_client.get(f"/domains/{domain.pk}/").content.decode()
+
+    ZoneEntitlement.refuse_custom_origins("not granted")
+    refused = alice_client.get(f"/domains/{domain.pk}/").content.decode()
+
+    assert "Custom origins are not enabled" not in entitled
+    assert "Custom origins are not enabled" in refused
 
 
 # ---------------------------------------------------------------------------------------------
