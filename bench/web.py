@@ -48,10 +48,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import json
 import math
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -66,7 +68,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 import requests
 
@@ -491,7 +493,21 @@ def admin_endpoints(staff_session: str, admin_url: str) -> list[Endpoint]:
     ]
 
 
-def endpoints(tenant: Tenant) -> list[Endpoint]:
+def poll_query(base: str, tenant: Tenant) -> str:
+    """What the domain page's polling block sends with each poll (its `hx-vals`: what the page
+    shows, so the server can tell what changed), read from the page as a browser would; "" if
+    the page sends nothing (a release before polls carried it)."""
+    page = requests.get(
+        f"{base}/domains/{tenant.domain_id}/",
+        headers=browser_headers(tenant.session_key),
+        timeout=30,
+    ).text
+    found = re.search(r'id="status-poll"[^>]*?hx-vals=\'([^\']*)\'', page)
+    return "?" + urlencode(json.loads(html.unescape(found.group(1)))) if found else ""
+
+
+def endpoints(tenant: Tenant, poll: str = "") -> list[Endpoint]:
+    """`poll`: the status fragment's query, as the page's polling block sends it."""
     session = browser_headers(tenant.session_key)
     token = {"Authorization": f"Bearer {tenant.token}"}
     return [
@@ -499,7 +515,7 @@ def endpoints(tenant: Tenant) -> list[Endpoint]:
         Endpoint("domain page", f"/domains/{tenant.domain_id}/", session),
         Endpoint(
             "status fragment",
-            f"/domains/{tenant.domain_id}/status/",
+            f"/domains/{tenant.domain_id}/status/{poll}",
             {**session, "HX-Request": "true"},
             ok=(200, 286),
         ),
@@ -842,9 +858,11 @@ def drive_all(
     for server in servers:
         tenants = server.tenants
         runs.append((server, Endpoint(BASELINE, "/bench/hello/"), "-"))
+        polls = {tenant.label: poll_query(bases[server.name], tenant) for tenant in tenants}
         for endpoint_index in range(len(endpoints(tenants[0]))):
             for tenant in tenants:
-                runs.append((server, endpoints(tenant)[endpoint_index], tenant.label))
+                shown = endpoints(tenant, polls[tenant.label])[endpoint_index]
+                runs.append((server, shown, tenant.label))
         everyone = f"all {small_size + large_size:,}"
         runs += [
             (server, endpoint, everyone)

@@ -39,6 +39,7 @@ from domains.models import (
     DnsCheck,
     DnsHostDetection,
     Domain,
+    DomainEvent,
     DomainStatus,
     Handoff,
     Origin,
@@ -295,21 +296,37 @@ def shown_state(
 
 
 def _status_update(
-    request: SignedInRequest, context: dict[str, object], domain: Domain, shown: str
+    request: SignedInRequest,
+    context: dict[str, object],
+    domain: Domain,
+    shown: str,
+    *,
+    history_shown: str | None = None,
 ) -> str:
-    """What a poll or a check swaps in out of band besides its own target: the history
-    always; the records section when they or the status changed since `shown`; the status
-    announcement when the status did."""
-    events = list(domain.events.all()[:HISTORY_LENGTH])
-    context.update(
-        events=events,
-        history_oob=True,
-        records_oob=True,
-        **deadline_context(domain, last_refresh(events)),
-    )
-    parts: list[str] = [render_to_string("domains/detail.html#history", context, request)]
-    if shown != context["shown"]:
-        parts.append(render_to_string("domains/detail.html#domain-body", context, request))
+    """What a poll or a check swaps in out of band besides its own target: the history when
+    it has a newer event than `history_shown` (the newest event the page has; None: always);
+    the records section when they or the status changed since `shown`; the status
+    announcement when the status did. Sets the context's `history_mark` for the polled block.
+
+    A poll that finds nothing new (most of them: a pending page polls every few seconds)
+    neither reads nor renders the history: its newest event is asked in the domain's query."""
+    records_changed = shown != context["shown"]
+    newest = getattr(domain, "newest_event", None)
+    if history_shown is not None and not records_changed and history_shown == _mark(newest):
+        context["history_mark"] = history_shown
+        parts: list[str] = []
+    else:
+        events = list(domain.events.all()[:HISTORY_LENGTH])
+        context.update(
+            events=events,
+            history_oob=True,
+            records_oob=True,
+            history_mark=_mark(events[0].pk if events else None),
+            **deadline_context(domain, last_refresh(events)),
+        )
+        parts = [render_to_string("domains/detail.html#history", context, request)]
+        if records_changed:
+            parts.append(render_to_string("domains/detail.html#domain-body", context, request))
     if shown.partition(":")[0] != domain.status:
         context["announce"] = True
         parts.append(
@@ -318,6 +335,11 @@ def _status_update(
             + "</p>"
         )
     return "".join(parts)
+
+
+def _mark(event_id: int | None) -> str:
+    """The newest event a page shows, as the polled block sends it back."""
+    return "" if event_id is None else str(event_id)
 
 
 @organization_required
@@ -354,6 +376,7 @@ def domain_detail(
     )
     events = list(domain.events.all()[:HISTORY_LENGTH])
     context["events"] = events
+    context["history_mark"] = _mark(events[0].pk if events else None)
     context.update(deadline_context(domain, last_refresh(events)))
     context["handoffs"] = (
         Handoff.objects.usable(now).filter(domain=domain).select_related("created_by")[:10]
@@ -370,15 +393,30 @@ def domain_status(
     """The status block that a pending domain's page polls, with the history (and, when they
     changed, the records and an announcement) swapped in out of band; 286 stops polling once
     settled."""
-    domain = get_domain_or_404(membership.organization_id, domain_id, with_dns_host=True)
+    domain = get_domain_or_404(
+        membership.organization_id,
+        domain_id,
+        with_dns_host=True,
+        queryset=Domain.objects.annotate(
+            newest_event=Subquery(
+                DomainEvent.objects.filter(domain=OuterRef("pk"))
+                .order_by("-created_at", "-id")
+                .values("pk")[:1]
+            )
+        ),
+    )
     # The reader's choice of DNS host rides along, so the records section keeps its steps.
     context = _detail_context(
         membership, domain, chosen_host=request.GET.get("dns_host", ""), poll=True
     )
-    shown = request.GET.get("shown", "")
-    content = render_to_string(
-        "domains/detail.html#status-poll", context, request
-    ) + _status_update(request, context, domain, shown)
+    update = _status_update(
+        request,
+        context,
+        domain,
+        request.GET.get("shown", ""),
+        history_shown=request.GET.get("history"),
+    )
+    content = render_to_string("domains/detail.html#status-poll", context, request) + update
     if domain.is_settled:
         return HttpResponseStopPolling(content)
     return HttpResponse(content)
@@ -410,10 +448,11 @@ def domain_check(
         # The verdict goes where the button's form points; the status block, the history and
         # what else changed come along, swapped in out of band.
         context["poll_oob"] = True
+        update = _status_update(request, context, domain, shown)  # sets the history mark
         return HttpResponse(
             render_to_string("domains/detail.html#verdict", context, request)
             + render_to_string("domains/detail.html#status-poll", context, request)
-            + _status_update(request, context, domain, shown)
+            + update
         )
     if notice:
         messages.warning(request, notice)

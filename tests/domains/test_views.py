@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -171,6 +172,48 @@ def test_the_status_poll_brings_the_history_along_out_of_band(
         "Progress at Cloudflare</strong>: hostname active, certificate pending_issuance" in content
     )
     assert "pending → pending" not in content
+
+
+def _event(domain: Domain, message: str) -> DomainEvent:
+    return DomainEvent.objects.create(
+        domain=domain,
+        organization_id=domain.organization_id,
+        hostname=domain.hostname,
+        kind=DomainEventKind.STATUS_CHANGED,
+        from_status="pending",
+        to_status="pending",
+        message=message,
+    )
+
+
+def _history_mark(content: str) -> str:
+    return content.split('"history": "', 1)[1].split('"', 1)[0]
+
+
+def test_a_poll_sends_the_history_only_when_it_has_an_event_the_page_has_not(
+    client: Client, alice: User, acme_domain: Domain
+) -> None:
+    client.force_login(alice)
+    _event(acme_domain, "first")
+    page = client.get(f"/domains/{acme_domain.pk}/").content.decode()
+    shown = shown_state(acme_domain, None)
+    url = f"/domains/{acme_domain.pk}/status/"
+
+    statements: list[str] = []
+    with connection.execute_wrapper(
+        lambda execute, sql, *rest: statements.append(sql) or execute(sql, *rest)
+    ):
+        quiet = client.get(url, {"shown": shown, "history": _history_mark(page)}, **HTMX)
+    _event(acme_domain, "second")
+    news = client.get(url, {"shown": shown, "history": _history_mark(page)}, **HTMX)
+
+    assert _history_mark(page)  # the page knows its newest event
+    assert 'id="history"' not in quiet.content.decode()
+    assert _history_mark(quiet.content.decode()) == _history_mark(page)
+    assert len(statements) == 2, statements  # the memberships and the domain, nothing more
+    assert '<section id="history" hx-swap-oob="true">' in news.content.decode()
+    assert "second" in news.content.decode()
+    assert _history_mark(news.content.decode()) != _history_mark(page)
 
 
 def _records(domain: Domain, *, ownership: bool) -> list[dict[str, Any]]:
