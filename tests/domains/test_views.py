@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -371,6 +371,29 @@ def test_an_internationalised_name_is_shown_as_people_read_it_with_its_dns_form(
     assert '<h1 data-testid="domain-hostname">bücher-shop.test-customer.dev</h1>' in page
     assert '<code data-testid="ascii-hostname">xn--bcher-shop-9db.test-customer.dev</code>' in page
     assert "bücher-shop.test-customer.dev</a><br><small>xn--bcher-shop-9db" in listing
+
+
+def test_the_dashboard_shows_each_certificates_end_and_when_each_domain_was_added_in_local_time(
+    client: Client, alice: User, acme: Organization, acme_domain: Domain
+) -> None:
+    late_evening = datetime(2027, 3, 1, 23, 30, tzinfo=UTC)
+    active = Domain.objects.create(
+        organization=acme,
+        hostname="www.acme-customer.dev",
+        status=DomainStatus.ACTIVE,
+        certificate_expires_at=late_evening,
+    )
+    Domain.objects.filter(pk=active.pk).update(created_at=late_evening)
+    client.force_login(alice)
+
+    with timezone.override("Europe/Berlin"):  # an hour ahead of UTC in March
+        listing = client.get("/dashboard/").content.decode()
+
+    row = listing.split('data-testid="status-www.acme-customer.dev"')[1].split("</tr>")[0]
+    pending = listing.split(f'data-testid="status-{acme_domain.hostname}"')[1].split("</tr>")[0]
+    assert '<td data-label="Certificate">until 2027-03-02</td>' in row
+    assert '<td data-label="Added">2027-03-02</td>' in row
+    assert '<td data-label="Certificate">—</td>' in pending
 
 
 def test_an_internationalised_name_reads_as_people_write_it_when_added_and_removed(
