@@ -128,7 +128,7 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     if not raw.startswith(ApiToken.PREFIX):
         return None
     try:
-        # Digests are unique. With the organization: its cache version keys the API's list.
+        # Digests are unique. With the organization, which the API's writes act for.
         token = (
             ApiToken.objects.active()
             .select_related("organization")

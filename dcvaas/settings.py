@@ -201,8 +201,9 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 else:
     # kombu's filesystem transport: messages are files in a folder, so web, worker and beat
-    # processes on one machine share a queue with no server at all.
-    CELERY_BROKER_URL = "filesystem://"
+    # processes on one machine share a queue with no server at all. The transport ignores the
+    # host; naming one spares every process kombu's "No hostname was supplied" warning.
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_DATA_DIR / "queue"),
         "data_folder_out": str(CELERY_DATA_DIR / "queue"),

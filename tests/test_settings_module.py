@@ -90,7 +90,7 @@ def test_without_redis_url_broker_and_cache_need_no_server() -> None:
     result = _manage("shell", "--no-imports", "-c", code, env={"DEBUG": "true"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "filesystem://",
+        "filesystem://localhost//",
         "django.core.cache.backends.db.DatabaseCache",
     ]
 
