@@ -312,15 +312,20 @@ def subscriptions_ending(*, organization: Organization) -> bool:
 def subscriptions_end(*, organization: Organization) -> int:
     """Cancel now, at Stripe, every subscription of the organization's customer that has not
     ended (the organization is being deleted), and store what Stripe answers; no further charge,
-    no refund. Asks Stripe, not our rows, so one whose webhook has not arrived is found too.
-    Returns how many were canceled; safe to repeat. Raises StripeClientError when Stripe cannot
-    answer (nothing is lost: the caller tries again)."""
+    no refund. First its open Checkout Sessions are expired, so a payment page left open in a
+    browser cannot start a subscription afterwards. Asks Stripe, not our rows, so one whose
+    webhook has not arrived is found too. Returns how many were canceled; safe to repeat.
+    Raises StripeClientError when Stripe cannot answer (nothing is lost: the caller tries
+    again)."""
     customers = _customers_of(organization)
     if not customers:
         return 0
     client = StripeClient()
     canceled = 0
     for customer in sorted(customers):
+        for session in client.list_open_checkout_sessions(customer):
+            client.expire_checkout_session(session.id)
+            logger.info("expired checkout %s of organization %s", session.id, organization.pk)
         for state in client.list_subscriptions(customer):
             read_at = timezone.now()
             ended = client.cancel_subscription(state.id)
@@ -376,6 +381,23 @@ def _organization_for(event: StripeEvent) -> Organization:
             organization.refresh_from_db(fields=["stripe_customer_id"])
             return organization
     if event.customer_id and ClosedCustomer.objects.filter(customer_id=event.customer_id).exists():
+        client = StripeClient()
+        if (
+            event.subscription_id
+            and client.retrieve_subscription(event.subscription_id).status not in ENDED_STATUSES
+        ):
+            # Paid after the organization went (a checkout completed in the last pass's
+            # window): nobody would use it, so it is canceled rather than charged again.
+            client.cancel_subscription(event.subscription_id)
+            logger.warning(
+                "canceled %s of deleted organization's customer %s",
+                event.subscription_id,
+                event.customer_id,
+            )
+            raise _Outcome(
+                StripeEventStatus.IGNORED,
+                "The customer's organization was deleted; its subscription was canceled.",
+            )
         raise _Outcome(StripeEventStatus.IGNORED, "The customer's organization was deleted.")
     raise _Outcome(
         StripeEventStatus.FAILED,

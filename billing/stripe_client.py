@@ -241,6 +241,35 @@ class StripeClient:
             raise _translate(error) from error
         return self._checkout_session(self._dict(obj))
 
+    def list_open_checkout_sessions(self, customer_id: str) -> list[CheckoutSession]:
+        """The customer's Checkout Sessions that someone could still pay, all pages."""
+        try:
+            page = self._stripe().v1.checkout.sessions.list(
+                params={"customer": customer_id, "status": "open", "limit": 100}
+            )
+            found = [self._checkout_session(self._dict(obj)) for obj in page.auto_paging_iter()]
+        except stripe.StripeError as error:
+            raise _translate(error) from error
+        return [session for session in found if session.status == "open"]
+
+    def expire_checkout_session(self, session_id: str) -> CheckoutSession:
+        """Make an open Checkout Session unpayable, and return it as Stripe has it then.
+
+        Safe to repeat: Stripe refuses to expire a session that is no longer open, so the
+        session is read back and returned if it is not open (expired, or paid meanwhile: the
+        caller then has a subscription to cancel)."""
+        try:
+            obj = self._stripe().v1.checkout.sessions.expire(session_id)
+        except stripe.StripeError as error:
+            translated = _translate(error)
+            if isinstance(translated, StripeTransientError):
+                raise translated from error
+            current = self.retrieve_checkout_session(session_id)
+            if current.status != "open":
+                return current
+            raise translated from error
+        return self._checkout_session(self._dict(obj))
+
     @staticmethod
     def _checkout_session(data: dict[str, Any]) -> CheckoutSession:
         return CheckoutSession(

@@ -3,7 +3,8 @@
 It speaks Stripe's wire format, so stripe-python works against it unchanged (`base_addresses`):
 
 - `POST /v1/customers`, `GET /v1/customers/{id}`
-- `POST /v1/checkout/sessions` (subscription mode), `GET /v1/checkout/sessions/{id}`
+- `POST /v1/checkout/sessions` (subscription mode), `GET /v1/checkout/sessions/{id}`,
+  `GET /v1/checkout/sessions?customer=...&status=...`, `POST /v1/checkout/sessions/{id}/expire`
 - `POST /v1/billing_portal/sessions`
 - `GET  /v1/subscriptions/{id}`, `GET /v1/subscriptions?customer=...&status=...` (canceled ones
   only when asked for), `DELETE /v1/subscriptions/{id}` (cancel now), `GET /v1/invoices/{id}`,

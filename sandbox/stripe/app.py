@@ -391,6 +391,9 @@ class StripeSandbox(StripeObjects, SandboxApp):
         cancel = re.fullmatch(r"/v1/subscriptions/([\w-]+)", path)
         if method == "DELETE" and cancel:
             return self._subscription_cancel(cancel.group(1))
+        expire = re.fullmatch(r"/v1/checkout/sessions/([\w-]+)/expire", path)
+        if method == "POST" and expire:
+            return self._checkout_session_expire(expire.group(1))
         with self._lock:
             if (method, path) == ("POST", "/v1/customers"):
                 customer = self._customer_create(params)
@@ -404,6 +407,19 @@ class StripeSandbox(StripeObjects, SandboxApp):
                 session = self._portal_session_create(params, self._public_url(request))
                 self._commit()
                 return Response.json(session)
+            if (method, path) == ("GET", "/v1/checkout/sessions"):
+                # Newest first, as Stripe lists; `customer` and `status` filter.
+                wanted, status = request.arg("customer"), request.arg("status")
+                sessions = [
+                    {k: v for k, v in s.items() if not k.startswith("_")}
+                    for s in self.state["checkout_sessions"].values()
+                    if (not wanted or s["customer"] == wanted)
+                    and (not status or s["status"] == status)
+                ]
+                sessions.sort(key=lambda s: s["created"], reverse=True)
+                return Response.json(
+                    {"object": "list", "data": sessions, "has_more": False, "url": path}
+                )
             if (method, path) == ("GET", "/v1/subscriptions"):
                 # As Stripe: without `status`, every subscription but the canceled ones.
                 wanted = request.arg("customer")
@@ -443,6 +459,26 @@ class StripeSandbox(StripeObjects, SandboxApp):
             f"Unrecognized request URL ({method}: {path}). The Stripe sandbox implements only "
             "the endpoints DCVaaS uses.",
         )
+
+    def _checkout_session_expire(self, session_id: str) -> Response:
+        """`POST /v1/checkout/sessions/{id}/expire`: no one can pay it any more; sends
+        `checkout.session.expired`. Only an open session can be expired (400 otherwise, as
+        Stripe answers)."""
+        with self._lock:
+            session = self.state["checkout_sessions"].get(session_id)
+            if session is None:
+                raise missing("checkout.session", session_id)
+            if session["status"] != "open":
+                raise StripeApiError(
+                    400,
+                    'Only Checkout Sessions with a status in ["open"] can be expired.',
+                )
+            session["status"] = "expired"
+            public = {k: v for k, v in session.items() if not k.startswith("_")}
+            self._emit("checkout.session.expired", public)
+            events = self._commit()
+        self._dispatch(events)
+        return Response.json(public)
 
     def _subscription_cancel(self, subscription_id: str) -> Response:
         """`DELETE /v1/subscriptions/{id}`: cancel now, sending `customer.subscription.deleted`

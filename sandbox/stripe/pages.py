@@ -38,7 +38,9 @@ def checkout_page(sim: StripeSandbox, request: Request, session_id: str) -> Resp
             return page("Not found", "<h1>This checkout page does not exist.</h1>", 404)
         if request.method == "POST":
             card = re.sub(r"\D", "", request.form().get("card_number", ""))
-            if session["status"] != "open":
+            if session["status"] == "expired":
+                error = "This checkout session has expired."
+            elif session["status"] != "open":
                 error = "This checkout session is already complete."
             elif card in DECLINES:
                 error = DECLINES[card][1]
@@ -55,6 +57,8 @@ def checkout_page(sim: StripeSandbox, request: Request, session_id: str) -> Resp
         # Like Stripe: the webhooks go out, then the browser returns to the app.
         sim._dispatch(events)
         return Response(status=303, headers={"Location": success_url})
+    if status == "expired" and not error:
+        return page("Expired", "<h1>This checkout has expired.</h1>", 410)
     if status != "open" and not error:
         return page("Complete", "<h1>This checkout is complete.</h1>")
     message = f'<p role="alert" class="error">{html.escape(error)}</p>' if error else ""

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 from django.test import Client
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Organi
 from accounts.services import organization_delete
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import PlanKey, get_plan
+from billing.services import checkout_start, customer_ensure
 from domains.closing import organization_finish_deleting, organizations_finish_deleting
 from domains.models import (
     Domain,
@@ -232,6 +234,42 @@ def test_a_subscription_stripe_has_not_told_us_about_yet_is_canceled_too(
     assert organization_finish_deleting(acme) is True
 
     assert stripe_sim.subscription(sub["id"])["status"] == "canceled"
+
+
+def test_a_checkout_left_open_in_a_browser_cannot_be_paid_once_the_organization_is_deleted(
+    alice: User, acme: Organization, stripe_sim: StripeSandbox
+) -> None:
+    url = checkout_start(organization=acme, plan_key="pro", request_key="left-open-1")
+    session_id = url.rsplit("/", 1)[1]
+
+    organization_delete(organization=acme, actor=alice)
+    organizations_finish_deleting()
+    paid = requests.post(url, data={"card_number": "4242 4242 4242 4242"}, timeout=10)
+
+    assert stripe_sim.state["checkout_sessions"][session_id]["status"] == "expired"
+    assert paid.status_code == 402
+    assert "This checkout session has expired." in paid.text
+    assert stripe_sim.subscriptions() == []
+    assert not Organization.objects.filter(pk=acme.pk).exists()
+
+
+def test_a_subscription_paid_after_the_organization_went_is_canceled_rather_than_charged_again(
+    alice: User, acme: Organization, stripe_sim: StripeSandbox
+) -> None:
+    customer = customer_ensure(organization=acme)
+    organization_delete(organization=acme, actor=alice)
+    organizations_finish_deleting()
+    assert not Organization.objects.filter(pk=acme.pk).exists()
+
+    # A payment Stripe took in the last step's window: its webhooks arrive for nobody.
+    sub = stripe_sim.create_subscription(customer, get_plan(PlanKey.PRO).price_id)
+
+    assert stripe_sim.subscription(sub["id"])["status"] == "canceled"
+    late = StripeEvent.objects.get(type="customer.subscription.created")
+    assert (late.status, late.error) == (
+        StripeEventStatus.IGNORED,
+        "The customer's organization was deleted; its subscription was canceled.",
+    )
 
 
 def test_while_stripe_refuses_the_organization_stays_and_its_plan_is_canceled_later(

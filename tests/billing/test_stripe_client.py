@@ -155,6 +155,35 @@ def test_canceling_ends_a_subscription_now_and_canceling_again_is_not_an_error(
     assert [e["type"] for e in stripe_sim.held_events()].count("customer.subscription.deleted") == 1
 
 
+def test_open_checkouts_are_listed_and_expiring_one_twice_is_not_an_error(
+    stripe_sim: StripeSandbox,
+) -> None:
+    stripe_sim.hold_events()
+    client = StripeClient()
+    customer = client.create_customer(organization_id=3, name="A", email="", idempotency_key="c")
+    other = client.create_customer(organization_id=4, name="B", email="", idempotency_key="d")
+    sessions = [
+        client.create_checkout_session(
+            customer_id=owner.id,
+            price_id="price_sandbox_pro",
+            organization_id=3,
+            success_url="http://app.test/ok",
+            cancel_url="http://app.test/billing/",
+            idempotency_key=key,
+        )
+        for owner, key in ((customer, "s1"), (customer, "s2"), (other, "s3"))
+    ]
+
+    listed = client.list_open_checkout_sessions(customer.id)
+    first = client.expire_checkout_session(sessions[0].id)
+    again = client.expire_checkout_session(sessions[0].id)
+
+    assert {s.id for s in listed} == {sessions[0].id, sessions[1].id}
+    assert (first.status, again.status) == ("expired", "expired")
+    assert [s.id for s in client.list_open_checkout_sessions(customer.id)] == [sessions[1].id]
+    assert [e["type"] for e in stripe_sim.held_events()].count("checkout.session.expired") == 1
+
+
 def test_canceling_an_unknown_subscription_is_a_permanent_error(stripe_sim: StripeSandbox) -> None:
     with pytest.raises(StripePermanentError, match="No such subscription"):
         StripeClient().cancel_subscription("sub_missing")
