@@ -181,10 +181,18 @@ def organization_delete_view(request: SignedInRequest, membership: Membership) -
     if not form.is_valid():
         return _organization_page(request, membership, delete_form=form, status=400)
     organization_delete(organization=organization, actor=request.user)
+    # Its only organization gone, the next page makes a fresh, empty one of the person's own,
+    # which may bear the same default name: say so, or the page would seem to show the old one.
+    fresh = (
+        " You are now in a new, empty organization of your own."
+        if not Membership.objects.filter(user=request.user).exists()
+        else ""
+    )
     messages.success(
         request,
         f"{organization.name} is being deleted. Its domains are being removed from Cloudflare "
-        "(HTTPS for them stops), its subscription is canceled, and nobody can open it any more.",
+        "(HTTPS for them stops), its subscription is canceled, and nobody can open it any "
+        f"more.{fresh}",
     )
     return redirect("dashboard")
 

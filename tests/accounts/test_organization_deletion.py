@@ -15,7 +15,15 @@ import requests
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Organization, User
+from accounts.models import (
+    ApiToken,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    User,
+)
 from accounts.services import organization_delete
 from billing.models import StripeEvent, StripeEventStatus, Subscription
 from billing.plans import PlanKey, get_plan
@@ -102,6 +110,7 @@ def test_an_owner_deletes_the_organization_by_typing_its_name_and_nobody_can_ope
     assert event.changes["members"] == ["alice", "bob"]
     page = client.get("/dashboard/").content.decode()
     assert "Acme is being deleted" in page
+    assert "You are now in a new, empty organization of your own." in page  # Acme was her only
     api = Client().get("/api/v1/domains", HTTP_AUTHORIZATION=f"Bearer {acme_token}")
     assert api.status_code == 401
 
@@ -118,6 +127,18 @@ def test_someone_whose_only_organization_was_deleted_gets_a_fresh_personal_one(
     (membership,) = Membership.objects.filter(user=bob)
     assert membership.organization != acme
     assert membership.organization.name == "bob's organization"
+
+
+def test_an_owner_with_another_organization_is_not_told_of_a_new_one(
+    client: Client, alice: User, acme: Organization, umbrella: Organization
+) -> None:
+    Membership.objects.create(user=alice, organization=umbrella, role=Role.MEMBER)
+
+    ask(client, alice, "Acme")
+    page = client.get("/dashboard/").content.decode()
+
+    assert "Acme is being deleted" in page
+    assert "new, empty organization" not in page
 
 
 def test_a_mistyped_name_deletes_nothing_and_says_what_to_type(
