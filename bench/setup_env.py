@@ -59,9 +59,10 @@ def start_simulator(cls: type[Any] | None = None) -> Any:
     return sim
 
 
-def serve_app() -> str:
+def serve_app(wrap: Any = None) -> str:
     """The Django app behind a threaded WSGI server on loopback (requests logged nowhere, each
-    request's database connection closed after it); returns its base URL."""
+    request's database connection closed after it); returns its base URL. `wrap`, if given,
+    is called with the WSGI application and returns the one to serve."""
     import threading
     import warnings
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -92,7 +93,11 @@ def serve_app() -> str:
                 close_old_connections()
 
     server = make_server(
-        "127.0.0.1", 0, application, server_class=ThreadedWSGIServer, handler_class=QuietHandler
+        "127.0.0.1",
+        0,
+        wrap(application) if wrap else application,
+        server_class=ThreadedWSGIServer,
+        handler_class=QuietHandler,
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}"

@@ -82,6 +82,37 @@ def test_the_hostname_goes_active_with_a_certificate_once_the_customer_adds_the_
     assert cert["serial_number"]
 
 
+def test_a_hostname_added_active_answers_as_one_that_went_through_every_step(
+    cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp, clock: ManualClock
+) -> None:
+    walked = cloudflare_http.create(HOST)
+    cloudflare_sim.set_cname(HOST)
+    walked = cloudflare_http.get(walked["id"])
+    requests_before = len(cloudflare_sim.requests)
+
+    size = cloudflare_sim.add_active(["seeded.test-customer.dev", "other.test-customer.dev"])
+
+    assert size == 3
+    assert len(cloudflare_sim.requests) == requests_before  # nothing was asked over HTTP
+    listed = cloudflare_http.request("GET", params={"hostname": "seeded.test-customer.dev"})
+    (seeded,) = listed.json()["result"]
+    assert seeded == cloudflare_http.get(seeded["id"])
+
+    def shape(result: dict[str, object]) -> dict[str, object]:
+        volatile = {"id", "hostname", "created_at", "ownership_verification"}
+        volatile |= {"ownership_verification_http", "ssl"}
+        return {k: v for k, v in result.items() if k not in volatile}
+
+    assert shape(seeded) == shape(walked)
+    assert seeded["ssl"].keys() == walked["ssl"].keys()
+    assert seeded["ssl"]["status"] == "active"
+    (cert,) = seeded["ssl"]["certificates"]
+    assert parse(cert["expires_on"]) - parse(cert["issued_on"]) == timedelta(days=90)
+    assert [h["hostname"] for h in cloudflare_sim.hostnames(1, 2)] == ["seeded.test-customer.dev"]
+    with pytest.raises(ValueError, match="already in the zone"):
+        cloudflare_sim.add_active([HOST])
+
+
 def test_ssl_steps_through_issuance_and_deployment_after_their_delays(
     cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp, clock: ManualClock
 ) -> None:
