@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
+from domains.cloudflare import MAX_PER_PAGE
 from domains.models import (
     CloudflareHint,
     Domain,
@@ -28,6 +29,11 @@ PENDING_MAX_SECONDS = 4 * 3600
 # an hour (Cloudflare's outages are minutes long; an hour keeps a stuck domain in view).
 RETRY_BASE_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
+
+# The most of the bulk budget (CLOUDFLARE_RATE_LIMIT - CLOUDFLARE_RATE_RESERVED a window) the
+# shared check of active domains may spend on average before its interval grows
+# (`active_interval`): a tenth leaves the rest for pending domains and push.
+ACTIVE_CHECK_SHARE = 0.10
 
 # Statuses whose work is a Cloudflare write (create/delete), not a read.
 WORK_STATUSES = (DomainStatus.REGISTERING, DomainStatus.DELETING)
@@ -55,12 +61,36 @@ def retry_delay(attempts: int) -> int:
     return int(min(base * 2 ** min(max(attempts - 1, 0), 30), cap))
 
 
-def active_delay(now: datetime) -> float:
+def active_interval(zone_size: int | None = None) -> int:
+    """Seconds between the shared checks of active domains for a zone of `zone_size`
+    hostnames (None: as the last cycle that counted the zone found it).
+
+    SYNC_ACTIVE_INTERVAL_SECONDS, unless listing the zone that often would spend more than
+    ACTIVE_CHECK_SHARE of the bulk budget on average (a zone past ~360,000 hostnames with
+    Cloudflare's 1,200 calls per 5 minutes): then the first of 8, 12 and 24 hours that keeps it
+    within, and a day at most, the daily reconciliation of domains/cloudflare/CONTRACT.md
+    §11.5. The longer intervals divide a day, so the checks keep their moments as a zone grows.
+    """
+    base = max(1, int(settings.SYNC_ACTIVE_INTERVAL_SECONDS))
+    if zone_size is None:
+        counted = SyncRun.objects.filter(zone_size__gt=0).order_by("-started_at", "-id")
+        zone_size = counted.values_list("zone_size", flat=True).first() or 0
+    bulk = int(settings.CLOUDFLARE_RATE_LIMIT) - int(settings.CLOUDFLARE_RATE_RESERVED)
+    allowance = max(bulk, 1) * ACTIVE_CHECK_SHARE / max(int(settings.CLOUDFLARE_RATE_WINDOW), 1)
+    pages = math.ceil(zone_size / MAX_PER_PAGE)
+    for interval in (base, *(h * 3600 for h in (8, 12, 24) if h * 3600 > base)):
+        if pages <= allowance * interval:
+            return interval
+    return max(base, 24 * 3600)
+
+
+def active_delay(now: datetime, interval: int | None = None) -> float:
     """Seconds from `now` until the next shared check of active domains: the next multiple of
-    SYNC_ACTIVE_INTERVAL_SECONDS since the epoch. Every active domain comes due at the same
-    moment, so one listing of the active certificates checks them all (50 a call) instead of
-    a GET each spread over the interval; a domain that turned active meanwhile joins it."""
-    interval = max(1, int(settings.SYNC_ACTIVE_INTERVAL_SECONDS))
+    `interval` (default SYNC_ACTIVE_INTERVAL_SECONDS; see `active_interval`) since the epoch.
+    Every active domain comes due at the same moment, so one listing of the active
+    certificates checks them all (50 a call) instead of a GET each spread over the interval;
+    a domain that turned active meanwhile joins it."""
+    interval = max(1, interval or int(settings.SYNC_ACTIVE_INTERVAL_SECONDS))
     moment = now.timestamp()
     return (math.floor(moment / interval) + 1) * interval - moment
 
@@ -72,15 +102,17 @@ def next_delay(
     now: datetime,
     cloudflare_status: str = "",
     pending_floor: float = 0.0,
+    active_every: int | None = None,
 ) -> float | None:
     """Seconds from `now` until the next check of a domain in `status` after `checks` checks
-    in it; a pending one no sooner than `pending_floor` (while push reports its steps).
+    in it; a pending one no sooner than `pending_floor` (while push reports its steps); an
+    active one at the next shared check, every `active_every` seconds (`active_interval`).
 
     None stops the loop for the domain: a `blocked` hostname stays blocked until someone acts,
     and pressing Check now puts it back on the schedule.
     """
     if status == DomainStatus.ACTIVE:
-        return active_delay(now)
+        return active_delay(now, active_every)
     if status == DomainStatus.FAILED:
         if cloudflare_status == "blocked":
             return None
@@ -99,9 +131,12 @@ def _pending_saturation(base: int, cap: int) -> int:
     return checks
 
 
-def next_sync_expression(now: datetime, *, pending_floor: float = 0.0) -> Case:
+def next_sync_expression(
+    now: datetime, *, pending_floor: float = 0.0, active_every: int | None = None
+) -> Case:
     """`next_sync_at` for unchanged rows in one UPDATE, from each row's status and attempts
-    (pending ones no sooner than `pending_floor`, as `next_delay`).
+    (pending ones no sooner than `pending_floor`, active ones every `active_every`, as
+    `next_delay`).
 
     The pending branch has one WHEN per attempt count below the cap (about 40), whatever the
     number of rows, so the statement stays the same size as the zone grows.
@@ -112,7 +147,7 @@ def next_sync_expression(now: datetime, *, pending_floor: float = 0.0) -> Case:
         return Value(None if seconds is None else now + timedelta(seconds=seconds))
 
     whens = [
-        When(status=DomainStatus.ACTIVE, then=at(active_delay(now))),
+        When(status=DomainStatus.ACTIVE, then=at(active_delay(now, active_every))),
         When(
             status=DomainStatus.FAILED,
             cloudflare_status="blocked",
@@ -230,6 +265,7 @@ def push_reschedule(domain: Domain, now: datetime) -> None:
         now=now,
         cloudflare_status=domain.cloudflare_status,
         pending_floor=float(settings.PUSH_BACKSTOP_SECONDS),
+        active_every=active_interval() if domain.status == DomainStatus.ACTIVE else None,
     )
     if delay is not None:
         Domain.objects.filter(pk=domain.pk, status=domain.status).update(

@@ -39,6 +39,7 @@ running cycles). Import from the package, not the modules.
 
 from domains.schedule import (
     WORK_STATUSES,
+    active_interval,
     claim_due,
     claim_one,
     last_run,
@@ -66,6 +67,7 @@ __all__ = [
     "WORK_STATUSES",
     "Listing",
     "Plan",
+    "active_interval",
     "apply_answers",
     "choose_listings",
     "claim_due",

@@ -65,6 +65,7 @@ def _finish_work(batch: Batch, domain: Domain) -> None:
         now=batch.now,
         cloudflare_status=domain.cloudflare_status,
         pending_floor=batch.pending_floor,
+        active_every=batch.active_every,
     )
     if domain.status in WORK_STATUSES and domain.last_error:
         batch.errors += 1
@@ -346,6 +347,7 @@ def apply_answers(
             now=now,
             cloudflare_status=remote.status,
             pending_floor=batch.pending_floor,
+            active_every=batch.active_every,
         )
         domain.next_sync_at = None if delay is None else now + timedelta(seconds=delay)
         domain.last_synced_at = domain.updated_at = now
@@ -421,7 +423,9 @@ def touch_unchanged(batch: Batch, pks: list[Any]) -> None:
         batch.held(pks[start : start + TOUCH_CHUNK]).filter(
             Q(status__in=[DomainStatus.ACTIVE, DomainStatus.FAILED, DomainStatus.PENDING])
         ).update(
-            next_sync_at=next_sync_expression(batch.now, pending_floor=batch.pending_floor),
+            next_sync_at=next_sync_expression(
+                batch.now, pending_floor=batch.pending_floor, active_every=batch.active_every
+            ),
             sync_attempts=F("sync_attempts") + 1,
             last_synced_at=batch.now,
         )

@@ -66,6 +66,8 @@ class Batch:
     # While Cloudflare's notifications arrive, a pending domain's next check is no sooner than
     # this (PUSH_BACKSTOP_SECONDS): push reports its certificate's steps, the poller backs up.
     pending_floor: float = 0.0
+    # The shared check of active domains comes every this many seconds (`active_interval`).
+    active_every: int | None = None
 
     @property
     def stopped(self) -> bool:

@@ -26,7 +26,14 @@ from domains.models import (
     SyncStrategy,
 )
 from domains.rate_budget import budget
-from domains.schedule import WORK_STATUSES, claim_due, claim_listed, claim_one, push_heard
+from domains.schedule import (
+    WORK_STATUSES,
+    active_interval,
+    claim_due,
+    claim_listed,
+    claim_one,
+    push_heard,
+)
 from domains.sync.apply import (
     Listing,
     filter_usable,
@@ -52,7 +59,14 @@ def _new_batch(
 ) -> Batch:
     now = now or timezone.now()
     floor = float(settings.PUSH_BACKSTOP_SECONDS) if push_heard(now) else 0.0
-    return Batch(lease=lease, now=now, client=SyncClient(), progress=progress, pending_floor=floor)
+    return Batch(
+        lease=lease,
+        now=now,
+        client=SyncClient(),
+        progress=progress,
+        pending_floor=floor,
+        active_every=active_interval(),
+    )
 
 
 def _add_figures(batch: Batch, run_id: int, *, task_done: bool) -> None:

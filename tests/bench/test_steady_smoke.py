@@ -8,8 +8,11 @@ from tests.bench.helpers import run_bench
 
 
 def test_the_steady_state_benchmark_runs_and_prints_its_figures() -> None:
-    out = run_bench("steady.py", "--domains", "300", "--hours", "0.25")
+    out = run_bench("steady.py", "--domains", "1200", "--hours", "0.25")
     assert re.search(r"3 domains added, 3 of them active by the end", out), out
-    assert re.search(r"six-hour check of every active domain [1-9]", out), out
+    assert re.search(r"shared check of every active domain [1-9]", out), out
     assert re.search(r"hints [1-9]", out), out
     assert re.search(r"% of the bulk budget", out), out
+    assert re.search(r"our CPU per window \(s\): \[\d", out), out
+    assert re.search(r"SQL statements per window: \[\d", out), out
+    assert re.search(r"peak resident memory of the hour: \d+ MiB", out), out

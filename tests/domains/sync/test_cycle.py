@@ -8,9 +8,10 @@ import pytest
 import time_machine
 from django.core import mail
 from django.utils import timezone
+from pytest_django.fixtures import Settings
 
 from accounts.models import Organization
-from domains import sync
+from domains import schedule, sync
 from domains.models import (
     Domain,
     DomainEvent,
@@ -83,6 +84,44 @@ def test_active_domains_are_all_checked_together_at_the_next_six_hour_mark() -> 
     assert sync.next_delay(DomainStatus.ACTIVE, 5, now=at_one) == 5 * 3600
     assert sync.next_delay(DomainStatus.ACTIVE, 0, now=at_one.replace(hour=6)) == 6 * 3600
     assert sync.next_delay(DomainStatus.ACTIVE, 0, now=at_one.replace(hour=5, minute=59)) == 60
+
+
+def test_a_zone_too_big_to_list_every_six_hours_on_a_tenth_of_the_budget_is_listed_less_often(
+    settings: Settings,
+) -> None:
+    # Cloudflare's 1,200 calls per 5 minutes, 200 kept for people: 100 a window for the check.
+    settings.CLOUDFLARE_RATE_LIMIT, settings.CLOUDFLARE_RATE_RESERVED = 1200, 200
+
+    assert sync.active_interval(0) == 6 * 3600
+    assert sync.active_interval(50_000) == 6 * 3600  # 1,000 pages in 72 windows
+    assert sync.active_interval(360_000) == 6 * 3600  # 7,200 pages: exactly a tenth
+    assert sync.active_interval(360_050) == 8 * 3600
+    assert sync.active_interval(1_000_000) == 24 * 3600  # 20,000 pages: 12 h would be 14%
+    assert sync.active_interval(10_000_000) == 24 * 3600  # never rarer than daily (§11.5)
+    settings.SYNC_ACTIVE_INTERVAL_SECONDS = 3 * 3600
+    assert sync.active_interval(200_000) == 8 * 3600
+
+
+def test_a_cycle_over_a_zone_that_big_schedules_its_active_domains_at_the_daily_check(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A zone of one hostname weighs as a million would on a budget this share of the real one.
+    monkeypatch.setattr(schedule, "ACTIVE_CHECK_SHARE", 0.10 / 1_000_000)
+    domain = register(cloudflare_http, acme, f"app.{DOMAIN}")
+    cloudflare_sim.set_cname(domain.hostname, True)
+    sync.run_cycle()  # counts the zone: one hostname
+    make_due(domain)
+
+    run = sync.run_cycle()
+
+    domain.refresh_from_db()
+    assert run.zone_size == 1
+    assert domain.status == DomainStatus.ACTIVE
+    assert domain.next_sync_at.timestamp() % (24 * 3600) == 0
+    assert domain.next_sync_at > timezone.now()
 
 
 def test_domains_that_turn_active_at_different_moments_share_their_next_check(
