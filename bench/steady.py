@@ -15,15 +15,15 @@ server on loopback (push on unless --no-push) and a simulated clock (time-machin
 notifications, the receiver records them, the hints due are acted on (what `process_hints`
 does), and every SYNC_SCHEDULE_SECONDS a sync cycle runs (what beat and the workers do).
 
-At the start every domain is active and was checked at its last shared check (the zone is
-seeded directly into the simulator's state and our rows written as the sync loop leaves them;
-that part is not measured). Over the hour, --changes percent of the zone in new domains is
-added at random moments (user calls, not counted as background), and each one's customer
-creates the CNAME 1 to 10 minutes later. The hour is placed so that the next shared check of
-every active domain (one listing of the zone) starts in its middle; that check is measured
-there and counted at its real rate, once per `sync.active_interval` of the zone (six hours, up to
-a day for a zone past ~360,000 hostnames; a listing that runs past the hour is counted at its
-full size, a page per 50 domains).
+At the start every domain is active, 50 to an organization (the Agency plan's limit), and was
+checked at its last shared check (the zone is seeded directly into the simulator's state and our
+rows written as the sync loop leaves them; that part is not measured). Over the hour, --changes
+percent of the zone in new domains is added at random moments (user calls, not counted as
+background), and each one's customer creates the CNAME 1 to 10 minutes later. The hour is placed
+so that the next shared check of every active domain (one listing of the zone) starts in its
+middle; that check is measured there and counted at its real rate, once per
+`sync.active_interval` of the zone (six hours, up to a day for a zone past ~360,000 hostnames; a
+listing that runs past the hour is counted at its full size, a page per 50 domains).
 
 Prints, per 5-minute window: the background calls (sync loop and hints) against the bulk
 budget (CLOUDFLARE_RATE_LIMIT - CLOUDFLARE_RATE_RESERVED), our CPU (this process: the sync
@@ -67,6 +67,7 @@ from sandbox.cloudflare import CloudflareSandbox, Delays, ManualClock  # noqa: E
 SECRET = "bench-push-secret"  # noqa: S105 - the simulator's and the receiver's shared secret
 WINDOW = 300  # seconds: Cloudflare's rate window
 SEED_CHUNK = 20_000  # hostnames seeded (and rows written) at a time
+TENANT_SIZE = 50  # domains an organization holds (the Agency plan's limit)
 
 
 class SteadySimulator(TimedSimulatorMixin, CloudflareSandbox):
@@ -141,10 +142,19 @@ def reset_peak_memory() -> bool:
     return True
 
 
-def seed_active(sim: Any, organization: Organization, total: int) -> None:
-    """`total` active domains: put into the simulator's state directly, in chunks, and their
-    rows written as the sync loop leaves them."""
+def seed_active(sim: Any, total: int) -> list[Organization]:
+    """`total` active domains, TENANT_SIZE to an organization: put into the simulator's state
+    directly, in chunks, and their rows written as the sync loop leaves them. Returns the
+    organizations."""
     now = datetime.now(UTC)
+    Organization.objects.bulk_create(
+        [
+            Organization(name=f"Tenant {n}", slug=f"tenant-{n}")
+            for n in range(math.ceil(total / TENANT_SIZE))
+        ],
+        batch_size=1000,
+    )
+    organizations = list(Organization.objects.filter(slug__startswith="tenant-").order_by("pk"))
     if connection.vendor == "sqlite":
         # Set-up only: a large page cache keeps the growing indexes' inserts from going to the
         # file one page at a time (a million rows: hours, not minutes). Put back below.
@@ -159,7 +169,8 @@ def seed_active(sim: Any, organization: Organization, total: int) -> None:
         rows = []
         for item in sim.hostnames(start, start + len(names)):
             remote = parse_hostname(item)
-            domain = Domain(organization=organization, hostname=remote.hostname, dns_records=[])
+            tenant = organizations[len(rows) // TENANT_SIZE + start // TENANT_SIZE]
+            domain = Domain(organization=tenant, hostname=remote.hostname, dns_records=[])
             for name, value in remote_fields(domain, remote, now).items():
                 setattr(domain, name, value)
             domain.dns_records = records_for(domain.hostname, remote)
@@ -172,6 +183,7 @@ def seed_active(sim: Any, organization: Organization, total: int) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA cache_size = {int(cache_size)}")
     assert not Domain.objects.exclude(status=DomainStatus.ACTIVE).exists()  # noqa: S101
+    return organizations
 
 
 def spread(values: Iterable[float]) -> str:
@@ -201,9 +213,8 @@ def main() -> None:
     # The clock stands still within a step: a call refused by the budget waits for no window.
     settings.SYNC_BUDGET_WAIT_SECONDS = 0
     settings.PLAN_LIMIT_FREE = 10**8
-    organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     started = time.perf_counter()
-    seed_active(sim, organization, args.domains)
+    organizations = seed_active(sim, args.domains)
     print(f"{args.domains:,} active domains seeded in {time.perf_counter() - started:.0f}s")
 
     interval = sync.active_interval(args.domains)
@@ -241,7 +252,8 @@ def main() -> None:
             while arrivals and arrivals[0] <= elapsed:
                 arrivals.pop(0)
                 hostname = f"new{registered}.bench-customer.dev"
-                domain_register(organization=organization, hostname=hostname)
+                tenant = organizations[registered % len(organizations)]
+                domain_register(organization=tenant, hostname=hostname)
                 cnames.append((elapsed + rng.uniform(60, 600), hostname))
                 registered += 1
             for moment, hostname in [c for c in cnames if c[0] <= elapsed]:
