@@ -151,31 +151,37 @@ def _filter_unusable(reason: str) -> None:
     cache.set(FILTER_UNUSABLE_KEY, reason[:200], timeout=FILTER_UNUSABLE_SECONDS)
 
 
-def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -> None:
+def sync_by_listing(batch: Batch, *, listing: Listing) -> None:
     """List `listing`'s pages and apply their states to the cycle's claimed domains in them.
 
-    `wanted` maps Cloudflare id to the primary key of every domain the cycle claimed for its
-    listings (ids only), so a page of hostnames nobody claimed costs no query; the rows of the
-    claimed ones are read APPLY_CHUNK at a time and their answers applied together, so the
-    statements grow with the chunks written, not the pages read, and memory holds one chunk.
-    Unchanged domains' next check is written once at the end (`touch_unchanged`). It stops at
-    its last page, at the zone's end, when every claimed domain has been seen, or when the
-    budget runs out. What no listing showed is left on the lease for the cycle's last task
-    (`cycle.sweep`): fetched one by one (a hostname that changed status or vanished), released
-    when the budget ran out or Cloudflare refused the filter (the next cycle lists the whole
-    zone), retried later when Cloudflare failed (`Batch.listing_failed`).
+    The hostnames the pages show are matched to the rows still holding the cycle's lease
+    APPLY_CHUNK at a time (one query by Cloudflare id per chunk, the partial unique index), and
+    their answers applied together, so the statements grow with the chunks written, not the
+    pages read, and memory holds one chunk whatever the zone's size: a million claimed domains
+    cost no map of them. Unchanged domains' next check is written TOUCH_CHUNK at a time
+    (`touch_unchanged`). It stops at its last page, at the zone's end, when as many claimed
+    domains as held the lease at its start have been seen, or when the budget runs out. What
+    no listing showed is left on the lease for the cycle's last task (`cycle.sweep`): fetched
+    one by one (a hostname that changed status or vanished), released when the budget ran out
+    or Cloudflare refused the filter (the next cycle lists the whole zone), retried later when
+    Cloudflare failed (`Batch.listing_failed`).
     """
-    wanted = dict(wanted)
+    remaining = batch.held_remote(ssl_status=listing.ssl_status).count()
     unchanged: list[Any] = []
-    seen: list[tuple[Any, CustomHostname]] = []  # (domain pk, its answer), not yet applied
+    shown: dict[str, CustomHostname] = {}  # answers by Cloudflare id, not yet matched
     following = listing.first  # the page after the last one read
 
     def flush() -> None:
-        if seen:
-            rows = Domain.objects.in_bulk([pk for pk, _ in seen])
-            answers = [(rows[pk], item) for pk, item in seen if pk in rows]
-            seen.clear()
+        nonlocal remaining
+        if shown:
+            held = batch.held_remote().filter(cloudflare_id__in=list(shown))
+            answers = [(row, shown[row.cloudflare_id]) for row in held]
+            shown.clear()
+            remaining -= len(answers)
             apply_answers(batch, answers, unchanged=unchanged)
+        if len(unchanged) >= TOUCH_CHUNK:
+            touch_unchanged(batch, unchanged)
+            unchanged.clear()
 
     pages = batch.client.iter_pages(
         ssl_status=listing.ssl_status or None,
@@ -195,14 +201,16 @@ def sync_by_listing(batch: Batch, *, wanted: dict[str, Any], listing: Listing) -
                 # current states), later cycles list the whole zone instead.
                 ignored = True
                 _filter_unusable(f"a page filtered on {listing.ssl_status} showed other statuses")
-            seen.extend((wanted.pop(item.id), item) for item in page.items if item.id in wanted)
-            if len(seen) >= APPLY_CHUNK:
+            shown.update((item.id, item) for item in page.items)
+            # A chunk at a time; or sooner when what is shown may hold every claimed domain
+            # left, to stop at the page that shows the last of them.
+            if len(shown) >= min(APPLY_CHUNK, remaining):
                 flush()
             following = page.page + 1
             read = page.page - listing.first + 1
             if (
                 batch.stopped
-                or not wanted
+                or remaining <= 0
                 or (listing.last is not None and page.page >= listing.last)
                 or (
                     read % LEASE_CHECK_PAGES == 0

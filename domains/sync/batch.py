@@ -81,17 +81,20 @@ class Batch:
         """The rows among `ids` this cycle still holds (not re-scheduled by anyone since)."""
         return Domain.objects.filter(pk__in=list(ids), next_sync_at=self.lease)
 
-    def held_any(self, *, ssl_status: str = "") -> bool:
-        """Whether any registered domain (of that certificate status, if given) still holds
-        this cycle's lease: one a listing may still find."""
+    def held_remote(self, *, ssl_status: str = "") -> Any:
+        """The registered domains (of that certificate status, if given) still holding this
+        cycle's lease: those a listing may find."""
         held = (
             Domain.objects.filter(next_sync_at=self.lease)
             .exclude(cloudflare_id="")
             .exclude(status__in=WORK_STATUSES)
         )
-        if ssl_status:
-            held = held.filter(ssl_status=ssl_status)
-        return bool(held.exists())
+        return held.filter(ssl_status=ssl_status) if ssl_status else held
+
+    def held_any(self, *, ssl_status: str = "") -> bool:
+        """Whether any registered domain (of that certificate status, if given) still holds
+        this cycle's lease: one a listing may still find."""
+        return bool(self.held_remote(ssl_status=ssl_status).exists())
 
     def release(self, ids: Iterable[Any]) -> None:
         """Give unprocessed domains back for when the budget reopens (nothing marked failed)."""

@@ -142,7 +142,7 @@ def sweep(
     handed_over = False
     try:
         if not (failed or release) and "" not in listed:
-            left = len(_claimed_remote(lease))
+            left = batch.held_remote().count()
             pages = _pages(Domain.objects.exclude(cloudflare_id="").count())
             if left > pages:
                 handed_over = not inline
@@ -180,7 +180,7 @@ def _list_the_zone(
     ranges = page_ranges(pages, int(settings.SYNC_LISTING_PAGES_PER_TASK))
     if inline:
         SyncRun.objects.filter(pk=run_id).update(listed=[*listed, ""])
-        sync_by_listing(batch, wanted=_claimed_remote(batch.lease), listing=Listing())
+        sync_by_listing(batch, listing=Listing())
         return
     SyncRun.objects.filter(pk=run_id).update(
         listed=[*listed, ""], pending_batches=len(ranges), sweeping=False
@@ -220,17 +220,6 @@ def run_batch(
     return batch
 
 
-def _claimed_remote(lease: datetime) -> dict[str, Any]:
-    """The cycle's registered domains' primary keys by Cloudflare id, in one query of two
-    columns (the rows themselves are read a chunk at a time)."""
-    return dict(
-        Domain.objects.filter(next_sync_at=lease)
-        .exclude(cloudflare_id="")
-        .exclude(status__in=WORK_STATUSES)
-        .values_list("cloudflare_id", "pk")
-    )
-
-
 def run_zone(
     *,
     run_id: int | None,
@@ -246,7 +235,7 @@ def run_zone(
     """
     batch = _new_batch(lease, progress)
     try:
-        sync_by_listing(batch, wanted=_claimed_remote(lease), listing=listing or Listing())
+        sync_by_listing(batch, listing=listing or Listing())
     finally:
         _finish(batch, run_id, inline=inline)
     return batch

@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -17,7 +19,7 @@ from domains.models import Domain, DomainStatus, SyncRun
 from domains.push.receiver import Notice
 from domains.push.services import hint_record, hints_process
 from domains.rate_budget import budget
-from domains.sync import cycle
+from domains.sync import apply, cycle
 from domains.sync.apply import filter_usable
 from sandbox.cloudflare import CloudflareSandbox
 from tests.domains.sync.helpers import make_all_due, make_due, register_many
@@ -218,6 +220,37 @@ def test_a_cloudflare_that_refuses_the_status_filter_loses_no_domain(
     later = sync.run_cycle()
     assert later.listed == [""]
     assert Domain.objects.filter(status=DomainStatus.ACTIVE).count() == 241
+
+
+def test_a_listing_reads_its_claimed_rows_a_chunk_at_a_time_never_the_whole_claim(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(apply, "APPLY_CHUNK", 100)
+    monkeypatch.setattr(apply, "TOUCH_CHUNK", 100)
+    register_many(cloudflare_http, acme, 400)  # 8 pages
+    plan = sync.plan_cycle(trigger="test")
+    (listing,) = plan.listings
+
+    with CaptureQueriesContext(connection) as queries:
+        sync.run_zone(run_id=plan.run.pk, lease=plan.run.lease_until, listing=listing)
+
+    # Rows are read by the Cloudflare ids of the pages just listed, 100 at a time (or locked by
+    # primary key to be written); no query reads the whole claim's rows or ids (a million
+    # claimed domains would have been a million-entry map).
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT ")
+        and '"domains_domain"."cloudflare_id"' in q["sql"].split(" FROM ")[0]
+    ]
+    by_cloudflare_id = [sql for sql in reads if '"domains_domain"."cloudflare_id" IN (' in sql]
+    assert len(by_cloudflare_id) == 4
+    others = [sql for sql in reads if sql not in by_cloudflare_id]
+    assert all('"domains_domain"."id" IN (' in sql for sql in others), others
+    assert not Domain.objects.filter(last_synced_at=None).exists()
 
 
 # Listings across tasks -----------------------------------------------------------------------
