@@ -199,6 +199,7 @@ class CloudflareSandbox(SandboxApp):
         self._selections: dict[tuple[Any, ...], tuple[int, list[CustomHostname]]] = {}
         self._evaluated_all_at: datetime | None = None
         self._hostnames: dict[str, CustomHostname] = {}  # by id, in creation order
+        self._unsettled: set[str] = set()  # ids a tick must look at (`_evaluate`)
         self._ids_by_name: dict[str, str] = {}  # hostname -> id, kept beside `_hostnames`
         self._records: dict[str, DnsRecord] = {}  # the zone's DNS records, by id
         self._overrides: dict[str, bool] = {}  # hostname -> CNAME present, set by set_cname
@@ -385,6 +386,7 @@ class CloudflareSandbox(SandboxApp):
     def set_cname(self, hostname: str, present: bool | None = True) -> None:
         """Say whether the customer's CNAME is in place (None: ask DNS again)."""
         with self._lock:
+            self._touch(hostname)
             if present is None:
                 self._overrides.pop(hostname.lower(), None)
             else:
@@ -403,6 +405,7 @@ class CloudflareSandbox(SandboxApp):
         """Force a state; it holds (no automatic transitions) until a refresh PATCH."""
         with self._lock:
             record = self._by_name(hostname)
+            self._unsettled.add(record.id)
             before = record.ssl_status
             record.pin(
                 status=status,
@@ -419,6 +422,7 @@ class CloudflareSandbox(SandboxApp):
         """What a PATCH with the same ssl method/type does (the page's "Refresh" button)."""
         with self._lock:
             record = self._by_name(hostname)
+            self._unsettled.add(record.id)
             record.refresh(self.clock())
             self._save()
         self._evaluate([record.id], fresh=True)
@@ -461,6 +465,7 @@ class CloudflareSandbox(SandboxApp):
         with self._lock:
             self._generation += 1
             self._hostnames.clear()
+            self._unsettled.clear()
             self._ids_by_name.clear()
             self._records.clear()
             self._overrides.clear()
@@ -699,18 +704,27 @@ class CloudflareSandbox(SandboxApp):
     # -- lifecycle evaluation --------------------------------------------------------------
 
     def _evaluate(self, ids: Iterable[str] | None, *, fresh: bool = False) -> None:
-        """Apply the transitions due now to `ids` (None: all), checking DNS outside the lock."""
+        """Apply the transitions due now to `ids` (None: all), checking DNS outside the lock.
+
+        All means the hostnames that may not be settled (`_unsettled`): one that is settled
+        (active, its CNAME not taken away, or pinned) stays so until something touches it
+        (`set_cname`, `set_state`, a refresh or an edit), which puts it back there. So a tick
+        of a zone of a million active hostnames walks the few that are moving."""
         with self._lock:
-            overrides = dict(self._overrides)
-            records = [
-                record
-                for record in (
-                    self._hostnames.values()
-                    if ids is None
-                    else (self._hostnames[i] for i in ids if i in self._hostnames)
-                )
-                if not record.settled(cname_removed=overrides.get(record.hostname) is False)
-            ]
+            candidates = self._unsettled if ids is None else ids
+            records = []
+            for record_id in list(candidates):
+                record = self._hostnames.get(record_id)
+                removed = record is not None and self._overrides.get(record.hostname) is False
+                if record is None or record.settled(cname_removed=removed):
+                    self._unsettled.discard(record_id)
+                else:
+                    records.append(record)
+            overrides = {
+                r.hostname: self._overrides[r.hostname]
+                for r in records
+                if r.hostname in self._overrides
+            }
             to_check = {
                 r.hostname
                 for r in records
@@ -731,6 +745,7 @@ class CloudflareSandbox(SandboxApp):
                 if record.advance(now, self.delays, cname):
                     changed = True
                     self._notify(record, before)
+                self._unsettled.add(record.id)  # until a tick finds it settled
             if changed:
                 self._save()
 
@@ -770,6 +785,12 @@ class CloudflareSandbox(SandboxApp):
             before = step
 
     # -- endpoints -------------------------------------------------------------------------
+
+    def _touch(self, hostname: str) -> None:
+        """Something about `hostname` changed: the next tick looks at it. Holds the lock."""
+        record_id = self._ids_by_name.get(hostname.lower())
+        if record_id is not None:
+            self._unsettled.add(record_id)
 
     def _by_name(self, hostname: str) -> CustomHostname:
         record_id = self._ids_by_name.get(hostname.lower())
@@ -824,6 +845,7 @@ class CloudflareSandbox(SandboxApp):
             # never a CNAME verdict (that comes with the first check after creation).
             record.advance(now, self.delays, None)
             self._hostnames[record.id] = record
+            self._unsettled.add(record.id)
             self._ids_by_name[record.hostname] = record.id
             self._save()
             return 201, envelope(record.to_api())
@@ -846,6 +868,7 @@ class CloudflareSandbox(SandboxApp):
         self._evaluate([hostname_id])
         with self._lock:
             record = self._by_id(hostname_id)
+            self._unsettled.add(record.id)
             self._check_origin(extras)
             for name, value in extras.items():
                 setattr(record, name, value)
@@ -1089,6 +1112,7 @@ class CloudflareSandbox(SandboxApp):
         state = load_state(path)
         self._hostnames = {record.id: record for record in state.hostnames}
         self._ids_by_name = {record.hostname: record.id for record in state.hostnames}
+        self._unsettled = set(self._hostnames)
         self._overrides = state.overrides
         self._fallback = state.fallback
         self._records = {record.id: record for record in state.records}
