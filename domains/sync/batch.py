@@ -77,9 +77,11 @@ class Batch:
         if self.progress is not None and count:
             self.progress(count)
 
-    def held(self, ids: Iterable[Any]) -> Any:
-        """The rows among `ids` this cycle still holds (not re-scheduled by anyone since)."""
-        return Domain.objects.filter(pk__in=list(ids), next_sync_at=self.lease)
+    def held(self, ids: Iterable[Any] | None) -> Any:
+        """The rows among `ids` (None: all) this cycle still holds (not re-scheduled by anyone
+        since)."""
+        held = Domain.objects.filter(next_sync_at=self.lease)
+        return held if ids is None else held.filter(pk__in=list(ids))
 
     def held_remote(self, *, ssl_status: str = "") -> Any:
         """The registered domains (of that certificate status, if given) still holding this
@@ -96,20 +98,21 @@ class Batch:
         this cycle's lease: one a listing may still find."""
         return bool(self.held_remote(ssl_status=ssl_status).exists())
 
-    def release(self, ids: Iterable[Any]) -> None:
-        """Give unprocessed domains back for when the budget reopens (nothing marked failed)."""
-        ids = list(ids)
-        if ids:
+    def release(self, ids: Iterable[Any] | None = None) -> None:
+        """Give unprocessed domains (None: all still held) back for when the budget reopens
+        (nothing marked failed), in one UPDATE."""
+        ids = None if ids is None else list(ids)
+        if ids is None or ids:
             wait = max(self.client.retry_after, 1.0)
-            self.held(ids).update(next_sync_at=self.now + timedelta(seconds=wait))
-            self.advance(len(ids))
+            released = self.held(ids).update(next_sync_at=self.now + timedelta(seconds=wait))
+            self.advance(released)
 
-    def retry_later(self, ids: Iterable[Any]) -> None:
-        """A fetch failed (transient or not): keep the status, look again after a backoff
-        that doubles with the domain's attempts (one UPDATE, a WHEN per doubling)."""
-        ids = list(ids)
-        if ids:
-            self.errors += len(ids)
+    def retry_later(self, ids: Iterable[Any] | None = None) -> None:
+        """A fetch failed (transient or not) for `ids` (None: all still held): keep the
+        status, look again after a backoff that doubles with the domain's attempts (one
+        UPDATE, a WHEN per doubling)."""
+        ids = None if ids is None else list(ids)
+        if ids is None or ids:
             cap = RETRY_MAX_SECONDS
             steps = 0
             while retry_delay(steps + 1) < cap:
@@ -125,8 +128,9 @@ class Batch:
                 default=Value(self.now + timedelta(seconds=cap)),
                 output_field=DateTimeField(),
             )
-            self.held(ids).update(next_sync_at=at, sync_attempts=F("sync_attempts") + 1)
-            self.advance(len(ids))
+            retried = self.held(ids).update(next_sync_at=at, sync_attempts=F("sync_attempts") + 1)
+            self.errors += retried
+            self.advance(retried)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,23 +147,24 @@ def sweep(
             if left > pages:
                 handed_over = not inline
                 _list_the_zone(batch, run_id, listed, pages, inline=inline)
-        pks = (
-            []
-            if handed_over
-            else list(
-                Domain.objects.filter(next_sync_at=lease)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-        )
-        for start in range(0, len(pks), SWEEP_CHUNK):
-            chunk = pks[start : start + SWEEP_CHUNK]
+        # What is left on the lease: retried later or released in one statement each, or
+        # fetched one by one a chunk at a time (read by primary key, never all at once).
+        after = None
+        while not handed_over:
             if failed or batch.listing_failed:
-                batch.retry_later(chunk)
-            elif release or batch.stopped:
-                batch.release(chunk)
-            else:
-                sync_by_get(batch, list(batch.held(chunk).order_by("next_sync_at", "pk")))
+                batch.retry_later()
+                break
+            if release or batch.stopped:
+                batch.release()
+                break
+            left = batch.held(None).order_by("pk")
+            if after is not None:
+                left = left.filter(pk__gt=after)
+            chunk = list(left.values_list("pk", flat=True)[:SWEEP_CHUNK])
+            if not chunk:
+                break
+            after = chunk[-1]
+            sync_by_get(batch, list(batch.held(chunk).order_by("next_sync_at", "pk")))
     finally:
         send_emails(batch)
         _add_figures(batch, run_id, task_done=False)
