@@ -111,6 +111,13 @@ class Domain(models.Model):
             models.Index(fields=["organization", "status"], name="domain_org_status"),
             # The API lists newest first: without this every page sorts all the org's rows.
             models.Index(fields=["organization", "-created_at", "id"], name="domain_org_created"),
+            # The sync loop counts the zone by certificate status only as far as its choice
+            # needs (`sync.count_zone`): a range of this index, not a walk of the zone.
+            models.Index(
+                fields=["ssl_status"],
+                condition=~models.Q(cloudflare_id=""),
+                name="domain_registered_ssl",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

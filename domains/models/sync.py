@@ -30,6 +30,7 @@ class SyncRun(models.Model):
         max_length=10, choices=SyncStrategy.choices, default=SyncStrategy.NONE
     )
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Registered hostnames, when the cycle counted them all (0: it needed no full count).
     zone_size = models.PositiveIntegerField(default=0)
     due = models.PositiveIntegerField(default=0)
     claimed = models.PositiveIntegerField(default=0)

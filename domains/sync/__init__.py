@@ -52,6 +52,7 @@ from domains.sync.apply import Listing, apply_answers, touch_unchanged
 from domains.sync.cycle import (
     Plan,
     choose_listings,
+    count_zone,
     page_ranges,
     plan_cycle,
     run_batch,
@@ -70,6 +71,7 @@ __all__ = [
     "active_interval",
     "apply_answers",
     "choose_listings",
+    "count_zone",
     "claim_due",
     "claim_one",
     "last_run",

@@ -59,7 +59,7 @@ class Command(BaseCommand):
             ("changed", run.changed),
             ("Cloudflare calls", run.cloudflare_calls),
             ("strategy", run.strategy),
-            ("zone size", run.zone_size),
+            ("zone size", run.zone_size or "not counted (too few due to need it)"),
             ("errors", run.errors),
             (
                 "budget exhausted",

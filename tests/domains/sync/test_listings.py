@@ -86,6 +86,38 @@ def test_without_a_usable_filter_only_the_whole_zone_is_ever_listed() -> None:
     assert sync.choose_listings(claimed, zone, filtered=False) == []
 
 
+def test_the_zone_is_counted_only_as_far_as_the_choice_can_use_it(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    register_many(cloudflare_http, acme, 400)  # pending_validation, all of them
+    few = Counter({"pending_validation": 2})
+
+    with CaptureQueriesContext(connection) as queries:
+        zone, total, exact = sync.count_zone(few)
+
+    # 2 GETs beat any listing of more than 100 hostnames: counting stops at 101.
+    assert (zone, total, exact) == (Counter({"pending_validation": 101}), 101, False)
+    assert all(" LIMIT 101" in q["sql"] for q in queries.captured_queries)
+    assert sync.choose_listings(few, zone, filtered=True, total=total) == []
+    many = Counter({"pending_validation": 10})
+    assert sync.count_zone(many) == (Counter({"pending_validation": 400}), 400, True)
+    assert sync.choose_listings(many, Counter({"pending_validation": 400}), filtered=True) == [""]
+
+
+def test_a_cycle_that_did_not_count_the_whole_zone_records_no_zone_size(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domains = register_many(cloudflare_http, acme, 400)
+    Domain.objects.update(next_sync_at=None)
+    make_due(*domains[:2])
+
+    run = sync.run_cycle()
+
+    assert (run.strategy, run.zone_size) == ("get", 0)
+    make_all_due()
+    assert sync.run_cycle().zone_size == 400
+
+
 def test_a_listing_is_split_into_tasks_the_last_running_to_the_end() -> None:
     assert sync.page_ranges(250, 100) == [(1, 100), (101, 200), (201, None)]
     assert sync.page_ranges(100, 100) == [(1, None)]
