@@ -295,6 +295,11 @@ def main() -> None:
                 cpu.append(time.process_time() - window_cpu)
                 sql.append(statements.count - window_sql)
                 window_cpu, window_sql = time.process_time(), statements.count
+                print(
+                    f"  window {window + 1}: {windows[window]} calls, {cpu[-1]:.1f} s of CPU, "
+                    f"{sql[-1]} SQL statements",
+                    flush=True,
+                )
     wall = time.perf_counter() - wall
     peak = memory_mib("VmHWM")
     active = Domain.objects.filter(hostname__startswith="new", status=DomainStatus.ACTIVE)
