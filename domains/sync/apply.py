@@ -75,6 +75,7 @@ def _finish_work(batch: Batch, domain: Domain) -> None:
     )
     if domain.status != before:
         batch.changed += 1
+        batch.changed_ids.append(domain.pk)
         batch.fetched += 1
     batch.advance(1)
 
@@ -382,6 +383,7 @@ def apply_answers(
             write_changes(changed)
             record_events(events)
         batch.changed += len(changed)
+        batch.changed_ids.extend(d.pk for d, _ in changed)
     # Status emails are derived from the events just written (see `_finish`); expiry has no
     # event, so it is recorded here, once per certificate.
     _queue_expiry_notifications(batch, expiring)
@@ -470,6 +472,9 @@ def _queue_expiry_notifications(batch: Batch, domains: list[Domain]) -> None:
 
 def send_emails(batch: Batch) -> None:
     emails, batch.emails = batch.emails, []
-    # Transitions applied by this batch, by Check now or by a registration: all are events.
-    emails += notifications.record_transitions(now=batch.now)
+    # The transitions this batch applied (their events); those of Check now, registrations
+    # and push wait for the cycle's own look at the day's events (`send_transition_emails`).
+    changed, batch.changed_ids = batch.changed_ids, []
+    if changed:
+        emails += notifications.record_transitions(now=batch.now, domain_ids=changed)
     notifications.send_many(emails)

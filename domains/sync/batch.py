@@ -60,6 +60,7 @@ class Batch:
     errors: int = 0
     progress: Callable[[int], None] | None = None
     emails: list[DomainNotification] = field(default_factory=list)
+    changed_ids: list[Any] = field(default_factory=list)  # their emails not yet recorded
     # A listing failed (not for the budget): its cycle's sweep retries the rest later instead
     # of fetching them one by one from a Cloudflare that is failing.
     listing_failed: bool = False
