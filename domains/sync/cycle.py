@@ -312,6 +312,17 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
     Safe to run concurrently with itself: each domain is claimed by exactly one cycle.
     """
     now = now or timezone.now()
+    if budget.share_used("bulk") >= 1:
+        # Nothing could be fetched before the window resets: a claim would only be released
+        # (a zone's shared check left due would be claimed and released every 30 seconds).
+        run = SyncRun.objects.create(
+            started_at=now,
+            trigger=trigger,
+            strategy=SyncStrategy.NONE,
+            budget_exhausted=True,
+            finished_at=now,
+        )
+        return Plan(run=run, strategy=SyncStrategy.NONE, batches=[], listings=[])
     lease, due, claimed = claim_due(
         now=now,
         limit=int(settings.SYNC_MAX_PER_CYCLE),
@@ -396,11 +407,11 @@ def run_cycle(
     if on_plan is not None:
         on_plan(run)
     lease = run.lease_until
-    assert lease is not None  # set by plan_cycle  # noqa: S101 - type narrowing
-    for listing in plan.listings:
-        run_zone(run_id=run.pk, lease=lease, listing=listing, progress=progress, inline=True)
-    for ids in plan.batches:
-        run_batch(ids, run_id=run.pk, lease=lease, progress=progress, inline=True)
+    if lease is not None:  # None: the budget was spent, nothing was claimed
+        for listing in plan.listings:
+            run_zone(run_id=run.pk, lease=lease, listing=listing, progress=progress, inline=True)
+        for ids in plan.batches:
+            run_batch(ids, run_id=run.pk, lease=lease, progress=progress, inline=True)
     send_transition_emails()
     run.refresh_from_db()
     return run

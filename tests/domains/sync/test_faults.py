@@ -142,6 +142,28 @@ def test_a_spent_budget_stops_the_cycle_and_leaves_the_rest_for_later(
     assert not Domain.objects.filter(status=DomainStatus.FAILED).exists()
 
 
+def test_a_cycle_in_a_window_whose_bulk_allowance_is_spent_claims_nothing(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, settings: Any
+) -> None:
+    settings.CLOUDFLARE_RATE_LIMIT = 20
+    settings.CLOUDFLARE_RATE_RESERVED = 5  # the sync loop may spend 15 a window
+    for _ in range(15):
+        budget.acquire("bulk", wait=False)
+    due = timezone.now() - timedelta(seconds=1)
+    Domain.objects.create(
+        organization=acme,
+        hostname=f"late.{DOMAIN}",
+        status=DomainStatus.REGISTERING,
+        next_sync_at=due,
+    )
+
+    run = sync.run_cycle()
+
+    assert (run.budget_exhausted, run.claimed, run.cloudflare_calls) == (True, 0, 0)
+    assert Domain.objects.get().next_sync_at == due  # still due, not claimed and released
+    assert not cloudflare_sim.requests
+
+
 def test_a_zone_bigger_than_one_windows_budget_is_listed_to_its_end_over_later_windows(
     acme: Organization,
     cloudflare_sim: CloudflareSandbox,
