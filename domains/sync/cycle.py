@@ -340,6 +340,12 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
     remote = [(pk, ssl) for pk, status, cf_id, ssl in rows if cf_id and status not in WORK_STATUSES]
     work = [pk for pk, status, cf_id, _ in rows if not (cf_id and status not in WORK_STATUSES)]
     by_claimed = Counter(ssl for _, ssl in remote)
+    if due > claimed > 0:
+        # The claim stopped at SYNC_MAX_PER_CYCLE, but a listing takes every due domain it
+        # shows: weigh all the due ones (in the claimed ones' proportions), or a zone's shared
+        # check past 50 times that cap would be fetched a GET each, a cap's worth a cycle.
+        scale = due / claimed
+        by_claimed = Counter({s: math.ceil(n * scale) for s, n in by_claimed.items()})
     zone, total, exact = count_zone(by_claimed) if remote else (Counter[str](), 0, False)
     listed = choose_listings(by_claimed, zone, filtered=filter_usable(), total=total)
     if listed:

@@ -104,6 +104,25 @@ def test_the_zone_is_counted_only_as_far_as_the_choice_can_use_it(
     assert sync.choose_listings(many, Counter({"pending_validation": 400}), filtered=True) == [""]
 
 
+def test_more_due_domains_than_a_cycle_claims_are_weighed_all_when_choosing_a_listing(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.SYNC_MAX_PER_CYCLE = 5  # 5 GETs would beat a listing of 8 pages, for those 5
+    register_many(cloudflare_http, acme, 400)  # 8 pages, every one due
+    since = len(cloudflare_sim.requests)
+
+    run = sync.run_cycle()
+
+    # The listing takes every due domain it shows: 8 calls for 400, not 5 for 5.
+    assert (run.strategy, run.due, run.claimed) == ("list", 400, 400)
+    assert len(listing_queries(cloudflare_sim, since)) == 8
+    assert gets(cloudflare_sim, since) == 0
+    assert not Domain.objects.filter(last_synced_at=None).exists()
+
+
 def test_a_cycle_that_did_not_count_the_whole_zone_records_no_zone_size(
     acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
 ) -> None:
