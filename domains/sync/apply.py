@@ -167,7 +167,12 @@ def sync_by_listing(batch: Batch, *, listing: Listing) -> None:
     or Cloudflare refused the filter (the next cycle lists the whole zone), retried later when
     Cloudflare failed (`Batch.listing_failed`).
     """
-    remaining = batch.held_remote(ssl_status=listing.ssl_status).count()
+    # How many claimed domains are left to see, counted only as far as this task's pages can
+    # show (a task of 100 pages sees 5,000 at most, whatever the claim holds).
+    held = batch.held_remote(ssl_status=listing.ssl_status)
+    if listing.last is not None:
+        held = held[: (listing.last - listing.first + 1) * MAX_PER_PAGE + 1]
+    remaining = held.count()
     unchanged: list[Any] = []
     shown: dict[str, CustomHostname] = {}  # answers by Cloudflare id, not yet matched
     following = listing.first  # the page after the last one read
