@@ -167,12 +167,13 @@ def sync_by_listing(batch: Batch, *, listing: Listing) -> None:
     or Cloudflare refused the filter (the next cycle lists the whole zone), retried later when
     Cloudflare failed (`Batch.listing_failed`).
     """
-    # How many claimed domains are left to see, counted only as far as this task's pages can
-    # show (a task of 100 pages sees 5,000 at most, whatever the claim holds).
-    held = batch.held_remote(ssl_status=listing.ssl_status)
+    # How many claimed domains are left to see: counted once a first page came (a task the
+    # budget stops at once costs no count), and only as far as this task's pages can show (a
+    # task of 100 pages sees 5,000 at most, whatever the claim holds).
+    left = batch.held_remote(ssl_status=listing.ssl_status)
     if listing.last is not None:
-        held = held[: (listing.last - listing.first + 1) * MAX_PER_PAGE + 1]
-    remaining = held.count()
+        left = left[: (listing.last - listing.first + 1) * MAX_PER_PAGE + 1]
+    remaining = -1
     unchanged: list[Any] = []
     shown: dict[str, CustomHostname] = {}  # answers by Cloudflare id, not yet matched
     following = listing.first  # the page after the last one read
@@ -207,6 +208,8 @@ def sync_by_listing(batch: Batch, *, listing: Listing) -> None:
                 # current states), later cycles list the whole zone instead.
                 ignored = True
                 _filter_unusable(f"a page filtered on {listing.ssl_status} showed other statuses")
+            if remaining < 0:
+                remaining = left.count()
             shown.update((item.id, item) for item in page.items)
             # A chunk at a time; or sooner when what is shown may hold every claimed domain
             # left, to stop at the page that shows the last of them.
