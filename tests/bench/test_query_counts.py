@@ -59,7 +59,14 @@ ENDPOINTS: dict[str, Callable[[Client, Tenant], HttpResponse]] = {
 
 
 def _queries(tenant: Tenant, get: Callable[[Client, Tenant], HttpResponse]) -> int:
-    with override_settings(MIDDLEWARE=COUNTING):
+    # Sessions and throttle counters as production keeps them with Redis (in the cache, the
+    # session written through to the database): the count is the page's own, with or without
+    # a Redis beside the tests.
+    with override_settings(
+        MIDDLEWARE=COUNTING,
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        SESSION_ENGINE="django.contrib.sessions.backends.cached_db",
+    ):
         client = Client()
         client.cookies[settings.SESSION_COOKIE_NAME] = tenant.session_key
         # The first request of a token records its use (a write made at most once a minute):
