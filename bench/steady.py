@@ -27,7 +27,8 @@ listing that runs past the hour is counted at its full size, a page per 50 domai
 
 Prints, per 5-minute window: the background calls (sync loop and hints) against the bulk
 budget (CLOUDFLARE_RATE_LIMIT - CLOUDFLARE_RATE_RESERVED), our CPU (this process: the sync
-loop, the hints and the receiver), SQL statements; then their peak and mean, the peak resident
+loop, the hints and the receiver), the PostgreSQL server's CPU when it runs on this machine
+(on SQLite that work is ours), SQL statements; then their peak and mean, the peak resident
 memory of the hour, and what a GET per due domain would have spent.
 """
 
@@ -70,6 +71,7 @@ SECRET = "bench-push-secret"  # noqa: S105 - the simulator's and the receiver's 
 WINDOW = 300  # seconds: Cloudflare's rate window
 SEED_CHUNK = 20_000  # hostnames seeded (and rows written) at a time
 TENANT_SIZE = 50  # domains an organization holds (the Agency plan's limit)
+LOCAL_HOSTS = ("", "127.0.0.1", "localhost", "::1")
 
 
 class SteadySimulator(TimedSimulatorMixin, CloudflareSandbox):
@@ -133,6 +135,26 @@ def memory_mib(field: str) -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def database_cpu() -> float | None:
+    """Seconds of CPU the PostgreSQL server's processes have used, theirs and their reaped
+    children's (from /proc: a server on this machine), or None on SQLite (its work is this
+    process's) or a server elsewhere."""
+    database = settings.DATABASES["default"]
+    if connection.vendor != "postgresql" or database.get("HOST") not in LOCAL_HOSTS:
+        return None
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone since listed
+        if text[text.index("(") + 1 : text.rindex(")")] != "postgres":
+            continue
+        # utime, stime, cutime, cstime: fields 14 to 17 of proc(5), after the name's ")".
+        ticks += sum(int(field) for field in text[text.rindex(")") + 2 :].split()[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def reset_peak_memory() -> bool:
@@ -249,6 +271,7 @@ def main() -> None:
     beat = float(settings.CELERY_BEAT_SCHEDULE["every-1m-schedule-domain-sync"]["schedule"])
     windows: Counter[int] = Counter()
     cpu: list[float] = []
+    server: list[float] = []  # the database server's CPU, when it runs on this machine
     sql: list[int] = []
     hint_calls = sync_calls = mark_calls = 0
     registered = 0
@@ -263,6 +286,7 @@ def main() -> None:
     ):
         elapsed, next_cycle = 0.0, 0.0
         window_cpu, window_sql = time.process_time(), statements.count
+        window_server = database_cpu()
         while elapsed < duration:
             while arrivals and arrivals[0] <= elapsed:
                 arrivals.pop(0)
@@ -295,9 +319,14 @@ def main() -> None:
                 cpu.append(time.process_time() - window_cpu)
                 sql.append(statements.count - window_sql)
                 window_cpu, window_sql = time.process_time(), statements.count
+                used = database_cpu()
+                if used is not None and window_server is not None:
+                    server.append(used - window_server)
+                window_server = used
                 print(
                     f"  window {window + 1}: {windows[window]} calls, {cpu[-1]:.1f} s of CPU, "
-                    f"{sql[-1]} SQL statements",
+                    + (f"the database server {server[-1]:.1f} s, " if server else "")
+                    + f"{sql[-1]} SQL statements",
                     flush=True,
                 )
     wall = time.perf_counter() - wall
@@ -333,6 +362,11 @@ def main() -> None:
         )
     print(f"calls per 5-minute window: {per_window} ({spread(per_window)})")
     print(f"our CPU per window (s): {[round(c, 1) for c in cpu]} ({spread(cpu)})")
+    if server:
+        print(
+            f"the database server's CPU per window (s): {[round(c, 1) for c in server]} "
+            f"({spread(server)})"
+        )
     print(f"SQL statements per window: {sql} ({spread(sql)})")
     print(
         f"peak resident memory of the hour: {peak:.0f} MiB"
