@@ -174,8 +174,11 @@ def next_sync_expression(
 # ---------------------------------------------------------------------------------------------
 # Claiming
 # ---------------------------------------------------------------------------------------------
-def claim_due(*, now: datetime, limit: int, lease_seconds: int) -> tuple[datetime, int, int]:
-    """Claim up to `limit` due domains, oldest first. Returns (lease token, due, claimed).
+def claim_due(
+    *, now: datetime, limit: int, lease_seconds: int, since: datetime | None = None
+) -> tuple[datetime, int, int]:
+    """Claim up to `limit` due domains, oldest first (only those due after `since`, when
+    given: see `listing_since`). Returns (lease token, due, claimed).
 
     One UPDATE claims them all. The token is `now + lease` plus random microseconds, so two
     cycles started in the same instant still hold different tokens (a collision needs the same
@@ -183,6 +186,8 @@ def claim_due(*, now: datetime, limit: int, lease_seconds: int) -> tuple[datetim
     """
     lease = now + timedelta(seconds=lease_seconds, microseconds=secrets.randbelow(1_000_000))
     due = Domain.objects.due_for_sync(now)
+    if since is not None:
+        due = due.filter(next_sync_at__gt=since)
     due_count = due.count()
     if not due_count:
         return lease, 0, 0
@@ -191,14 +196,33 @@ def claim_due(*, now: datetime, limit: int, lease_seconds: int) -> tuple[datetim
     return lease, due_count, claimed
 
 
-def claim_listed(*, now: datetime, lease: datetime, ssl_statuses: list[str]) -> int:
-    """Claim, onto `lease`, every other due registered domain the cycle's listings will show
-    (`ssl_statuses`; [""]: the whole zone). Returns how many."""
+def listing_since(now: datetime) -> datetime | None:
+    """When the newest cycle whose listings are still running started (None: none is).
+
+    Its listings take every due domain their pages show as they read them (`claim_shown`),
+    so a cycle started meanwhile claims only the domains due since: one that claimed the rest
+    too would list the same pages again (a zone's shared check, twice).
+    """
+    running = SyncRun.objects.filter(
+        started_at__gt=now - timedelta(seconds=int(settings.SYNC_LEASE_SECONDS)),
+        started_at__lte=now,
+        finished_at=None,
+        lease_until__gt=now,
+    ).exclude(listed=[])
+    return running.order_by("-started_at").values_list("started_at", flat=True).first()
+
+
+def claim_shown(*, now: datetime, lease: datetime, cloudflare_ids: list[str]) -> int:
+    """Claim, onto `lease`, the due registered domains among those a listing's page showed
+    (`cloudflare_ids`): a listing takes every due domain it shows (its answer costs nothing
+    more), when it shows it, instead of the cycle claiming the zone up front and giving back
+    what the window's budget did not reach (two writes of every due row a window, during a
+    large zone's shared check). Returns how many."""
     due = (
-        Domain.objects.due_for_sync(now).exclude(cloudflare_id="").exclude(status__in=WORK_STATUSES)
+        Domain.objects.due_for_sync(now)
+        .filter(cloudflare_id__in=cloudflare_ids)
+        .exclude(status__in=WORK_STATUSES)
     )
-    if "" not in ssl_statuses:
-        due = due.filter(ssl_status__in=ssl_statuses)
     return int(due.update(next_sync_at=lease))
 
 

@@ -32,7 +32,7 @@ from domains.models import (
     NotificationKind,
     WebhookEventType,
 )
-from domains.schedule import WORK_STATUSES, next_delay, next_sync_expression
+from domains.schedule import WORK_STATUSES, claim_shown, next_delay, next_sync_expression
 from domains.services import (
     domain_finish_deletion,
     domain_finish_registration,
@@ -127,8 +127,8 @@ FILTER_UNUSABLE_SECONDS = 24 * 3600
 # reached. The next cycle that lists that status takes it (`resume_order`).
 LISTING_RESUME_KEY = "sync:listing:resume"
 LISTING_RESUME_SECONDS = 24 * 3600
-# A listing task that is one of several asks every this many pages whether any domain of its
-# cycle is still waiting to be seen, and stops when none is.
+# A listing task that is one of several asks every this many pages whether any domain it could
+# take (its cycle's, or due) is still waiting to be seen, and stops when none is.
 LEASE_CHECK_PAGES = 20
 
 
@@ -153,24 +153,27 @@ def _filter_unusable(reason: str) -> None:
 
 
 def sync_by_listing(batch: Batch, *, listing: Listing) -> None:
-    """List `listing`'s pages and apply their states to the cycle's claimed domains in them.
+    """List `listing`'s pages and apply their states to the cycle's claimed domains in them,
+    and to every other due domain they show.
 
-    The hostnames the pages show are matched to the rows still holding the cycle's lease
-    APPLY_CHUNK at a time (one query by Cloudflare id per chunk, the partial unique index), and
-    their answers applied together, so the statements grow with the chunks written, not the
-    pages read, and memory holds one chunk whatever the zone's size: a million claimed domains
-    cost no map of them. Unchanged domains' next check is written TOUCH_CHUNK at a time
-    (`touch_unchanged`). It stops at its last page, at the zone's end, when as many claimed
-    domains as held the lease at its start have been seen, or when the budget runs out. What
-    no listing showed is left on the lease for the cycle's last task (`cycle.sweep`): fetched
-    one by one (a hostname that changed status or vanished), released when the budget ran out
-    or Cloudflare refused the filter (the next cycle lists the whole zone), retried later when
-    Cloudflare failed (`Batch.listing_failed`).
+    The hostnames the pages show are claimed if due (`claim_shown`) and matched to the rows
+    holding the cycle's lease APPLY_CHUNK at a time (one query by Cloudflare id per chunk, the
+    partial unique index), and their answers applied together, so the statements grow with
+    the chunks written, not the pages read, and memory holds one chunk whatever the zone's
+    size: a million due domains cost no map of them, and no write until a page shows them.
+    Unchanged domains' next check is written TOUCH_CHUNK at a time (`touch_unchanged`). It
+    stops at its last page, at the zone's end, when as many domains as it could take at its
+    start (claimed or due) have been seen, or when the budget runs out. What the cycle claimed
+    and no listing showed is left on the lease for the cycle's last task (`cycle.sweep`):
+    fetched one by one (a hostname that changed status or vanished), released when the budget
+    ran out or Cloudflare refused the filter (the next cycle lists the whole zone), retried
+    later when Cloudflare failed (`Batch.listing_failed`). Due domains no page showed are
+    left as they are, due: the next cycle takes them.
     """
-    # How many claimed domains are left to see: counted once a first page came (a task the
-    # budget stops at once costs no count), and only as far as this task's pages can show (a
-    # task of 100 pages sees 5,000 at most, whatever the claim holds).
-    left = batch.held_remote(ssl_status=listing.ssl_status)
+    # How many domains are left to see: counted once a first page came (a task the budget
+    # stops at once costs no count), and only as far as this task's pages can show (a task of
+    # 100 pages sees 5,000 at most, whatever the zone holds).
+    left = batch.listable(ssl_status=listing.ssl_status)
     if listing.last is not None:
         left = left[: (listing.last - listing.first + 1) * MAX_PER_PAGE + 1]
     remaining = -1
@@ -181,6 +184,9 @@ def sync_by_listing(batch: Batch, *, listing: Listing) -> None:
     def flush() -> None:
         nonlocal remaining
         if shown:
+            batch.claimed += claim_shown(
+                now=batch.now, lease=batch.lease, cloudflare_ids=list(shown)
+            )
             held = batch.held_remote().filter(cloudflare_id__in=list(shown))
             answers = [(row, shown[row.cloudflare_id]) for row in held]
             shown.clear()
@@ -223,7 +229,7 @@ def sync_by_listing(batch: Batch, *, listing: Listing) -> None:
                 or (listing.last is not None and page.page >= listing.last)
                 or (
                     read % LEASE_CHECK_PAGES == 0
-                    and not batch.held_any(ssl_status=listing.ssl_status)
+                    and not batch.listable(ssl_status=listing.ssl_status).exists()
                 )
             ):
                 break

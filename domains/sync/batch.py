@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 
 from domains.cloudflare import (
     CloudflareClient,
@@ -55,6 +55,7 @@ class Batch:
     lease: datetime
     now: datetime
     client: SyncClient
+    claimed: int = 0  # by its listings, as their pages showed them (`claim_shown`)
     fetched: int = 0
     changed: int = 0
     errors: int = 0
@@ -94,10 +95,16 @@ class Batch:
         )
         return held.filter(ssl_status=ssl_status) if ssl_status else held
 
-    def held_any(self, *, ssl_status: str = "") -> bool:
-        """Whether any registered domain (of that certificate status, if given) still holds
-        this cycle's lease: one a listing may still find."""
-        return bool(self.held_remote(ssl_status=ssl_status).exists())
+    def listable(self, *, ssl_status: str = "") -> Any:
+        """The registered domains (of that certificate status, if given) a listing may still
+        take: those holding this cycle's lease and those due, which a page showing them claims
+        (`schedule.claim_shown`)."""
+        listable = (
+            Domain.objects.filter(Q(next_sync_at=self.lease) | Q(next_sync_at__lte=self.now))
+            .exclude(cloudflare_id="")
+            .exclude(status__in=WORK_STATUSES)
+        )
+        return listable.filter(ssl_status=ssl_status) if ssl_status else listable
 
     def release(self, ids: Iterable[Any] | None = None) -> None:
         """Give unprocessed domains (None: all still held) back for when the budget reopens

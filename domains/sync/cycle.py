@@ -30,8 +30,8 @@ from domains.schedule import (
     WORK_STATUSES,
     active_interval,
     claim_due,
-    claim_listed,
     claim_one,
+    listing_since,
     push_heard,
 )
 from domains.sync.apply import (
@@ -71,6 +71,7 @@ def _new_batch(
 
 def _add_figures(batch: Batch, run_id: int, *, task_done: bool) -> None:
     figures: dict[str, Any] = {
+        "claimed": F("claimed") + batch.claimed,
         "fetched": F("fetched") + batch.fetched,
         "changed": F("changed") + batch.changed,
         "errors": F("errors") + batch.errors,
@@ -305,9 +306,11 @@ class Plan:
 def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
     """Claim the due domains, record the run and choose the cheapest way to fetch them: one
     GET each, a listing of the whole zone, or listings of the certificate statuses most of
-    them are in. A listing also takes every other due domain it will show (it costs nothing
-    more), whatever SYNC_MAX_PER_CYCLE says; it is split into tasks of
-    SYNC_LISTING_PAGES_PER_TASK pages, which workers run side by side.
+    them are in. A listing also takes every other due domain its pages show, as it reads them
+    (`claim_shown`: it costs nothing more), whatever SYNC_MAX_PER_CYCLE says; it is split into
+    tasks of SYNC_LISTING_PAGES_PER_TASK pages, which workers run side by side. While a
+    cycle's listings run, later cycles claim only what came due since it started
+    (`listing_since`).
 
     Safe to run concurrently with itself: each domain is claimed by exactly one cycle.
     """
@@ -327,6 +330,7 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
         now=now,
         limit=int(settings.SYNC_MAX_PER_CYCLE),
         lease_seconds=int(settings.SYNC_LEASE_SECONDS),
+        since=listing_since(now),
     )
     rows = (
         list(
@@ -348,8 +352,6 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
         by_claimed = Counter({s: math.ceil(n * scale) for s, n in by_claimed.items()})
     zone, total, exact = count_zone(by_claimed) if remote else (Counter[str](), 0, False)
     listed = choose_listings(by_claimed, zone, filtered=filter_usable(), total=total)
-    if listed:
-        claimed += claim_listed(now=now, lease=lease, ssl_statuses=listed)
     per_task = int(settings.SYNC_LISTING_PAGES_PER_TASK)
     listings = [
         Listing(ssl_status=ssl, first=first, last=last)

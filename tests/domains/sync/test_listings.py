@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -438,3 +439,63 @@ def test_what_a_listing_cut_short_by_the_budget_left_waits_for_the_next_window_n
     assert left.count() == 150
     reset = budget.usage().window_reset_at
     assert not left.filter(next_sync_at__lt=reset).exists()
+
+
+def test_a_listing_cut_short_by_the_budget_leaves_the_due_domains_it_did_not_reach_untouched(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.CLOUDFLARE_RATE_LIMIT = 12
+    settings.CLOUDFLARE_RATE_RESERVED = 2  # 5 pages of 8 a window, as above
+    settings.CLOUDFLARE_RATE_LISTING_SHARE = 0.5
+    settings.SYNC_BUDGET_WAIT_SECONDS = 0
+    settings.SYNC_MAX_PER_CYCLE = 20  # the cycle claims 20; its listing takes what it shows
+    register_many(cloudflare_http, acme, 400)
+    due = timezone.now() - timedelta(minutes=1)
+    Domain.objects.update(next_sync_at=due)
+
+    run = sync.run_cycle()
+
+    # A page claims the due domains it shows: 250 seen, every one of them applied.
+    assert (run.budget_exhausted, run.due, run.fetched) == (True, 400, 250)
+    assert (
+        run.claimed
+        == 250 + Domain.objects.filter(last_synced_at=None).exclude(next_sync_at=due).count()
+    )
+    # The 150 no page reached were written only if the cycle itself had claimed them (at
+    # most 20, given back for the next window): the rest were never claimed and released.
+    left = Domain.objects.filter(last_synced_at=None)
+    assert left.count() == 150
+    assert left.filter(next_sync_at=due).count() >= 130
+    assert (
+        not left.exclude(next_sync_at=due)
+        .filter(next_sync_at__lt=budget.usage().window_reset_at)
+        .exists()
+    )
+
+
+def test_while_a_cycles_listing_runs_a_later_cycle_claims_only_what_came_due_since(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.SYNC_MAX_PER_CYCLE = 5
+    register_many(cloudflare_http, acme, 400)  # every one due
+    listing = sync.plan_cycle(trigger="test").run  # its tasks are still to run
+    assert (listing.strategy, listing.listed, listing.claimed) == ("list", [""], 5)
+
+    with time_machine.travel(listing.started_at + timedelta(seconds=30), tick=False):
+        since = listing.started_at + timedelta(seconds=10)
+        one = Domain.objects.exclude(next_sync_at=listing.lease_until).first()
+        Domain.objects.filter(pk=one.pk).update(next_sync_at=since)
+        later = sync.plan_cycle(trigger="test").run
+        # Not the 394 the running listing will take as its pages show them: one listing of
+        # the zone at a time.
+        assert (later.strategy, later.due, later.claimed) == ("get", 1, 1)
+
+        SyncRun.objects.filter(pk__in=[listing.pk, later.pk]).update(finished_at=timezone.now())
+        after = sync.plan_cycle(trigger="test").run
+        assert (after.strategy, after.due) == ("list", 394)
