@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db.models import Case, DateTimeField, Value, When
+from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 
 from domains.cloudflare import MAX_PER_PAGE
@@ -196,20 +196,26 @@ def claim_due(
     return lease, due_count, claimed
 
 
-def listing_since(now: datetime) -> datetime | None:
-    """When the newest cycle whose listings are still running started (None: none is).
+def listing_since(now: datetime, *, window_start: datetime) -> datetime | None:
+    """When the newest cycle whose listings still cover the domains due at its start began
+    (None: none does): one whose listings are running, or one the budget stopped in the
+    current rate window (which began at `window_start`).
 
     Its listings take every due domain their pages show as they read them (`claim_shown`),
-    so a cycle started meanwhile claims only the domains due since: one that claimed the rest
-    too would list the same pages again (a zone's shared check, twice).
+    and the next window's listing goes on where the budget stopped it, so a cycle started
+    meanwhile claims only the domains due since: one that claimed the rest too would list the
+    same pages again (a zone's shared check, twice), or claim and give back what no listing
+    can read before the window resets.
     """
-    running = SyncRun.objects.filter(
+    recent = SyncRun.objects.filter(
         started_at__gt=now - timedelta(seconds=int(settings.SYNC_LEASE_SECONDS)),
         started_at__lte=now,
-        finished_at=None,
-        lease_until__gt=now,
     ).exclude(listed=[])
-    return running.order_by("-started_at").values_list("started_at", flat=True).first()
+    covering = recent.filter(
+        Q(finished_at=None, lease_until__gt=now)
+        | Q(budget_exhausted=True, started_at__gte=window_start)
+    )
+    return covering.order_by("-started_at").values_list("started_at", flat=True).first()
 
 
 def claim_shown(*, now: datetime, lease: datetime, cloudflare_ids: list[str]) -> int:

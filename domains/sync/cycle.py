@@ -7,7 +7,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -303,14 +303,19 @@ class Plan:
     listings: list[Listing]  # for `run_zone`, one task each
 
 
+def _window_start() -> datetime:
+    reset = budget.usage().window_reset_at
+    return reset - timedelta(seconds=int(settings.CLOUDFLARE_RATE_WINDOW))
+
+
 def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
     """Claim the due domains, record the run and choose the cheapest way to fetch them: one
     GET each, a listing of the whole zone, or listings of the certificate statuses most of
     them are in. A listing also takes every other due domain its pages show, as it reads them
     (`claim_shown`: it costs nothing more), whatever SYNC_MAX_PER_CYCLE says; it is split into
     tasks of SYNC_LISTING_PAGES_PER_TASK pages, which workers run side by side. While a
-    cycle's listings run, later cycles claim only what came due since it started
-    (`listing_since`).
+    cycle's listings run, or after the budget stopped them, until the window resets, later
+    cycles claim only what came due since it started (`listing_since`).
 
     Safe to run concurrently with itself: each domain is claimed by exactly one cycle.
     """
@@ -330,7 +335,7 @@ def plan_cycle(*, now: datetime | None = None, trigger: str = "beat") -> Plan:
         now=now,
         limit=int(settings.SYNC_MAX_PER_CYCLE),
         lease_seconds=int(settings.SYNC_LEASE_SECONDS),
-        since=listing_since(now),
+        since=listing_since(now, window_start=_window_start()),
     )
     rows = (
         list(

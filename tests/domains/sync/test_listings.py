@@ -499,3 +499,42 @@ def test_while_a_cycles_listing_runs_a_later_cycle_claims_only_what_came_due_sin
         SyncRun.objects.filter(pk__in=[listing.pk, later.pk]).update(finished_at=timezone.now())
         after = sync.plan_cycle(trigger="test").run
         assert (after.strategy, after.due) == ("list", 394)
+
+
+def test_after_the_budget_stopped_a_listing_the_windows_later_cycles_claim_only_what_came_due_since(
+    acme: Organization,
+    cloudflare_sim: CloudflareSandbox,
+    cloudflare_http: CloudflareHttp,
+    settings: Any,
+) -> None:
+    settings.CLOUDFLARE_RATE_LIMIT = 12
+    settings.CLOUDFLARE_RATE_RESERVED = 2  # 5 pages of 8 a window, as above
+    settings.CLOUDFLARE_RATE_LISTING_SHARE = 0.5
+    settings.SYNC_BUDGET_WAIT_SECONDS = 0
+    settings.SYNC_MAX_PER_CYCLE = 20
+    register_many(cloudflare_http, acme, 400)
+    due = timezone.now() - timedelta(minutes=1)
+    Domain.objects.update(next_sync_at=due)
+    stopped = sync.run_cycle()
+    assert stopped.budget_exhausted
+    untouched = Domain.objects.filter(next_sync_at=due).count()
+    since = len(cloudflare_sim.requests)
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=1), tick=False):
+        one = Domain.objects.filter(next_sync_at=due).first()
+        Domain.objects.filter(pk=one.pk).update(next_sync_at=timezone.now())
+        later = sync.run_cycle()
+
+    # One GET for the one due since, from what the window has left; the 130-odd the listing
+    # did not reach are neither claimed nor given back: the next window's listing goes on.
+    assert (later.strategy, later.due, later.claimed, later.cloudflare_calls) == ("get", 1, 1, 1)
+    assert gets(cloudflare_sim, since) == 1
+    assert Domain.objects.filter(next_sync_at=due).count() == untouched - 1
+
+    since = len(cloudflare_sim.requests)
+    with time_machine.travel(budget.usage().window_reset_at + timedelta(seconds=1), tick=False):
+        next_window = sync.run_cycle()
+    # The next window lists again, from the page where the budget stopped the last listing.
+    assert (next_window.strategy, next_window.listed) == ("list", [""])
+    assert listing_queries(cloudflare_sim, since)[0]["page"] == ["6"]
+    assert not Domain.objects.filter(next_sync_at=due).exists()
