@@ -227,6 +227,9 @@ def claim_shown(*, now: datetime, lease: datetime, cloudflare_ids: list[str]) ->
     due = (
         Domain.objects.due_for_sync(now)
         .filter(cloudflare_id__in=cloudflare_ids)
+        # Implies the partial unique index's condition, so SQLite reads that index for the
+        # page's ids instead of every due row's next check (a million, during the check).
+        .exclude(cloudflare_id="")
         .exclude(status__in=WORK_STATUSES)
     )
     return int(due.update(next_sync_at=lease))

@@ -20,6 +20,7 @@ from domains.models import Domain, DomainStatus, SyncRun
 from domains.push.receiver import Notice
 from domains.push.services import hint_record, hints_process
 from domains.rate_budget import budget
+from domains.schedule import claim_shown
 from domains.sync import apply, cycle
 from domains.sync.apply import filter_usable
 from sandbox.cloudflare import CloudflareSandbox
@@ -303,6 +304,29 @@ def test_a_listing_reads_its_claimed_rows_a_chunk_at_a_time_never_the_whole_clai
     others = [sql for sql in reads if sql not in by_cloudflare_id]
     assert all('"domains_domain"."id" IN (' in sql for sql in others), others
     assert not Domain.objects.filter(last_synced_at=None).exists()
+
+
+def test_a_pages_claim_reads_the_pages_domains_by_cloudflare_id_not_every_due_row(
+    acme: Organization, cloudflare_sim: CloudflareSandbox, cloudflare_http: CloudflareHttp
+) -> None:
+    domains = register_many(cloudflare_http, acme, 60)  # every one due
+    lease = timezone.now() + timedelta(minutes=15)
+    shown = [d.cloudflare_id for d in domains[:2]]
+    with CaptureQueriesContext(connection) as queries:
+        assert claim_shown(now=timezone.now(), lease=lease, cloudflare_ids=shown) == 2
+    (claim,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE ")]
+
+    # During a large zone's shared check every row is due: a claim that walked the due rows'
+    # index would read the zone for each page.
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {claim}")
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a 60-row table: not a choice
+            cursor.execute(f"EXPLAIN {claim}")
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "domain_unique_cloudflare_id" in plan, plan
+    assert "next_sync_at" not in plan.split("domain_unique_cloudflare_id")[0], plan
 
 
 # Listings across tasks -----------------------------------------------------------------------
