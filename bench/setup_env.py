@@ -101,3 +101,22 @@ def serve_app(wrap: Any = None) -> str:
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}"
+
+
+def ensure_postgres_database(database_url: str) -> None:
+    """Create the benchmark's PostgreSQL database when it does not exist yet."""
+    from urllib.parse import urlparse
+
+    import psycopg
+    from psycopg import sql
+
+    parsed = urlparse(database_url)
+    name = parsed.path.lstrip("/")
+    try:
+        psycopg.connect(database_url, connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        if "does not exist" not in str(error):
+            raise
+        maintenance = parsed._replace(path="/postgres").geturl()
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

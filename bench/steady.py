@@ -241,6 +241,8 @@ def main() -> None:
     sim = SimulatorProcess.start(SteadySimulator)
     if "DATABASE_URL" not in os.environ:
         print(f"SQLite file: {settings.DATABASES['default']['NAME']}")
+    elif connection.vendor == "postgresql":
+        setup_env.ensure_postgres_database(os.environ["DATABASE_URL"])
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
     sim.configure(hard_cap=2 * args.domains + 1000)

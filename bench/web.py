@@ -170,29 +170,15 @@ def write_server_modules(workdir: Path) -> None:
     shutil.copyfile(ROOT / "bench" / "instrument.py", workdir / "webbench_instrument.py")
 
 
-def _ensure_postgres_database(database_url: str) -> None:
-    """Create the benchmark's PostgreSQL database when it does not exist yet."""
-    import psycopg
-    from psycopg import sql
-
-    parsed = urlparse(database_url)
-    name = parsed.path.lstrip("/")
-    try:
-        psycopg.connect(database_url, connect_timeout=5).close()
-    except psycopg.OperationalError as error:
-        if "does not exist" not in str(error):
-            raise
-        maintenance = parsed._replace(path="/postgres").geturl()
-        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
 def prepare_database() -> None:
     """Migrate, create the cache table and collect static files, as the release step does
     (in the seeding process, whose environment is the server's)."""
     database_url = os.environ.get("DATABASE_URL", "")
     if database_url.startswith("postgres"):
-        _ensure_postgres_database(database_url)
+        # Run as a script here (the seeding process): bench/ is on the path.
+        from setup_env import ensure_postgres_database
+
+        ensure_postgres_database(database_url)
 
     import django
 

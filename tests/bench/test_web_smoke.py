@@ -10,11 +10,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ENDPOINTS = (
@@ -26,26 +22,6 @@ ENDPOINTS = (
 )
 ADMIN_ENDPOINTS = ("admin: domains", "admin: domains, filtered", "admin: events")
 NUMBER = r"\d+\.\d+"
-
-
-@pytest.fixture
-def bench_database_url() -> Iterator[str]:
-    """ "" for SQLite; else a throwaway PostgreSQL database on the test run's server."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        yield ""
-        return
-    import psycopg
-    from psycopg import sql
-
-    parsed = urlparse(url)
-    name = f"{parsed.path.lstrip('/') or 'dcvaas'}_benchsmoke"
-    yield parsed._replace(path=f"/{name}").geturl()
-    maintenance = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def test_the_smoke_run_prints_every_figure_for_every_endpoint_and_size(
