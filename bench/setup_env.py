@@ -4,6 +4,7 @@ only), then `django.setup()`. Import it first: `WORKDIR = setup_env.configure("s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -120,3 +121,123 @@ def ensure_postgres_database(database_url: str) -> None:
         maintenance = parsed._replace(path="/postgres").geturl()
         with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+LOCAL_HOSTS = ("", "127.0.0.1", "localhost", "::1")
+
+
+def _server_processes(names: tuple[str, ...]) -> list[int]:
+    """Ids of this machine's processes named one of `names` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone since listed
+        if text[text.index("(") + 1 : text.rindex(")")] in names:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def local_database_cpu() -> float | None:
+    """Seconds of CPU the PostgreSQL server's processes have used, theirs and their reaped
+    children's (from /proc: a server on this machine), or None on SQLite (its work is the
+    benchmark's own) or a server elsewhere."""
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    if settings.DATABASES["default"].get("HOST") not in LOCAL_HOSTS:
+        return None
+    ticks = 0
+    for pid in _server_processes(("postgres",)):
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        # utime, stime, cutime, cstime: fields 14 to 17 of proc(5), after the name's ")".
+        ticks += sum(int(field) for field in text[text.rindex(")") + 2 :].split()[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def local_servers() -> tuple[str, ...]:
+    """The process names of the servers this benchmark uses on this machine: PostgreSQL when
+    DATABASE_URL names a local one, Redis when REDIS_URL does."""
+    from urllib.parse import urlparse
+
+    from django.conf import settings
+    from django.db import connection
+
+    names = []
+    database_host = settings.DATABASES["default"].get("HOST")
+    if connection.vendor == "postgresql" and database_host in LOCAL_HOSTS:
+        names.append("postgres")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if redis_url and (urlparse(redis_url).hostname or "") in LOCAL_HOSTS:
+        names.append("redis-server")
+    return tuple(names)
+
+
+class DatabaseOnItsOwnCore:
+    """Production's layout on one machine: the database and Redis servers this benchmark uses
+    (`local_servers`) get the last core to themselves and the benchmark (with the processes it
+    forks) the others, as when the database has a host of its own. Restores every affinity it
+    changed on exit.
+
+    On SQLite there is no server to move: the benchmark is confined to the same cores all the
+    same, so a SQLite run and a PostgreSQL run give the product the same CPU. Linux only (it
+    sets CPU affinity); moving a server needs the right to (its owner, or root)."""
+
+    def __init__(self, servers: tuple[str, ...]) -> None:
+        self.servers = servers
+        self.saved: dict[int, set[int]] = {}
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if len(cores) < 2:
+            raise SystemExit("--database-core needs Linux and at least two cores to split.")
+        self.database_core = cores[-1]
+        self.benchmark_cores = set(cores[:-1])
+
+    def __enter__(self) -> DatabaseOnItsOwnCore:
+        tasks = [
+            int(task.name)
+            for pid in _server_processes(self.servers)
+            for task in Path(f"/proc/{pid}/task").glob("[0-9]*")
+        ]
+        try:
+            for tid in tasks:
+                self._pin(tid, {self.database_core})
+            # Every thread of this process (a server thread started earlier keeps its own
+            # affinity otherwise); threads and processes started later inherit it.
+            for task in Path("/proc/self/task").glob("[0-9]*"):
+                self._pin(int(task.name), self.benchmark_cores)
+        except PermissionError as error:
+            self.__exit__()
+            raise SystemExit(
+                f"--database-core: not allowed to move the database server's processes ({error});"
+                " run as the servers' owner or root."
+            ) from None
+        return self
+
+    def _pin(self, tid: int, cores: set[int]) -> None:
+        try:
+            self.saved.setdefault(tid, os.sched_getaffinity(tid))
+            os.sched_setaffinity(tid, cores)
+        except ProcessLookupError:
+            pass  # ended since listed
+
+    def __exit__(self, *exc: object) -> None:
+        for tid, cores in self.saved.items():
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                os.sched_setaffinity(tid, cores)
+        self.saved.clear()
+
+    def describe(self) -> str:
+        listed = ",".join(str(core) for core in sorted(self.benchmark_cores))
+        servers = " and ".join(self.servers) or "no server (SQLite: none to move)"
+        return (
+            f"layout: the benchmark on core(s) {listed}; {servers} on core "
+            f"{self.database_core} alone"
+            if self.servers
+            else f"layout: the benchmark on core(s) {listed}; {servers}"
+        )

@@ -71,7 +71,6 @@ SECRET = "bench-push-secret"  # noqa: S105 - the simulator's and the receiver's 
 WINDOW = 300  # seconds: Cloudflare's rate window
 SEED_CHUNK = 20_000  # hostnames seeded (and rows written) at a time
 TENANT_SIZE = 50  # domains an organization holds (the Agency plan's limit)
-LOCAL_HOSTS = ("", "127.0.0.1", "localhost", "::1")
 
 
 class SteadySimulator(TimedSimulatorMixin, CloudflareSandbox):
@@ -135,26 +134,6 @@ def memory_mib(field: str) -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def database_cpu() -> float | None:
-    """Seconds of CPU the PostgreSQL server's processes have used, theirs and their reaped
-    children's (from /proc: a server on this machine), or None on SQLite (its work is this
-    process's) or a server elsewhere."""
-    database = settings.DATABASES["default"]
-    if connection.vendor != "postgresql" or database.get("HOST") not in LOCAL_HOSTS:
-        return None
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # gone since listed
-        if text[text.index("(") + 1 : text.rindex(")")] != "postgres":
-            continue
-        # utime, stime, cutime, cstime: fields 14 to 17 of proc(5), after the name's ")".
-        ticks += sum(int(field) for field in text[text.rindex(")") + 2 :].split()[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def reset_peak_memory() -> bool:
@@ -294,7 +273,7 @@ def main() -> None:
     ):
         elapsed, next_cycle = 0.0, 0.0
         window_cpu, window_sql = time.process_time(), statements.count
-        window_server = database_cpu()
+        window_server = setup_env.local_database_cpu()
         while elapsed < duration:
             while arrivals and arrivals[0] <= elapsed:
                 arrivals.pop(0)
@@ -327,7 +306,7 @@ def main() -> None:
                 cpu.append(time.process_time() - window_cpu)
                 sql.append(statements.count - window_sql)
                 window_cpu, window_sql = time.process_time(), statements.count
-                used = database_cpu()
+                used = setup_env.local_database_cpu()
                 if used is not None and window_server is not None:
                     server.append(used - window_server)
                 window_server = used

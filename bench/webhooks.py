@@ -1,9 +1,10 @@
 """Benchmark of webhook delivery: many events to ten local endpoints, one of them dead.
 
-    python bench/webhooks.py [--events 1000,10000 --workers 4 --timeout 2]
+    python bench/webhooks.py [--events 1000,10000 --workers 4 --timeout 2 --database-core]
     DATABASE_URL=postgres://... REDIS_URL=redis://... python bench/webhooks.py
 
-Migrates a fresh database (a SQLite file in a temp dir unless DATABASE_URL is set), creates an
+Migrates a fresh database (a SQLite file in a temp dir unless DATABASE_URL is set; a PostgreSQL
+database is created if missing), creates an
 organization with ten endpoints (nine answered by the sandbox's inbox on loopback, one that
 accepts connections and never answers: a hung app), records `--events` messages through the
 outbox (as changes record them; each fans out to all ten endpoints), and delivers them with
@@ -12,18 +13,25 @@ one endpoint at a time, as Celery's prefork workers run `domains.deliver_endpoin
 (`--threads`: threads of this one process instead, which share one interpreter with the
 inbox and measure the harness as much as the product). Prints the
 deliveries per second to the live endpoints, the delay from a message's commit to its 2xx
-(p50/p99), and how much of the workers' time the dead endpoint took: proof that it did not
-slow the others. Each backlog in `--events` runs in turn on the same database (a fresh
-organization and endpoints each), so the pace of a small and a large backlog compare: the
-last line is `backlog <events>: <deliveries/s> ...` for each. Only loopback is contacted;
-bounded in count and time.
+(p50/p99), how much of the workers' time the dead endpoint took (proof that it did not
+slow the others) and where the CPU went while delivering: the worker processes', this
+process's (the inbox and the dispatcher) and, on a PostgreSQL server on this machine, the
+server's. `--database-core` runs in production's layout, where the database has a host of its
+own: the local PostgreSQL and Redis servers it uses get the last core to themselves and the
+benchmark the others (on SQLite it is confined to the same cores, so both compare); every
+affinity changed is restored at the end. Each backlog in `--events` runs in turn on the same
+database (a fresh organization and endpoints each), so the pace of a small and a large backlog
+compare: the last line is `backlog <events>: <deliveries/s> ...` for each. Only loopback is
+contacted; bounded in count and time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
+import os
 import socket
 import sys
 import threading
@@ -89,6 +97,12 @@ def main() -> int:
         "--no-dead", action="store_true", help="leave the dead endpoint out, to compare"
     )
     parser.add_argument(
+        "--database-core",
+        action="store_true",
+        help="production's layout: the local database and Redis servers on a core of their "
+        "own, this benchmark on the others (on SQLite: this benchmark on the same cores)",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=0.0,
@@ -98,6 +112,8 @@ def main() -> int:
     args = parser.parse_args()
     settings.WEBHOOK_TIMEOUT_SECONDS = args.timeout
 
+    if connections["default"].vendor == "postgresql":
+        setup_env.ensure_postgres_database(os.environ["DATABASE_URL"])
     call_command("migrate", verbosity=0, interactive=False)
     inbox = WebhookInbox()
     server = SandboxServer(inbox).start()
@@ -106,12 +122,17 @@ def main() -> int:
     settings.WEBHOOK_LOOPBACK_PORTS = [server.port, dead_port]
     paces = []
     ok = True
+    servers = setup_env.local_servers()
+    layout = setup_env.DatabaseOnItsOwnCore(servers) if args.database_core else None
     try:
-        for n, events in enumerate(int(e) for e in args.events.split(",")):
-            inbox.reset()
-            pace, complete = run_backlog(args, events, server, inbox, dead_port, n)
-            paces.append((events, pace, complete))
-            ok = ok and complete
+        with layout or contextlib.nullcontext():
+            if layout is not None:
+                print(layout.describe())
+            for n, events in enumerate(int(e) for e in args.events.split(",")):
+                inbox.reset()
+                pace, complete = run_backlog(args, events, server, inbox, dead_port, n)
+                paces.append((events, pace, complete))
+                ok = ok and complete
     finally:
         server.stop()
         dead.close()
@@ -209,6 +230,7 @@ def run_backlog(
         print(f"recorded {events:,} messages in {time.monotonic() - started:.1f} s")
 
     busy: dict[str, float] = {}
+    cpu_before, server_before = os.times(), setup_env.local_database_cpu()
     in_flight: set[str] = set()
     lock = threading.Lock()
 
@@ -267,6 +289,7 @@ def run_backlog(
         else:
             pool.close()
             pool.join()
+    cpu_after, server_after = os.times(), setup_env.local_database_cpu()
     if producer is not None:
         producer.join()
 
@@ -297,6 +320,24 @@ def run_backlog(
         f"dead endpoint: {dead_attempts} attempts, its tasks held a worker "
         f"{dead_busy:.1f} s of {all_busy:.1f} s worker time ({dead_busy / all_busy:.0%}); "
         f"the live endpoints' deliveries never waited on it"
+    )
+    # The worker processes are reaped when the pool is joined: their CPU is this process's
+    # children's; the inbox and the dispatcher are threads of this process.
+    workers = (cpu_after.children_user + cpu_after.children_system) - (
+        cpu_before.children_user + cpu_before.children_system
+    )
+    own = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    if args.threads:
+        workers, own = own, 0.0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    database = (
+        "the database: inside the workers (SQLite)"
+        if server_before is None or server_after is None
+        else f"the database server {server_after - server_before:.1f} s"
+    )
+    print(
+        f"CPU while delivering ({elapsed:.1f} s on {cores} core(s) for this benchmark): "
+        f"workers {workers:.1f} s, the inbox and the dispatcher {own:.1f} s, {database}"
     )
     return succeeded / elapsed, succeeded == total_live
 
