@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -179,6 +180,10 @@ def local_servers() -> tuple[str, ...]:
     return tuple(names)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 class DatabaseOnItsOwnCore:
     """Production's layout on one machine: the database and Redis servers this benchmark uses
     (`local_servers`) get the last core to themselves and the benchmark (with the processes it
@@ -192,6 +197,7 @@ class DatabaseOnItsOwnCore:
     def __init__(self, servers: tuple[str, ...]) -> None:
         self.servers = servers
         self.saved: dict[int, set[int]] = {}
+        self.previous_handler: Any = signal.SIG_DFL
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         if len(cores) < 2:
             raise SystemExit("--database-core needs Linux and at least two cores to split.")
@@ -199,6 +205,8 @@ class DatabaseOnItsOwnCore:
         self.benchmark_cores = set(cores[:-1])
 
     def __enter__(self) -> DatabaseOnItsOwnCore:
+        # A run stopped with SIGTERM (`timeout`, `kill`) leaves through __exit__ too.
+        self.previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         tasks = [
             int(task.name)
             for pid in _server_processes(self.servers)
@@ -231,6 +239,7 @@ class DatabaseOnItsOwnCore:
             with contextlib.suppress(ProcessLookupError):  # ended meanwhile
                 os.sched_setaffinity(tid, cores)
         self.saved.clear()
+        signal.signal(signal.SIGTERM, self.previous_handler)
 
     def describe(self) -> str:
         listed = ",".join(str(core) for core in sorted(self.benchmark_cores))
